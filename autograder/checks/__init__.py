@@ -1,0 +1,156 @@
+"""Trusted checks: the hidden tests that decide a graded function's points.
+
+A check draws inputs from a seed derived from the student and the check (so a
+hard-coded answer fails, and a regrade gives the same inputs), runs the
+student's function on them in the sandbox, and compares what comes back with
+the instructor's ``source_lib`` using ``source_lib.checking.compare``.
+
+Tolerances: a value passes when ``|actual - expected| <= atol + rtol *
+|expected|`` elementwise, with ``rtol = 1e-5`` and ``atol = 1e-6`` times the
+largest magnitude in the expected array. Any correct float64 or float32
+implementation passes (float32 keeps ~7 digits); every bug in the mutant corpus
+is off by far more.
+
+A chapter's checks live in ``checks/<module>.py`` and register themselves with
+``@check``; a notebook's grade cell names its check in its hidden part as
+``# trusted check: <module>.<function>``.
+"""
+import hashlib
+import importlib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..sandbox import Limits, Probe, run_probes
+
+RTOL = 1e-5
+ATOL_SCALE = 1e-6
+CHECK_RE = re.compile(r"#\s*trusted check:\s*([\w.]+)")
+
+
+@dataclass
+class Trial:
+    """One hidden test case: inputs, the calls to make, and the expected outputs."""
+
+    description: str  # worded for the student: "a random batch, X of shape (7, 4)"
+    inputs: dict
+    steps: list
+    expected: dict  # return name -> expected array (the probe returns these names)
+    refs: dict = field(default_factory=dict)  # return name -> reference ("@y"); default "@<name>"
+
+    def probe(self, probe_id):
+        returns = {name: self.refs.get(name, "@" + name) for name in self.expected}
+        return Probe(probe_id, self.inputs, self.steps, returns)
+
+
+@dataclass
+class Check:
+    name: str  # "<module>.<function>"
+    task: str  # "1.1"
+    make_trials: callable  # (rng, reference module) -> list of Trial
+
+    @property
+    def module(self):
+        return self.name.split(".")[0]
+
+    @property
+    def function(self):
+        return self.name.split(".", 1)[1]
+
+    @property
+    def title(self):
+        return f"Task {self.task} ({self.function})"
+
+
+@dataclass
+class Verdict:
+    check: str
+    passed: bool
+    message: str
+
+
+REGISTRY = {}
+
+
+def check(name, task):
+    """Register ``make_trials(rng, ref) -> [Trial]`` as the trusted check ``name``."""
+    def register(make_trials):
+        REGISTRY[name] = Check(name, task, make_trials)
+        return make_trials
+    return register
+
+
+def get(name):
+    module = name.split(".")[0]
+    importlib.import_module(f"{__name__}.{module}")
+    if name not in REGISTRY:
+        raise KeyError(f"no trusted check named {name!r}")
+    return REGISTRY[name]
+
+
+def checks_named_in(source):
+    """The trusted check names in a grade cell's source."""
+    return CHECK_RE.findall(source)
+
+
+def seed_for(student, check_name):
+    """A stable 64-bit seed per (student, check): regrades draw the same inputs."""
+    digest = hashlib.sha256(f"{student}\0{check_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def _judge(chk, trial, result, compare):
+    if result.error:
+        return result.error
+    for name, expected in trial.expected.items():
+        if name in result.types:
+            return (f"{name}: expected a numpy array of shape {np.shape(expected)}, "
+                    f"got {result.types[name]}")
+        if name not in result.outputs:
+            return f"{name}: nothing was returned"
+        scale = float(np.max(np.abs(expected))) if np.size(expected) else 0.0
+        problem = compare(name, result.outputs[name], expected,
+                          rtol=RTOL, atol=ATOL_SCALE * max(scale, 1e-12))
+        if problem:
+            return problem
+    return None
+
+
+def run_checks(course, submission, student, names, limits=Limits()):
+    """Decide the named checks for one student's submission.
+
+    Args:
+        course: the ``Course`` whose instructor ``source_lib`` is the reference.
+        submission: folder holding the student's ``source_lib``.
+        student: student id (seeds the inputs).
+        names: trusted check names.
+        limits: sandbox ``Limits``, shared by all checks of one module.
+
+    Returns:
+        Dict name -> ``Verdict``.
+    """
+    compare = course.import_reference("checking").compare
+    verdicts, by_module = {}, {}
+    for name in names:
+        chk = get(name)
+        ref = course.import_reference(chk.module)
+        rng = np.random.default_rng(seed_for(student, name))
+        trials = chk.make_trials(rng, ref)
+        by_module.setdefault(chk.module, []).append((chk, trials))
+    for module, items in by_module.items():
+        probes = [t.probe(f"{chk.function}-{i}") for chk, trials in items
+                  for i, t in enumerate(trials)]
+        results = run_probes(submission, module, probes, limits)
+        for chk, trials in items:
+            problem = None
+            for i, trial in enumerate(trials):
+                problem = _judge(chk, trial, results[f"{chk.function}-{i}"], compare)
+                if problem:
+                    verdicts[chk.name] = Verdict(
+                        chk.name, False, f"{chk.title} failed on {trial.description}:\n{problem}")
+                    break
+            if not problem:
+                verdicts[chk.name] = Verdict(
+                    chk.name, True, f"{chk.title} passed all {len(trials)} hidden test cases.")
+    return verdicts

@@ -1,0 +1,172 @@
+"""Trusted checks for Chapter 1, feed-forward networks (``source_lib/feedforward.py``)."""
+import numpy as np
+
+from . import Trial, check
+
+
+def _dims(rng, low=2, high=9, k=1):
+    return tuple(int(d) for d in rng.integers(low, high, size=k))
+
+
+def _weights(rng, D, H, C):
+    """A weights dict; ``C = None`` gives the single-output form (W2 (H,), scalar b2)."""
+    w = {"W1": rng.standard_normal((H, D)), "b1": rng.standard_normal(H) * 0.5}
+    if C is None:
+        w["W2"], w["b2"] = rng.standard_normal(H), np.array(rng.standard_normal() * 0.5)
+    else:
+        w["W2"], w["b2"] = rng.standard_normal((C, H)), rng.standard_normal(C) * 0.5
+    return w
+
+
+def _call(fn, *args, as_="out", **kwargs):
+    return {"call": fn, "args": list(args), "kwargs": kwargs, "as": as_}
+
+
+WEIGHT_REFS = {k: "$" + k for k in ("W1", "b1", "W2", "b2")}
+
+
+def _ref_weights(w):
+    # a 0-d b2 goes to the reference as a Python float, as students are told
+    return {k: (float(v) if np.ndim(v) == 0 else v.copy()) for k, v in w.items()}
+
+
+@check("feedforward.sigmoid", task="1.1")
+def sigmoid(rng, ref):
+    z = rng.standard_normal(_dims(rng, k=2)) * 4
+    extreme = np.array([-1000.0, -40.0, -1e-3, 0.0, 1e-3, 40.0, 1000.0])
+    return [
+        Trial(f"a random z of shape {z.shape}", {"z": z}, [_call("sigmoid", "$z")],
+              {"sigmoid(z)": ref.sigmoid(z.copy())}, {"sigmoid(z)": "@out"}),
+        Trial("z = [-1000, -40, -0.001, 0, 0.001, 40, 1000] (must not overflow)",
+              {"z": extreme}, [_call("sigmoid", "$z")],
+              {"sigmoid(z)": ref.sigmoid(extreme.copy())}, {"sigmoid(z)": "@out"}),
+    ]
+
+
+@check("feedforward.sigmoid_grad", task="1.2")
+def sigmoid_grad(rng, ref):
+    z = rng.standard_normal(_dims(rng, k=2)) * 3
+    return [Trial(f"a random z of shape {z.shape}", {"z": z}, [_call("sigmoid_grad", "$z")],
+                  {"sigmoid_grad(z)": ref.sigmoid_grad(z.copy())}, {"sigmoid_grad(z)": "@out"})]
+
+
+def _network_trials(rng, ref, single):
+    trials = []
+    for C in (None, int(rng.integers(2, 6))) if single else (int(rng.integers(2, 6)),):
+        N, D, H = _dims(rng, 3, 12, k=3)
+        X = rng.standard_normal((N, D))
+        w = _weights(rng, D, H, C)
+        shape = "a single output unit" if C is None else f"{C} output units"
+        trials.append((f"a random network with {shape}: X {X.shape}, W1 {w['W1'].shape}, "
+                       f"W2 {w['W2'].shape}", X, w, C))
+    return trials
+
+
+@check("feedforward.forward_propagation", task="1.3")
+def forward_propagation(rng, ref):
+    out = []
+    for desc, X, w, _ in _network_trials(rng, ref, single=True):
+        Y, Z2, H, Z1 = ref.forward_propagation(X.copy(), _ref_weights(w))
+        out.append(Trial(desc, {"X": X, **w},
+                         [_call("forward_propagation", "$X", WEIGHT_REFS)],
+                         {"Y": Y, "Z2": Z2, "H": H, "Z1": Z1},
+                         {"Y": "@out.0", "Z2": "@out.1", "H": "@out.2", "Z1": "@out.3"}))
+    return out
+
+
+@check("feedforward.mse_loss", task="1.4")
+def mse_loss(rng, ref):
+    out = []
+    for shape in (_dims(rng, 3, 20), _dims(rng, 3, 12, k=2)):
+        Y, Y_T = rng.random(shape), rng.random(shape)
+        out.append(Trial(f"random Y and Y_T of shape {shape}", {"Y": Y, "Y_T": Y_T},
+                         [_call("mse_loss", "$Y", "$Y_T")],
+                         {"loss": ref.mse_loss(Y.copy(), Y_T.copy())}, {"loss": "@out"}))
+    return out
+
+
+@check("feedforward.back_propagation", task="1.5")
+def back_propagation(rng, ref):
+    out = []
+    for desc, X, w, C in _network_trials(rng, ref, single=True):
+        N = X.shape[0]
+        Y_T = rng.random(N if C is None else (N, C))
+        grads, loss = ref.back_propagation(X.copy(), Y_T.copy(), _ref_weights(w))
+        expected = {f"gradient d{k}": grads[k] for k in ("W1", "b1", "W2", "b2")}
+        expected["loss"] = loss
+        refs = {f"gradient d{k}": f"@out.0.{k}" for k in ("W1", "b1", "W2", "b2")}
+        refs["loss"] = "@out.1"
+        out.append(Trial(desc, {"X": X, "Y_T": Y_T, **w},
+                         [_call("back_propagation", "$X", "$Y_T", WEIGHT_REFS)], expected, refs))
+    return out
+
+
+def _affine_inputs(rng):
+    N, d1, d2, M = _dims(rng, 2, 7, k=4)
+    x = rng.standard_normal((N, d1, d2))
+    w = rng.standard_normal((d1 * d2, M))
+    b = rng.standard_normal(M)
+    return x, w, b
+
+
+@check("feedforward.affine_forward", task="1.6")
+def affine_forward(rng, ref):
+    x, w, b = _affine_inputs(rng)
+    out, _ = ref.affine_forward(x.copy(), w.copy(), b.copy())
+    return [Trial(f"x of shape {x.shape}, w {w.shape}, b {b.shape}", {"x": x, "w": w, "b": b},
+                  [_call("affine_forward", "$x", "$w", "$b", as_="fwd")], {"out": out},
+                  {"out": "@fwd.0"})]
+
+
+@check("feedforward.affine_backward", task="1.7")
+def affine_backward(rng, ref):
+    x, w, b = _affine_inputs(rng)
+    _, cache = ref.affine_forward(x.copy(), w.copy(), b.copy())
+    dout = rng.standard_normal((x.shape[0], w.shape[1]))
+    dx, dw, db = ref.affine_backward(dout.copy(), cache)
+    return [Trial(f"x of shape {x.shape}, w {w.shape}, dout {dout.shape}",
+                  {"x": x, "w": w, "b": b, "dout": dout},
+                  [_call("affine_forward", "$x", "$w", "$b", as_="fwd"),
+                   _call("affine_backward", "$dout", "@fwd.1", as_="bwd")],
+                  {"dx": dx, "dw": dw, "db": db},
+                  {"dx": "@bwd.0", "dw": "@bwd.1", "db": "@bwd.2"})]
+
+
+def _relu_input(rng):
+    x = rng.standard_normal(_dims(rng, 2, 8, k=3))
+    x.flat[:: 5] = 0.0  # exact zeros: the gradient there is 0 by convention
+    return x
+
+
+@check("feedforward.relu_forward", task="1.8")
+def relu_forward(rng, ref):
+    x = _relu_input(rng)
+    out, _ = ref.relu_forward(x.copy())
+    return [Trial(f"x of shape {x.shape}", {"x": x}, [_call("relu_forward", "$x", as_="fwd")],
+                  {"out": out}, {"out": "@fwd.0"})]
+
+
+@check("feedforward.relu_backward", task="1.9")
+def relu_backward(rng, ref):
+    x = _relu_input(rng)
+    dout = rng.standard_normal(x.shape)
+    _, cache = ref.relu_forward(x.copy())
+    dx = ref.relu_backward(dout.copy(), cache)
+    return [Trial(f"x and dout of shape {x.shape}", {"x": x, "dout": dout},
+                  [_call("relu_forward", "$x", as_="fwd"),
+                   _call("relu_backward", "$dout", "@fwd.1", as_="bwd")],
+                  {"dx": dx}, {"dx": "@bwd"})]
+
+
+@check("feedforward.softmax_loss", task="1.10")
+def softmax_loss(rng, ref):
+    trials = []
+    for scale, what in ((1.0, "random scores"), (400.0, "large scores (must not overflow)")):
+        N, C = _dims(rng, 3, 12, k=2)
+        x = rng.standard_normal((N, C)) * scale
+        y = rng.integers(0, C, N).astype(np.int64)
+        loss, dx = ref.softmax_loss(x.copy(), y.copy())
+        trials.append(Trial(f"{what} of shape {x.shape}", {"x": x, "y": y},
+                            [_call("softmax_loss", "$x", "$y")], {"loss": loss, "dx": dx},
+                            {"loss": "@out.0", "dx": "@out.1"}))
+    return trials

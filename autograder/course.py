@@ -1,0 +1,101 @@
+"""Where things live in a course checkout, and which chapters it has.
+
+Adding a chapter: a notebook in ``book/``, a module in ``source_lib/``, trusted
+checks in ``autograder/checks/<module>.py``, a mutant corpus in
+``autograder/corpus/<module>.py``, and one ``Chapter`` line below.
+"""
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Chapter:
+    number: int
+    module: str  # source_lib module and book notebook stem
+    title: str
+
+    @property
+    def assignment(self):
+        """nbgrader assignment id, e.g. ``ch01_feedforward``."""
+        return f"ch{self.number:02d}_{self.module}"
+
+    @property
+    def notebook(self):
+        return f"{self.module}.ipynb"
+
+
+CHAPTERS = [
+    Chapter(1, "feedforward", "Feed-forward networks"),
+]
+
+
+def chapter_for(assignment):
+    for chapter in CHAPTERS:
+        if assignment in (chapter.assignment, chapter.module):
+            return chapter
+    known = ", ".join(c.assignment for c in CHAPTERS)
+    raise KeyError(f"unknown assignment {assignment!r}; the course has: {known}")
+
+
+@dataclass(frozen=True)
+class Course:
+    """Paths of one course checkout (the repository root or a copy of it)."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start=None):
+        """The course whose root holds ``start`` (default: the working directory).
+
+        Falls back to the checkout this package was installed from.
+        """
+        here = Path(start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / "_config.yml").is_file() and (candidate / "source_lib").is_dir():
+                return cls(candidate)
+        return cls(PACKAGE_DIR.parent)
+
+    @property
+    def book(self):
+        return self.root / "book"
+
+    @property
+    def source_lib(self):
+        return self.root / "source_lib"
+
+    @property
+    def nbgrader_root(self):
+        return self.root / "assignments"
+
+    @property
+    def kernels(self):
+        """Folder put on JUPYTER_PATH so nbgrader finds the sandboxed kernel."""
+        return PACKAGE_DIR / "jupyter"
+
+    @property
+    def gradebook(self):
+        return self.nbgrader_root / "gradebook.db"
+
+    def folder(self, kind, *parts):
+        """``assignments/<kind>/...`` for kind in source, release, submitted, autograded, feedback."""
+        return self.nbgrader_root.joinpath(kind, *parts)
+
+    @property
+    def grades_csv(self):
+        return self.nbgrader_root / "grades.csv"
+
+    def import_reference(self, module):
+        """Import the instructor's ``source_lib.<module>`` (trusted code only)."""
+        root = str(self.root)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        import importlib
+
+        mod = importlib.import_module(f"source_lib.{module}")
+        if Path(mod.__file__).resolve().parent != self.source_lib.resolve():
+            raise RuntimeError(f"source_lib.{module} was imported from {mod.__file__}, "
+                               f"not from the course at {self.root}")
+        return mod

@@ -1,0 +1,113 @@
+"""Solution regions of ``source_lib``: find them, stub them, list their lines.
+
+A task is a function whose docstring starts ``Task N.M:`` and whose body holds
+one region between ``### BEGIN SOLUTION`` and ``### END SOLUTION``. The
+student release replaces the region (markers included) with
+``raise NotImplementedError("Task N.M: implement <function>")``.
+"""
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+TASK_RE = re.compile(r"^\s*Task (\d+\.\d+)\b")
+
+
+class RegionError(ValueError):
+    """A malformed solution region in the instructor's source."""
+
+
+@dataclass(frozen=True)
+class Region:
+    path: Path
+    begin: int  # 0-based line index of the BEGIN marker
+    end: int  # 0-based line index of the END marker
+    indent: str
+    function: str
+    task: str
+    lines: tuple  # the solution lines between the markers
+
+    @property
+    def stub(self):
+        return f'{self.indent}raise NotImplementedError("Task {self.task}: implement {self.function}")'
+
+
+def _enclosing_functions(tree):
+    spans = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            spans.append((node.lineno - 1, node.end_lineno - 1, node))
+    return spans
+
+
+def find_regions(path, text=None):
+    """All solution regions of one Python file, in order."""
+    path = Path(path)
+    text = path.read_text() if text is None else text
+    lines = text.split("\n")
+    spans = _enclosing_functions(ast.parse(text, filename=str(path)))
+    regions, begin = [], None
+    for i, line in enumerate(lines):
+        if line.strip() == BEGIN:
+            if begin is not None:
+                raise RegionError(f"{path}:{i + 1}: nested {BEGIN}")
+            begin = i
+        elif line.strip() == END:
+            if begin is None:
+                raise RegionError(f"{path}:{i + 1}: {END} without {BEGIN}")
+            inside = [s for s in spans if s[0] < begin and i <= s[1]]
+            if not inside:
+                raise RegionError(f"{path}:{begin + 1}: solution region outside a function")
+            func = max(inside, key=lambda s: s[0])[2]
+            doc = ast.get_docstring(func) or ""
+            match = TASK_RE.match(doc)
+            if not match:
+                raise RegionError(f"{path}:{func.lineno}: {func.name}'s docstring must start "
+                                  f"with 'Task N.M:' to name its task")
+            indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+            regions.append(Region(path, begin, i, indent, func.name, match.group(1),
+                                  tuple(lines[begin + 1:i])))
+            begin = None
+    if begin is not None:
+        raise RegionError(f"{path}:{begin + 1}: {BEGIN} without {END}")
+    return regions
+
+
+def stub_text(path, text=None):
+    """The student version of a file: every region replaced by its stub."""
+    path = Path(path)
+    text = path.read_text() if text is None else text
+    lines = text.split("\n")
+    for region in reversed(find_regions(path, text)):
+        lines[region.begin:region.end + 1] = [region.stub]
+    return "\n".join(lines)
+
+
+def completed_text(text):
+    """A file as a student who wrote the instructor's code would submit it: markers gone."""
+    return "\n".join(line for line in text.split("\n") if line.strip() not in (BEGIN, END))
+
+
+def library_files(source_lib):
+    return sorted(p for p in Path(source_lib).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def all_regions(source_lib):
+    return [r for path in library_files(source_lib) for r in find_regions(path)]
+
+
+def solution_lines(source_lib, min_length=8):
+    """Distinctive solution lines (stripped), for leak searches.
+
+    Lines shorter than ``min_length`` characters (``else:``, ``)``) say nothing
+    about a solution and are left out.
+    """
+    found = set()
+    for region in all_regions(source_lib):
+        for line in region.lines:
+            stripped = line.strip()
+            if len(stripped) >= min_length:
+                found.add(stripped)
+    return found

