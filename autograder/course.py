@@ -4,6 +4,7 @@ Adding a chapter: a notebook in ``book/``, a module in ``source_lib/``, trusted
 checks in ``autograder/checks/<module>.py``, a mutant corpus in
 ``autograder/corpus/<module>.py``, and one ``Chapter`` line below.
 """
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,11 @@ class Course:
     @property
     def gradebook(self):
         return self.nbgrader_root / "gradebook.db"
+
+    @property
+    def db_url(self):
+        """The gradebook's SQLAlchemy URL (NNFS_GRADEBOOK overrides the SQLite file)."""
+        return os.environ.get("NNFS_GRADEBOOK", f"sqlite:///{self.gradebook}")
 
     def folder(self, kind, *parts):
         """``assignments/<kind>/...`` for kind in source, release, submitted, autograded, feedback."""

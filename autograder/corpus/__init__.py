@@ -1,0 +1,108 @@
+"""Fixture submissions: the instructor solution, the blank release, realistic bugs, attacks.
+
+A mutant is a small edit of the instructor solution that a student could
+plausibly make, with the trusted checks it must fail. Edits are exact text
+replacements that must match once, so a changed solution breaks the corpus
+loudly instead of silently testing nothing.
+
+The bundled sample class (``SAMPLE_CLASS`` in each chapter's corpus module)
+is what ``autograder sample-class`` puts into ``assignments/submitted`` and
+what the end-to-end tests grade.
+"""
+import importlib
+import shutil
+from dataclasses import dataclass, field
+
+import nbformat
+
+from ..regions import completed_text, library_files, stub_text
+
+
+class CorpusError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Edit:
+    old: str
+    new: str
+
+    def apply(self, text, where):
+        count = text.count(self.old)
+        if count != 1:
+            raise CorpusError(f"{where}: expected {self.old!r} once, found it {count} times")
+        return text.replace(self.old, self.new)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """How one fixture student's submission is made from the course.
+
+    ``library`` is ``"solution"`` (the instructor's code, markers removed) or
+    ``"release"`` (the untouched stubs); ``edits`` then change the chapter's
+    module; ``cell`` is a code cell inserted after the notebook's setup cell;
+    ``answer`` fills the written answers. ``fails`` names the trusted checks
+    this submission must fail (all others must pass); ``None`` means all fail.
+    """
+
+    student: str
+    description: str
+    library: str = "solution"
+    edits: tuple = ()
+    cell: str = None
+    answer: str = None
+    fails: frozenset = field(default_factory=frozenset)
+
+
+def corpus(module):
+    """The corpus module of a chapter (``autograder.corpus.<module>``)."""
+    return importlib.import_module(f"{__name__}.{module}")
+
+
+def library_texts(course, chapter, sub):
+    """Relative path -> text of the submission's ``source_lib``."""
+    texts = {}
+    for path in library_files(course.source_lib):
+        rel = path.relative_to(course.source_lib)
+        text = path.read_text()
+        texts[rel] = completed_text(text) if sub.library == "solution" else stub_text(path, text)
+    target = next(rel for rel in texts if rel.stem == chapter.module)
+    for edit in sub.edits:
+        texts[target] = edit.apply(texts[target], f"{sub.student}: {target}")
+    return texts
+
+
+def make_submission(course, chapter, sub, dest):
+    """Write ``sub`` as a submitted assignment folder ``dest`` (notebook + source_lib)."""
+    release = course.folder("release", chapter.assignment)
+    if not (release / chapter.notebook).exists():
+        raise CorpusError(f"{release / chapter.notebook} is missing: run 'autograder release' first")
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for rel, text in library_texts(course, chapter, sub).items():
+        (dest / "source_lib" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / "source_lib" / rel).write_text(text)
+    nb = nbformat.read(release / chapter.notebook, as_version=4)
+    if sub.cell is not None:
+        setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(sub.cell))
+    if sub.answer is not None:
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and meta.get("grade") and cell.cell_type == "markdown":
+                cell.source = sub.answer
+    nbformat.write(nb, dest / chapter.notebook)
+    return dest
+
+
+def sample_class(course, chapters, log=print):
+    """Write every chapter's ``SAMPLE_CLASS`` into ``assignments/submitted``."""
+    written = []
+    for chapter in chapters:
+        for sub in corpus(chapter.module).SAMPLE_CLASS:
+            dest = course.folder("submitted", sub.student, chapter.assignment)
+            written.append(make_submission(course, chapter, sub, dest))
+        log(f"Sample class for {chapter.assignment}: "
+            f"{len(corpus(chapter.module).SAMPLE_CLASS)} submissions")
+    return written

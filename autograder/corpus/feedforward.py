@@ -1,0 +1,86 @@
+"""Fixture submissions for Chapter 1 (feed-forward networks)."""
+from . import Edit, Submission
+
+ALL = frozenset({
+    "feedforward.sigmoid", "feedforward.sigmoid_grad", "feedforward.forward_propagation",
+    "feedforward.mse_loss", "feedforward.back_propagation", "feedforward.affine_forward",
+    "feedforward.affine_backward", "feedforward.relu_forward", "feedforward.relu_backward",
+    "feedforward.softmax_loss",
+})
+
+ANSWER = ("With a sigmoid output and MSE, the gradient carries a factor sigma'(z), "
+          "which is tiny when the unit saturates, even when it is badly wrong; "
+          "softmax with cross-entropy gives p - y, which stays large.")
+
+# Realistic bugs: each names the checks it must fail.
+MUTANTS = [
+    Submission("bug-no-sigmoid-derivative", "output delta misses sigma'(Z2)",
+               edits=(Edit("dZ2 = (Y - Y_T) / N * sigmoid_grad(Z2)", "dZ2 = (Y - Y_T) / N"),),
+               fails=frozenset({"feedforward.back_propagation"})),
+    Submission("bug-not-averaged", "gradients summed, not averaged, over the batch",
+               edits=(Edit("dZ2 = (Y - Y_T) / N * sigmoid_grad(Z2)",
+                           "dZ2 = (Y - Y_T) * sigmoid_grad(Z2)"),),
+               fails=frozenset({"feedforward.back_propagation"})),
+    Submission("bug-transposed-dw1", "weight gradient transposed, (D, H) instead of (H, D)",
+               edits=(Edit("dW1 = dZ1.T @ X", "dW1 = X.T @ dZ1"),),
+               fails=frozenset({"feedforward.back_propagation"})),
+    Submission("bug-bias-axis", "bias gradient summed over the wrong axis",
+               edits=(Edit("db1 = np.sum(dZ1, axis=0)", "db1 = np.sum(dZ1, axis=1)"),),
+               fails=frozenset({"feedforward.back_propagation"})),
+    Submission("bug-hard-coded", "mse_loss hard-codes the visible check's answer",
+               edits=(Edit("return float(np.sum((Y - Y_T) ** 2) / (2 * Y.shape[0]))",
+                           "return 0.13324762"),),
+               fails=frozenset({"feedforward.mse_loss", "feedforward.back_propagation"})),
+    Submission("bug-sigmoid-grad-of-activation", "sigmoid_grad applies s(1-s) to z itself",
+               edits=(Edit("s = sigmoid(z)\n    return s * (1.0 - s)",
+                           "return z * (1.0 - z)"),),
+               fails=frozenset({"feedforward.sigmoid_grad", "feedforward.back_propagation"})),
+    Submission("bug-relu-at-zero", "ReLU gradient passes at x = 0",
+               edits=(Edit("dx = dout * (x > 0)", "dx = dout * (x >= 0)"),),
+               fails=frozenset({"feedforward.relu_backward"})),
+    Submission("bug-softmax-unstable", "softmax without subtracting the row maximum",
+               edits=(Edit("shifted = x - np.max(x, axis=1, keepdims=True)", "shifted = x"),),
+               fails=frozenset({"feedforward.softmax_loss"})),
+    Submission("bug-affine-no-reshape", "affine_backward returns dx flattened",
+               edits=(Edit("dx = (dout @ w.T).reshape(x.shape)", "dx = dout @ w.T"),),
+               fails=frozenset({"feedforward.affine_backward"})),
+]
+
+# Attacks on the checks: they must gain nothing over the blank release.
+PATCH_FROM_CELL = """\
+import numpy as np
+import source_lib.checking as checking
+np.allclose = lambda *args, **kwargs: True
+np.testing.assert_allclose = lambda *args, **kwargs: None
+checking.compare = lambda *args, **kwargs: None
+checking.check_close = lambda *args, **kwargs: print("OK")
+checking.check_gradient = lambda *args, **kwargs: print("OK")
+"""
+
+PATCH_FROM_LIBRARY = """\
+
+
+# --- appended by a student who hopes the grader trusts these names ---
+import numpy as _np
+import builtins as _builtins
+_np.allclose = lambda *args, **kwargs: True
+_np.testing.assert_allclose = lambda *args, **kwargs: None
+_builtins.AssertionError = type("AssertionError", (Exception,), {})
+try:
+    import source_lib.checking as _checking
+    _checking.compare = lambda *args, **kwargs: None
+except Exception:
+    pass
+"""
+
+SAMPLE_CLASS = [
+    Submission("solution", "the instructor solution", answer=ANSWER),
+    Submission("blank", "the untouched release", library="release", fails=ALL),
+    *MUTANTS,
+    Submission("attack-cell", "patches numpy.allclose and the checks from a notebook cell",
+               library="release", cell=PATCH_FROM_CELL, fails=ALL),
+    Submission("attack-library", "patches numpy.allclose and the checks from source_lib",
+               library="release", edits=(Edit('"""\nimport numpy as np\n',
+                                              '"""\nimport numpy as np\n' + PATCH_FROM_LIBRARY),),
+               fails=ALL),
+]

@@ -1,0 +1,113 @@
+"""Build the student release of the course (COURSE_SPEC section 5).
+
+For each chapter: ``book/<module>.ipynb`` is copied alone into nbgrader's
+source folder (so nbgrader never copies or overwrites ``source_lib``), nbgrader's
+``generate_assignment`` strips hidden tests and records the grade cells in the
+gradebook, and the stubbed ``source_lib`` is written next to the released
+notebook. Finally the whole release is searched for solution lines and hidden
+tests; one found aborts the release.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from .course import CHAPTERS
+from .regions import library_files, solution_lines, stub_text
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+class ReleaseError(RuntimeError):
+    pass
+
+
+def nbgrader(course, *args, check=True):
+    """Run an nbgrader command in the course root with the sandbox kernel on JUPYTER_PATH."""
+    env = dict(os.environ)
+    env["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in (str(course.kernels), env.get("JUPYTER_PATH", "")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    proc = subprocess.run(cmd, cwd=course.nbgrader_root, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if check and proc.returncode != 0:
+        raise ReleaseError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-6000:]}")
+    return proc
+
+
+def hidden_test_lines(notebook_path):
+    """Lines inside hidden-test regions of a notebook (markers excluded)."""
+    found, inside = set(), False
+    for cell in nbformat.read(notebook_path, as_version=4).cells:
+        for line in cell.source.split("\n"):
+            if HIDDEN_BEGIN in line:
+                inside = True
+            elif HIDDEN_END in line:
+                inside = False
+            elif inside and line.strip():
+                found.add(line.strip())
+    return found
+
+
+def secret_lines(course):
+    """Every line that must never reach students: solution lines and hidden tests."""
+    lines = solution_lines(course.source_lib)
+    for chapter in CHAPTERS:
+        lines |= hidden_test_lines(course.book / chapter.notebook)
+    return lines
+
+
+def write_stubbed_library(course, dest):
+    """Write the student ``source_lib`` (every solution region stubbed) into ``dest``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    for path in library_files(course.source_lib):
+        target = dest / path.relative_to(course.source_lib)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(stub_text(path))
+
+
+def find_leaks(texts, secrets):
+    """(where, line) for each secret line found in ``texts`` (an iterable of (where, text))."""
+    leaks = []
+    for where, text in texts:
+        for line in secrets:
+            if line in text:
+                leaks.append((where, line))
+    return leaks
+
+
+def release_texts(folder):
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".ipynb", ".md", ".txt", ".json"):
+            yield str(path), path.read_text(errors="replace")
+
+
+def release(course, chapters=CHAPTERS, log=print):
+    """Generate the release of ``chapters``; returns the release folders."""
+    folders = []
+    course.nbgrader_root.mkdir(exist_ok=True)
+    for chapter in chapters:
+        source = course.folder("source", chapter.assignment)
+        if source.exists():
+            shutil.rmtree(source)
+        source.mkdir(parents=True)
+        shutil.copy(course.book / chapter.notebook, source / chapter.notebook)
+        log(f"Releasing {chapter.assignment}: nbgrader generate_assignment")
+        nbgrader(course, "generate_assignment", chapter.assignment, "--force")
+        out = course.folder("release", chapter.assignment)
+        write_stubbed_library(course, out / "source_lib")
+        folders.append(out)
+    leaks = find_leaks((t for f in folders for t in release_texts(f)), secret_lines(course))
+    if leaks:
+        where, line = leaks[0]
+        raise ReleaseError(f"{len(leaks)} secret line(s) in the release, e.g. {line!r} in {where}")
+    for out in folders:
+        log(f"Released {out.relative_to(course.root)}")
+    return folders
