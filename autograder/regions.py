@@ -57,7 +57,7 @@ def find_regions(path, text=None):
         elif line.strip() == END:
             if begin is None:
                 raise RegionError(f"{path}:{i + 1}: {END} without {BEGIN}")
-            inside = [s for s in spans if s[0] < begin and i <= s[1]]
+            inside = [s for s in spans if s[0] < begin <= s[1]]
             if not inside:
                 raise RegionError(f"{path}:{begin + 1}: solution region outside a function")
             func = max(inside, key=lambda s: s[0])[2]

@@ -99,10 +99,10 @@ def back_propagation(X, Y_T, weights):
 
     Run ``forward_propagation``, then apply the chain rule layer by layer:
 
-        dZ2 = (Y - Y_T) / N * sigmoid'(Z2)
-        dW2 = dZ2.T @ H,   db2 = sum of dZ2 over examples
-        dZ1 = (dZ2 @ W2) * sigmoid'(Z1)
-        dW1 = dZ1.T @ X,   db1 = sum of dZ1 over examples
+        delta2 = (Y - Y_T) / N  (elementwise times)  sigma'(Z2)
+        dL/dW2 = delta2^T H,   dL/db2 = delta2 summed over the examples
+        delta1 = (delta2 W2)  (elementwise times)  sigma'(Z1)
+        dL/dW1 = delta1^T X,   dL/db1 = delta1 summed over the examples
 
     Args:
         X: inputs, shape (N, D).

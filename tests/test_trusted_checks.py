@@ -1,0 +1,103 @@
+"""The trusted checks, run directly (no nbgrader) on the fixture corpus and on hostile code."""
+import os
+
+import numpy as np
+import pytest
+
+from autograder.checks import REGISTRY, get, run_checks, seed_for
+from autograder.corpus import corpus, library_texts
+from autograder.course import CHAPTERS, Course
+from autograder.sandbox import Limits, Probe, run_probes
+
+COURSE = Course.find()
+
+
+def write_library(dest, texts):
+    for rel, text in texts.items():
+        (dest / "source_lib" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / "source_lib" / rel).write_text(text)
+    return dest
+
+
+CASES = [(ch, sub) for ch in CHAPTERS for sub in corpus(ch.module).SAMPLE_CLASS
+         if sub.cell is None]
+
+
+@pytest.mark.parametrize("chapter, sub", CASES, ids=[s.student for _, s in CASES])
+def test_corpus_fails_exactly_the_named_checks(tmp_path, chapter, sub):
+    write_library(tmp_path, library_texts(COURSE, chapter, sub))
+    names = [n for n in (get(n).name for n in corpus(chapter.module).ALL)]
+    verdicts = run_checks(COURSE, tmp_path, sub.student, names)
+    failed = {n for n, v in verdicts.items() if not v.passed}
+    assert failed == set(sub.fails), {n: v.message for n, v in verdicts.items()}
+
+
+def test_every_registered_check_is_in_the_corpus_list():
+    for chapter in CHAPTERS:
+        names = corpus(chapter.module).ALL
+        for name in names:
+            get(name)
+        assert {n for n in REGISTRY if n.startswith(chapter.module + ".")} == set(names)
+
+
+def test_seeds_are_per_student_and_stable():
+    assert seed_for("ada", "feedforward.sigmoid") == seed_for("ada", "feedforward.sigmoid")
+    assert seed_for("ada", "feedforward.sigmoid") != seed_for("bob", "feedforward.sigmoid")
+
+
+def test_wrong_shape_message_names_both_shapes(tmp_path):
+    chapter = CHAPTERS[0]
+    sub = next(s for s in corpus("feedforward").MUTANTS if s.student == "bug-transposed-dw1")
+    write_library(tmp_path, library_texts(COURSE, chapter, sub))
+    verdict = run_checks(COURSE, tmp_path, "ada", ["feedforward.back_propagation"])[
+        "feedforward.back_propagation"]
+    assert not verdict.passed
+    assert "gradient dW1: wrong shape: expected (" in verdict.message
+    assert "Task 1.5 (back_propagation) failed on a random network" in verdict.message
+
+
+def module(tmp_path, body):
+    (tmp_path / "source_lib").mkdir()
+    (tmp_path / "source_lib" / "__init__.py").write_text("")
+    (tmp_path / "source_lib" / "m.py").write_text(body)
+    return tmp_path
+
+
+def probe(ref="@out"):
+    return Probe("p", {"x": np.arange(3.0)}, [{"call": "f", "args": ["$x"], "as": "out"}],
+                 {"y": ref})
+
+
+def test_plain_arrays_come_back(tmp_path):
+    res = run_probes(module(tmp_path, "def f(x):\n    return 2 * x\n"), "m", [probe()])["p"]
+    assert res.error is None
+    np.testing.assert_array_equal(res.outputs["y"], [0.0, 2.0, 4.0])
+
+
+@pytest.mark.parametrize("body, said", [
+    ("def f(x):\n    while True:\n        pass\n", "did not finish within 3 seconds"),
+    ("import os\ndef f(x):\n    os._exit(0)\n", "stopped early"),
+    ("import sys\nsys.exit(0)\n", "importing source_lib.m failed: SystemExit"),
+    ("def f(x):\n    return 1 / 0\n", "ZeroDivisionError: division by zero (in m.py, line 2, in f)"),
+    ("import numpy as np\ndef f(x):\n    return np.ones(1 << 31)\n", "MemoryError"),
+    ("class Liar:\n    def __eq__(self, other):\n        return True\n"
+     "def f(x):\n    return Liar()\n", None),
+    ("import numpy as np\nclass Sub(np.ndarray):\n    pass\n"
+     "def f(x):\n    return (2 * x).view(Sub)\n", None),
+])
+def test_hostile_or_broken_code_is_contained(tmp_path, body, said):
+    limits = Limits(wall_seconds=3, cpu_seconds=10, memory_bytes=2 * 1024**3)
+    res = run_probes(module(tmp_path, body), "m", [probe()], limits)["p"]
+    if "Liar" in body:
+        assert res.types == {"y": "Liar"} and not res.outputs
+    elif "Sub" in body:
+        assert type(res.outputs["y"]) is np.ndarray
+    else:
+        assert said in res.error
+
+
+def test_symlinks_to_instructor_files_are_not_followed(tmp_path):
+    (tmp_path / "source_lib").mkdir()
+    os.symlink(COURSE.source_lib / "feedforward.py", tmp_path / "source_lib" / "feedforward.py")
+    res = run_probes(tmp_path, "feedforward", [probe()])["p"]
+    assert "importing source_lib.feedforward failed" in res.error
