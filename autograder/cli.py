@@ -13,7 +13,8 @@ from .course import CHAPTERS, Course, chapter_for
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Release, grade and give feedback for Neural Networks from Scratch.")
-console = Console()
+# Wide enough for the grade table when the output is a log file, not a terminal.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 CourseOpt = typer.Option(None, "--course", help="Course checkout (default: the one holding the working directory).")
 ChaptersArg = typer.Argument(None, help="Assignments, e.g. ch01_feedforward (default: all chapters).")

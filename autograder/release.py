@@ -28,6 +28,8 @@ class ReleaseError(RuntimeError):
 def nbgrader(course, *args, check=True):
     """Run an nbgrader command in the course root with the sandbox kernel on JUPYTER_PATH."""
     env = dict(os.environ)
+    # nbgrader runs helper programs (alembic) from the environment's bin folder
+    env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
     env["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (str(course.kernels), env.get("JUPYTER_PATH", "")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -54,7 +54,7 @@ def sigmoid_grad(z):
 def forward_propagation(X, weights):
     """Task 1.3: forward pass of the two-layer sigmoid network.
 
-    Z1 = X @ W1.T + b1,  H = sigmoid(Z1),  Z2 = H @ W2.T + b2,  Y = sigmoid(Z2)
+    Z1 = X W1^T + b1,   H = sigma(Z1),   Z2 = H W2^T + b2,   Y = sigma(Z2)
 
     Args:
         X: inputs, shape (N, D).

@@ -1,0 +1,117 @@
+"""End to end: the sample class graded by real nbgrader into its gradebook, feedback and CSV."""
+import csv
+import html
+import re
+from html.parser import HTMLParser
+
+import nbformat
+import pytest
+
+from autograder.checks import checks_named_in
+from autograder.corpus import corpus
+from autograder.course import CHAPTERS
+from autograder.grading import table
+from autograder.release import find_leaks, secret_lines
+
+from conftest import autograder
+
+CHAPTER = CHAPTERS[0]
+SAMPLE = {s.student: s for s in corpus(CHAPTER.module).SAMPLE_CLASS}
+
+
+def check_of_cell(course):
+    """grade_id -> trusted check names, read from the instructor's notebook."""
+    nb = nbformat.read(course.book / CHAPTER.notebook, as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: set(checks_named_in(c.source))
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+@pytest.fixture(scope="module")
+def rows(graded):
+    return {r.student: r for r in table(graded, [CHAPTER])}
+
+
+def test_every_sample_student_is_in_the_gradebook(rows):
+    assert set(rows) == set(SAMPLE)
+
+
+@pytest.mark.parametrize("student", sorted(SAMPLE))
+def test_each_submission_loses_exactly_the_points_of_its_bugs(graded, rows, student):
+    sub, row = SAMPLE[student], rows[student]
+    checks = check_of_cell(graded)
+    autograded = [c for c in row.cells if checks.get(c.grade_id)]
+    assert len(autograded) == 10
+    for cell in autograded:
+        should_fail = bool(checks[cell.grade_id] & set(sub.fails))
+        expected = 0 if should_fail else cell.max_score
+        assert cell.score == expected, f"{student}: {cell.grade_id} scored {cell.score}"
+
+
+def test_solution_gets_full_marks_and_written_answer_waits_for_a_human(rows):
+    row = rows["solution"]
+    auto = [c for c in row.cells if not c.needs_manual_grade]
+    assert sum(c.score for c in auto) == sum(c.max_score for c in auto) > 0
+    assert [c.grade_id for c in row.cells if c.needs_manual_grade] == ["written_1_saturation"]
+
+
+@pytest.mark.parametrize("student", ["blank", "attack-cell", "attack-library"])
+def test_blank_release_and_attacks_score_zero(rows, student):
+    assert rows[student].score == 0
+
+
+class TextOf(HTMLParser):
+    """The visible text of an HTML page (syntax highlighting split into spans rejoined)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts = []
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def page_text(path):
+    parser = TextOf()
+    parser.feed(path.read_text())
+    return html.unescape("".join(parser.parts))
+
+
+def feedback_page(course, student):
+    return course.folder("feedback", student, CHAPTER.assignment, CHAPTER.module + ".html")
+
+
+def test_feedback_for_every_student_without_secrets(graded):
+    secrets = secret_lines(graded)
+    texts = []
+    for student in SAMPLE:
+        page = feedback_page(graded, student)
+        assert page.is_file(), page
+        texts.append((str(page), page_text(page)))
+    assert find_leaks(texts, secrets) == []
+
+
+def test_feedback_explains_a_wrong_shape(graded):
+    text = page_text(feedback_page(graded, "bug-transposed-dw1"))
+    assert re.search(r"gradient dW1: wrong shape: expected \(\d+, \d+\), got \(\d+, \d+\)", text)
+    assert "Task 1.5 (back_propagation) failed on a random network" in text
+
+
+def test_feedback_of_the_blank_release_names_the_tasks(graded):
+    text = page_text(feedback_page(graded, "blank"))
+    assert "NotImplementedError: Task 1.1: implement sigmoid" in text
+
+
+def test_grades_csv_has_one_row_per_student(graded, rows):
+    with open(graded.grades_csv, newline="") as fh:
+        records = list(csv.DictReader(fh))
+    by_student = {r["student_id"]: r for r in records if r["assignment"] == CHAPTER.assignment}
+    assert set(by_student) == set(SAMPLE)
+    for student, record in by_student.items():
+        assert float(record["raw_score"]) == pytest.approx(rows[student].score)
+
+
+def test_table_and_export_commands(graded):
+    out = autograder(graded, "table").stdout
+    assert "ch01_feedforward" in out and "bug-bias-axis" in out
+    out = autograder(graded, "export").stdout
+    assert "grades.csv" in out
