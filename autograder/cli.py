@@ -33,7 +33,7 @@ def _chapters(names):
 
 
 def _log(message):
-    console.print(message, highlight=False)
+    console.print(message, highlight=False, markup=False)
 
 
 def _fail(exc):

@@ -6,12 +6,15 @@ decides the graded cells; ``nbgrader generate_feedback`` writes one HTML page
 per student and notebook with the hidden tests stripped; ``nbgrader export``
 writes the CSV a learning-management system imports.
 """
+import re
 from dataclasses import dataclass
 
 from nbgrader.api import Gradebook, MissingEntry
 
 from .course import CHAPTERS
 from .release import nbgrader
+
+FAILED_RE = re.compile(r"There was an error processing assignment '[^']*' for student '([^']*)'")
 
 
 @dataclass
@@ -47,7 +50,13 @@ def grade(course, chapters=CHAPTERS, log=print):
             log(f"{chapter.assignment}: no submissions in {course.folder('submitted')}")
             continue
         log(f"{chapter.assignment}: autograding {len(students)} submissions")
-        nbgrader(course, "autograde", chapter.assignment, "--force")
+        proc = nbgrader(course, "autograde", chapter.assignment, "--force", check=False)
+        if proc.returncode != 0:
+            # nbgrader goes on past a submission it cannot grade; say which, and go on too
+            failed = sorted(set(FAILED_RE.findall(proc.stdout)))
+            log(proc.stdout[-4000:])
+            log(f"{chapter.assignment}: nbgrader could not autograde "
+                f"{', '.join(failed) or 'some submissions'} (its log is above); the others are graded")
         log(f"{chapter.assignment}: generating feedback")
         nbgrader(course, "generate_feedback", chapter.assignment, "--force")
         graded.append(chapter)

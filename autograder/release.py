@@ -22,7 +22,7 @@ HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 class ReleaseError(RuntimeError):
-    pass
+    """The release could not be made, or would have leaked a secret."""
 
 
 def nbgrader(course, *args, check=True):

@@ -121,4 +121,5 @@ def check_gradient(name, analytic, numeric, max_rel_error=1e-7):
             f"{rel[worst]:.3g} at {_fmt_index(worst, rel.ndim)} (analytic "
             f"{arr[worst]:.8g}, numerical {numeric[worst]:.8g}); the limit is "
             f"{max_rel_error:g}")
-    print(f"OK  {name}: relative error {rel[worst]:.2e}")
+    # the exact error varies with the BLAS build; the bound it met does not
+    print(f"OK  {name}: matches the numerical gradient (relative error < {max_rel_error:g})")

@@ -21,6 +21,23 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def _centered_differences(x, value, h):
+    """Gradient of the scalar ``value()`` with respect to ``x``, perturbed in place."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        plus = value()
+        x[ix] = old - h
+        minus = value()
+        x[ix] = old
+        grad[ix] = (plus - minus) / (2 * h)
+        it.iternext()
+    return grad
+
+
 def eval_numerical_gradient(f, x, h=1e-5):
     """Gradient of a scalar function ``f`` at ``x`` by centered differences.
 
@@ -34,19 +51,7 @@ def eval_numerical_gradient(f, x, h=1e-5):
     Returns:
         Array of the same shape as ``x``.
     """
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = float(f(x))
-        x[ix] = old - h
-        fxmh = float(f(x))
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
-        it.iternext()
-    return grad
+    return _centered_differences(x, lambda: float(f(x)), h)
 
 
 def eval_numerical_gradient_array(f, x, df, h=1e-5):
@@ -65,16 +70,4 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     Returns:
         Array of the same shape as ``x``.
     """
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
-    return grad
+    return _centered_differences(x, lambda: float(np.sum(np.asarray(f(x), dtype=np.float64) * df)), h)

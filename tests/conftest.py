@@ -45,5 +45,9 @@ def released(course_copy):
 @pytest.fixture(scope="session")
 def graded(released):
     autograder(released, "sample-class")
+    # a broken submission in the batch must not stop it
+    broken = released.folder("submitted", "corrupt-json", "ch01_feedforward")
+    broken.mkdir(parents=True)
+    (broken / "feedforward.ipynb").write_text('{"cells": [')
     autograder(released, "grade")
     return released

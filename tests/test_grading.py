@@ -32,7 +32,12 @@ def rows(graded):
 
 
 def test_every_sample_student_is_in_the_gradebook(rows):
-    assert set(rows) == set(SAMPLE)
+    assert set(rows) == set(SAMPLE) | {"corrupt-json"}
+
+
+def test_a_corrupt_notebook_scores_zero_and_the_batch_goes_on(rows):
+    assert rows["corrupt-json"].score == 0
+    assert rows["solution"].score > 0
 
 
 @pytest.mark.parametrize("student", sorted(SAMPLE))
@@ -105,7 +110,7 @@ def test_grades_csv_has_one_row_per_student(graded, rows):
     with open(graded.grades_csv, newline="") as fh:
         records = list(csv.DictReader(fh))
     by_student = {r["student_id"]: r for r in records if r["assignment"] == CHAPTER.assignment}
-    assert set(by_student) == set(SAMPLE)
+    assert set(by_student) == set(SAMPLE) | {"corrupt-json"}
     for student, record in by_student.items():
         assert float(record["raw_score"]) == pytest.approx(rows[student].score)
 
