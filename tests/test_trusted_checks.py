@@ -101,3 +101,9 @@ def test_symlinks_to_instructor_files_are_not_followed(tmp_path):
     os.symlink(COURSE.source_lib / "feedforward.py", tmp_path / "source_lib" / "feedforward.py")
     res = run_probes(tmp_path, "feedforward", [probe()])["p"]
     assert "importing source_lib.feedforward failed" in res.error
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
+def test_every_check_is_proven_by_a_realistic_bug(chapter):
+    caught = set().union(*(m.fails for m in corpus(chapter.module).MUTANTS))
+    assert caught == set(corpus(chapter.module).ALL)

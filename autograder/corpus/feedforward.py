@@ -12,8 +12,26 @@ ANSWER = ("With a sigmoid output and MSE, the gradient carries a factor sigma'(z
           "which is tiny when the unit saturates, even when it is badly wrong; "
           "softmax with cross-entropy gives p - y, which stays large.")
 
-# Realistic bugs: each names the checks it must fail.
+# Realistic bugs: each names the checks it must fail; every check has one.
 MUTANTS = [
+    Submission("bug-sigmoid-overflow", "exp(z) / (1 + exp(z)) gives inf / inf = NaN at z = 1000",
+               edits=(Edit("return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
+                           "return np.exp(z) / (1.0 + np.exp(z))"),),
+               fails=frozenset({"feedforward.sigmoid"})),
+    Submission("bug-no-output-sigmoid", "forward pass returns Z2 as the output",
+               edits=(Edit("Y = sigmoid(Z2)\n", "Y = Z2\n"),),
+               fails=frozenset({"feedforward.forward_propagation",
+                                "feedforward.back_propagation"})),
+    Submission("bug-mse-mean-over-entries", "mse_loss divides by N * C instead of N",
+               edits=(Edit("return float(np.sum((Y - Y_T) ** 2) / (2 * Y.shape[0]))",
+                           "return float(np.mean((Y - Y_T) ** 2) / 2)"),),
+               fails=frozenset({"feedforward.mse_loss", "feedforward.back_propagation"})),
+    Submission("bug-affine-no-bias", "affine_forward forgets the bias",
+               edits=(Edit("out = x.reshape(x.shape[0], -1) @ w + b", "out = x.reshape(x.shape[0], -1) @ w"),),
+               fails=frozenset({"feedforward.affine_forward"})),
+    Submission("bug-leaky-relu", "relu_forward lets 1% of negative inputs through",
+               edits=(Edit("out = np.maximum(0.0, x)", "out = np.maximum(0.01 * x, x)"),),
+               fails=frozenset({"feedforward.relu_forward"})),
     Submission("bug-no-sigmoid-derivative", "output delta misses sigma'(Z2)",
                edits=(Edit("dZ2 = (Y - Y_T) / N * sigmoid_grad(Z2)", "dZ2 = (Y - Y_T) / N"),),
                fails=frozenset({"feedforward.back_propagation"})),
