@@ -9,8 +9,5 @@ export TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=0
 .venv/bin/autograder release
 .venv/bin/autograder sample-class
 .venv/bin/autograder grade
-echo
 echo "HTML book:  $PWD/_build/html/index.html"
-echo "Release:    $PWD/assignments/release/"
-echo "Feedback:   $PWD/assignments/feedback/<student>/<assignment>/"
-echo "Grades CSV: $PWD/assignments/grades.csv"
+echo "Release:    $PWD/assignments/release/<assignment>/ (hand this folder to students)"

@@ -1,11 +1,14 @@
 """End to end: the sample class graded by real nbgrader into its gradebook, feedback and CSV."""
 import csv
 import html
+import os
 import re
+import shutil
 from html.parser import HTMLParser
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from autograder.checks import checks_named_in
 from autograder.corpus import corpus
@@ -62,6 +65,29 @@ def test_solution_gets_full_marks_and_written_answer_waits_for_a_human(rows):
 @pytest.mark.parametrize("student", ["blank", "attack-cell", "attack-library"])
 def test_blank_release_and_attacks_score_zero(rows, student):
     assert rows[student].score == 0
+
+
+@pytest.mark.parametrize("student", ["attack-cell", "attack-library"])
+def test_attacks_would_fool_a_grader_that_trusted_the_notebook(graded, student, tmp_path):
+    """Proof that the attacks are real: run alone, their check cells pass."""
+    folder = tmp_path / student
+    shutil.copytree(graded.folder("submitted", student, CHAPTER.assignment), folder)
+    nb = nbformat.read(folder / CHAPTER.notebook, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(folder)}}).execute(
+                       env=dict(os.environ, NNFS_OFFLINE="1"))
+    fooled = [c.metadata.nbgrader.grade_id for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+              and not any(o.output_type == "error" for o in c.outputs)]
+    assert "task_1_1_sigmoid" in fooled, fooled
+
+
+def test_autograde_keeps_the_students_source_lib(graded):
+    for student in ("solution", "blank", "bug-bias-axis"):
+        submitted = graded.folder("submitted", student, CHAPTER.assignment, "source_lib")
+        autograded = graded.folder("autograded", student, CHAPTER.assignment, "source_lib")
+        for path in submitted.glob("*.py"):
+            assert (autograded / path.name).read_text() == path.read_text()
 
 
 class TextOf(HTMLParser):

@@ -10,6 +10,7 @@ is what ``autograder sample-class`` puts into ``assignments/submitted`` and
 what the end-to-end tests grade.
 """
 import importlib
+import re
 import shutil
 from dataclasses import dataclass, field
 
@@ -32,6 +33,20 @@ class Edit:
         if count != 1:
             raise CorpusError(f"{where}: expected {self.old!r} once, found it {count} times")
         return text.replace(self.old, self.new)
+
+
+@dataclass(frozen=True)
+class EditAll:
+    """Replace every match of a regular expression (at least one must exist)."""
+
+    pattern: str
+    new: str
+
+    def apply(self, text, where):
+        result, count = re.subn(self.pattern, self.new, text)
+        if count == 0:
+            raise CorpusError(f"{where}: {self.pattern!r} matches nothing")
+        return result
 
 
 @dataclass(frozen=True)

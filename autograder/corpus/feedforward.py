@@ -1,5 +1,5 @@
 """Fixture submissions for Chapter 1 (feed-forward networks)."""
-from . import Edit, Submission
+from . import Edit, EditAll, Submission
 
 ALL = frozenset({
     "feedforward.sigmoid", "feedforward.sigmoid_grad", "feedforward.forward_propagation",
@@ -73,6 +73,7 @@ np.testing.assert_allclose = lambda *args, **kwargs: None
 checking.compare = lambda *args, **kwargs: None
 checking.check_close = lambda *args, **kwargs: print("OK")
 checking.check_gradient = lambda *args, **kwargs: print("OK")
+from source_lib.checking import check_close, check_gradient
 """
 
 PATCH_FROM_LIBRARY = """\
@@ -91,14 +92,20 @@ except Exception:
     pass
 """
 
+# Stubs that return instead of raising: with the checks patched, a grader that
+# trusted the notebook's own cells would award their points.
+RETURN_ZERO = EditAll(r'raise NotImplementedError\("Task [^"]*"\)', "return 0.0")
+
 SAMPLE_CLASS = [
     Submission("solution", "the instructor solution", answer=ANSWER),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
-    Submission("attack-cell", "patches numpy.allclose and the checks from a notebook cell",
-               library="release", cell=PATCH_FROM_CELL, fails=ALL),
-    Submission("attack-library", "patches numpy.allclose and the checks from source_lib",
-               library="release", edits=(Edit('"""\nimport numpy as np\n',
-                                              '"""\nimport numpy as np\n' + PATCH_FROM_LIBRARY),),
+    Submission("attack-cell", "returns 0 everywhere; patches numpy.allclose and the checks "
+               "from a notebook cell", library="release", edits=(RETURN_ZERO,),
+               cell=PATCH_FROM_CELL, fails=ALL),
+    Submission("attack-library", "returns 0 everywhere; patches numpy.allclose and the checks "
+               "from source_lib", library="release",
+               edits=(RETURN_ZERO, Edit('"""\nimport numpy as np\n',
+                                        '"""\nimport numpy as np\n' + PATCH_FROM_LIBRARY)),
                fails=ALL),
 ]
