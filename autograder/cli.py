@@ -97,7 +97,8 @@ def table_cmd(assignments: Optional[List[str]] = ChaptersArg, course: Optional[P
 def book(course: Optional[Path] = CourseOpt):
     """Build the HTML book (strict: warnings are errors) into _build/html."""
     c = _course(course)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", MPLBACKEND="Agg")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
+    env.pop("MPLBACKEND", None)  # the notebooks need the inline backend for their figures
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe), "build", str(c.root), "-W", "-n", "--keep-going"]
     if subprocess.run(cmd, cwd=c.root, env=env).returncode != 0:

@@ -23,7 +23,10 @@ def test_pages_are_built(html):
 
 def test_chapter_shows_executed_outputs_and_figures(html):
     text = (html / "book" / "feedforward.html").read_text()
-    assert re.search(r'<img[^>]+src="[^"]+\.png"', text), "no figure in Chapter 1"
+    figures = re.findall(r'<img[^>]+src="\.\./(_images/[^"]+\.png)"', text)
+    assert len(figures) >= 2, "Chapter 1 lost its figures (digits and loss curve)"
+    for figure in figures:
+        assert (html / figure).stat().st_size > 5000, figure
     plain = page_text(html / "book" / "feedforward.html")
     assert "OK  sigmoid(z)" in plain
     assert "Data: MNIST" in plain
