@@ -46,6 +46,10 @@ def grade(course, chapters=CHAPTERS, log=print):
     graded = []
     for chapter in chapters:
         students = submitted_students(course, chapter)
+        if students and not course.folder("source", chapter.assignment).is_dir():
+            log(f"{chapter.assignment}: not released yet, so nbgrader cannot grade it: "
+                f"run 'autograder release' first")
+            continue
         if not students:
             log(f"{chapter.assignment}: no submissions in {course.folder('submitted')}")
             continue
