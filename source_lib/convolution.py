@@ -1,0 +1,323 @@
+"""Chapter 2 - Convolution.
+
+Images are NCHW: ``x`` of shape (N, C, H, W). Filters are ``w`` of shape
+(F, C, HH, WW) with one bias per filter, ``b`` of shape (F,). Like every deep
+learning library, "convolution" here is cross-correlation: the filter is not
+flipped,
+
+    out[n, f, i, j] = b[f] + sum_{c, p, q} xpad[n, c, i*s + p, j*s + q] * w[f, c, p, q]
+
+where ``xpad`` is ``x`` with ``pad`` zeros added on every side of both spatial
+axes and ``s`` is the stride. ``conv_param = {'stride': s, 'pad': pad}``.
+
+Every function marked "Task" is yours to write, between the solution markers;
+the fast versions and the cost-table helper are provided.
+"""
+import numpy as np
+
+
+def _pair(v):
+    return (int(v), int(v)) if np.ndim(v) == 0 else (int(v[0]), int(v[1]))
+
+
+def conv_output_size(in_size, kernel, stride=1, pad=0):
+    """Task 2.1: the output length of a convolution (or pooling) along one axis.
+
+    out = floor((in_size + 2 * pad - kernel) / stride) + 1
+
+    Positions where the window would stick out past the padded input are
+    dropped (the floor), as in TensorFlow's 'VALID' padding.
+
+    Args:
+        in_size: input length (height or width), int >= 1.
+        kernel: window length, int >= 1.
+        stride: step between windows, int >= 1.
+        pad: zeros added on each side, int >= 0.
+
+    Returns:
+        The output length, an int >= 1.
+
+    Raises:
+        ValueError: if the window is longer than the padded input, or an
+            argument is out of range.
+    """
+    ### BEGIN SOLUTION
+    if in_size < 1 or kernel < 1 or stride < 1 or pad < 0:
+        raise ValueError(f"need in_size, kernel, stride >= 1 and pad >= 0, got "
+                         f"in_size={in_size}, kernel={kernel}, stride={stride}, pad={pad}")
+    padded = in_size + 2 * pad
+    if kernel > padded:
+        raise ValueError(f"a window of {kernel} does not fit in {padded} (input {in_size} "
+                         f"with padding {pad} on each side)")
+    return (padded - kernel) // stride + 1
+    ### END SOLUTION
+
+
+def conv_layer_cost(in_hw, in_channels, out_channels, kernel, stride=1, pad=0):
+    """Task 2.2: output size, parameter count and multiply-adds of a conv layer.
+
+    Counting convention: parameters are the weights plus one bias per output
+    channel, ``out_channels * (in_channels * kh * kw + 1)``. Multiply-adds
+    (MACs) are counted per example, one per weight per output position,
+    ``out_h * out_w * out_channels * in_channels * kh * kw``; the bias
+    additions are not counted.
+
+    Args:
+        in_hw: input height and width, an int (square) or a pair (H, W).
+        in_channels: C, the number of input channels.
+        out_channels: F, the number of filters.
+        kernel: the filter size, an int (square) or a pair (kh, kw).
+        stride: int, the same along both axes.
+        pad: int, zeros on each side of both axes.
+
+    Returns:
+        Tuple ``((out_h, out_w), parameters, macs)`` of ints.
+    """
+    ### BEGIN SOLUTION
+    (H, W), (kh, kw) = _pair(in_hw), _pair(kernel)
+    out_h = conv_output_size(H, kh, stride, pad)
+    out_w = conv_output_size(W, kw, stride, pad)
+    params = out_channels * (in_channels * kh * kw + 1)
+    macs = out_h * out_w * out_channels * in_channels * kh * kw
+    return (out_h, out_w), params, macs
+    ### END SOLUTION
+
+
+def network_cost(input_shape, layers):
+    """Per-layer shapes, parameters and multiply-adds of a stack of layers (provided).
+
+    Args:
+        input_shape: (H, W, C) of one example.
+        layers: list of ``(kind, options)`` with kind one of
+            ``"conv"`` (options ``filters``, ``kernel``, ``stride`` = 1,
+            ``pad`` = 0 or ``"same"``), ``"pool"`` (``size``, ``stride`` =
+            size), ``"flatten"`` (no options), ``"dense"`` (``units``).
+
+    Returns:
+        List of dicts with keys ``layer``, ``input``, ``output`` (shapes as
+        tuples, (H, W, C) or (D,)), ``parameters`` and ``macs``. Pooling and
+        flatten have no parameters and no multiply-adds; a dense layer has
+        ``D * units + units`` parameters and ``D * units`` multiply-adds.
+    """
+    rows, shape = [], tuple(input_shape)
+    for kind, *rest in layers:
+        opt = rest[0] if rest else {}
+        if kind == "conv":
+            H, W, C = shape
+            kh, kw = _pair(opt["kernel"])
+            stride = opt.get("stride", 1)
+            pad = opt.get("pad", 0)
+            if pad == "same":  # TensorFlow's 'same' with stride 1 keeps the size
+                pad = (kh - 1) // 2
+            (oh, ow), params, macs = conv_layer_cost((H, W), C, opt["filters"], (kh, kw), stride, pad)
+            out, name = (oh, ow, opt["filters"]), f"conv {kh}x{kw}/{opt['filters']}"
+            if stride != 1:
+                name += f" stride {stride}"
+        elif kind == "pool":
+            H, W, C = shape
+            size, stride = opt["size"], opt.get("stride", opt["size"])
+            out = (conv_output_size(H, size, stride), conv_output_size(W, size, stride), C)
+            params, macs, name = 0, 0, f"pool {size}x{size}"
+        elif kind == "flatten":
+            out, params, macs, name = (int(np.prod(shape)),), 0, 0, "flatten"
+        elif kind == "dense":
+            (D,), units = shape, opt["units"]
+            out, params, macs, name = (units,), D * units + units, D * units, f"dense {units}"
+        else:
+            raise ValueError(f"unknown layer kind {kind!r}")
+        rows.append({"layer": name, "input": shape, "output": out,
+                     "parameters": params, "macs": macs})
+        shape = out
+    return rows
+
+
+def print_cost_table(input_shape, layers):
+    """Print ``network_cost`` as a table with totals (provided)."""
+    rows = network_cost(input_shape, layers)
+    fmt = "{:<22} {:>14} {:>14} {:>12} {:>14}"
+    print(fmt.format("layer", "input", "output", "parameters", "multiply-adds"))
+    for r in rows:
+        print(fmt.format(r["layer"], "x".join(map(str, r["input"])),
+                         "x".join(map(str, r["output"])), f"{r['parameters']:,}", f"{r['macs']:,}"))
+    print(fmt.format("total", "", "", f"{sum(r['parameters'] for r in rows):,}",
+                     f"{sum(r['macs'] for r in rows):,}"))
+
+
+def conv_forward_naive(x, w, b, conv_param):
+    """Task 2.3: forward pass of a convolutional layer, with explicit loops.
+
+    Args:
+        x: input, shape (N, C, H, W).
+        w: filters, shape (F, C, HH, WW).
+        b: biases, shape (F,).
+        conv_param: dict with ``stride`` (int >= 1) and ``pad`` (int >= 0,
+            zeros added on all four sides).
+
+    Returns:
+        Tuple ``(out, cache)``: ``out`` of shape (N, F, H', W') with
+        H' = conv_output_size(H, HH, stride, pad) and likewise W';
+        ``cache`` holds what ``conv_backward_naive`` needs.
+    """
+    ### BEGIN SOLUTION
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho = conv_output_size(H, HH, stride, pad)
+    Wo = conv_output_size(W, WW, stride, pad)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((N, F, Ho, Wo))
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = xp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    cache = (x, w, b, conv_param)
+    return out, cache
+    ### END SOLUTION
+
+
+def conv_backward_naive(dout, cache):
+    """Task 2.4: backward pass of a convolutional layer, with explicit loops.
+
+    Args:
+        dout: upstream gradient, shape (N, F, H', W').
+        cache: the cache returned by ``conv_forward_naive``.
+
+    Returns:
+        Tuple ``(dx, dw, db)`` with the shapes of ``x`` (N, C, H, W), ``w``
+        (F, C, HH, WW) and ``b`` (F,). Padding positions receive gradient too,
+        but ``dx`` covers only the unpadded input.
+    """
+    ### BEGIN SOLUTION
+    x, w, b, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    _, _, Ho, Wo = dout.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    db = dout.sum(axis=(0, 2, 3))
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    rows = slice(i * stride, i * stride + HH)
+                    cols = slice(j * stride, j * stride + WW)
+                    dw[f] += xp[n, :, rows, cols] * dout[n, f, i, j]
+                    dxp[n, :, rows, cols] += w[f] * dout[n, f, i, j]
+    dx = dxp[:, :, pad:pad + H, pad:pad + W]
+    return dx, dw, db
+    ### END SOLUTION
+
+
+def _windows(xp, HH, WW, stride):
+    """Read-only view (N, C, H', W', HH, WW) of every filter window of padded ``xp``."""
+    view = np.lib.stride_tricks.sliding_window_view(xp, (HH, WW), axis=(2, 3))
+    return view[:, :, ::stride, ::stride]
+
+
+def conv_forward_fast(x, w, b, conv_param):
+    """Vectorized forward pass (provided): the same contract as ``conv_forward_naive``.
+
+    im2col without copies: a strided view gathers every window, and one matrix
+    product with the filters, shaped (F, C*HH*WW), computes all outputs.
+    """
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    F, C, HH, WW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    cols = _windows(xp, HH, WW, stride)  # (N, C, Ho, Wo, HH, WW)
+    N, _, Ho, Wo = cols.shape[:4]
+    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * HH * WW)
+    out = cols @ w.reshape(F, -1).T + b  # (N*Ho*Wo, F)
+    out = out.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(out), (x, w, b, conv_param, cols)
+
+
+def conv_backward_fast(dout, cache):
+    """Vectorized backward pass (provided): the same contract as ``conv_backward_naive``.
+
+    ``dw`` is one matrix product with the cached columns; ``dx`` scatters the
+    column gradients back (col2im) with one strided addition per filter tap.
+    """
+    x, w, b, conv_param, cols = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho, Wo = dout.shape[2:]
+    d = dout.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, F)
+    db = d.sum(axis=0)
+    dw = (d.T @ cols).reshape(w.shape)
+    dcols = (d @ w.reshape(F, -1)).reshape(N, Ho, Wo, C, HH, WW)
+    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
+    for p in range(HH):
+        for q in range(WW):
+            dxp[:, :, p:p + stride * Ho:stride, q:q + stride * Wo:stride] += \
+                dcols[:, :, :, :, p, q].transpose(0, 3, 1, 2)
+    return dxp[:, :, pad:pad + H, pad:pad + W], dw, db
+
+
+def conv_transpose_forward(x, w, b, conv_param):
+    """Task 2.5 (advanced): forward pass of a transposed convolution.
+
+    The transposed convolution is the backward pass of a convolution with
+    respect to its input: each input value scatters a copy of the filter,
+    scaled by that value, into the output, at ``stride`` steps, and ``pad``
+    rows and columns are then cropped from every side:
+
+        full[n, f, i*s + p, j*s + q] += x[n, c, i, j] * w[c, f, p, q]
+        out = full[:, :, pad:-pad, pad:-pad] + b[f]
+
+    Args:
+        x: input, shape (N, C, H, W).
+        w: filters, shape (C, F, HH, WW) (input channels first, as the
+            convolution it transposes would have them second).
+        b: biases, shape (F,).
+        conv_param: dict with ``stride`` and ``pad``.
+
+    Returns:
+        Tuple ``(out, cache)``: ``out`` of shape (N, F, H', W') with
+        H' = (H - 1) * stride + HH - 2 * pad, and likewise W'.
+    """
+    ### BEGIN SOLUTION
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    _, F, HH, WW = w.shape
+    full = np.zeros((N, F, (H - 1) * stride + HH, (W - 1) * stride + WW))
+    for p in range(HH):
+        for q in range(WW):
+            full[:, :, p:p + stride * H:stride, q:q + stride * W:stride] += \
+                np.einsum("nchw,cf->nfhw", x, w[:, :, p, q])
+    out = full[:, :, pad:full.shape[2] - pad, pad:full.shape[3] - pad] + b[None, :, None, None]
+    return out, (x, w, b, conv_param)
+    ### END SOLUTION
+
+
+def conv_transpose_backward(dout, cache):
+    """Task 2.6 (advanced): backward pass of a transposed convolution.
+
+    Args:
+        dout: upstream gradient, shape (N, F, H', W').
+        cache: the cache returned by ``conv_transpose_forward``.
+
+    Returns:
+        Tuple ``(dx, dw, db)`` shaped like ``x`` (N, C, H, W), ``w``
+        (C, F, HH, WW) and ``b`` (F,).
+    """
+    ### BEGIN SOLUTION
+    x, w, b, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    _, F, HH, WW = w.shape
+    dfull = np.pad(dout, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(w)
+    for p in range(HH):
+        for q in range(WW):
+            window = dfull[:, :, p:p + stride * H:stride, q:q + stride * W:stride]
+            dx += np.einsum("nfhw,cf->nchw", window, w[:, :, p, q])
+            dw[:, :, p, q] = np.einsum("nchw,nfhw->cf", x, window)
+    db = dout.sum(axis=(0, 2, 3))
+    return dx, dw, db
+    ### END SOLUTION
