@@ -8,10 +8,11 @@ import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
-                                    Execute, GetGrades, IgnorePattern, LimitOutput,
-                                    SaveAutoGrades)
+                                    ClearOutput, DeduplicateIds, Execute, GetGrades,
+                                    IgnorePattern, LimitOutput, OverwriteCells,
+                                    OverwriteKernelspec, SaveAutoGrades)
 
-from autograder.preprocessor import TrustedChecks
+from autograder.preprocessor import SkipDemoCells, TrustedChecks
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -25,6 +26,16 @@ c.CourseDirectory.db_url = os.environ.get(
 # memory, CPU time and file-size limits, offline data, quiet TensorFlow.
 c.Execute.kernel_name = "nnfs-sandbox"
 c.Execute.timeout = 120
+
+# Demonstrations tagged "grading-skip" (speed tables, long training) are not run.
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteCells,
+    CheckCellMetadata,
+    SkipDemoCells,
+]
 
 # Trusted checks decide the autograder-test cells after the notebook ran and
 # before nbgrader reads the scores.

@@ -30,6 +30,8 @@ class Chapter:
 
 CHAPTERS = [
     Chapter(1, "feedforward", "Feed-forward networks"),
+    Chapter(2, "convolution", "Convolution"),
+    Chapter(3, "pooling", "Pooling"),
 ]
 
 

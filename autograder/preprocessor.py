@@ -73,3 +73,22 @@ class TrustedChecks(NbGraderPreprocessor):
             if names:
                 cell.outputs = [out for n in names for out in verdict_outputs(verdicts[n])]
         return nb, resources
+
+
+SKIP_TAG = "grading-skip"
+
+
+class SkipDemoCells(NbGraderPreprocessor):
+    """Blank the code cells tagged ``grading-skip`` before a submission runs.
+
+    Chapters tag their demonstrations that cost time and decide nothing (speed
+    tables, long training runs) so that grading a class stays fast; graded
+    cells are never skipped.
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if (cell.cell_type == "code" and SKIP_TAG in cell.metadata.get("tags", [])
+                and not cell.metadata.get("nbgrader", {}).get("grade")):
+            cell.source = "# (a demonstration: not run while grading)"
+            cell.outputs = []
+        return cell, resources

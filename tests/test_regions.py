@@ -18,19 +18,33 @@ def test_every_graded_function_is_a_numbered_task():
     assert [r.task for r in regions] == [f"1.{i}" for i in range(1, 11)]
 
 
-def test_stubbed_module_imports_and_each_stub_names_its_task(tmp_path):
-    path = COURSE.source_lib / "feedforward.py"
-    stub = tmp_path / "feedforward.py"
+@pytest.mark.parametrize("module", sorted({r.path.stem for r in all_regions(COURSE.source_lib)}))
+def test_stubbed_module_imports_and_each_stub_names_its_task(tmp_path, module):
+    path = COURSE.source_lib / f"{module}.py"
+    stub = tmp_path / f"{module}.py"
     stub.write_text(stub_text(path))
     assert "BEGIN SOLUTION" not in stub.read_text()
-    spec = importlib.util.spec_from_file_location("stubbed_feedforward", stub)
+    spec = importlib.util.spec_from_file_location(f"stubbed_{module}", stub)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    for i, name in enumerate(GRADED, start=1):
-        func = getattr(mod, name)
+    regions = find_regions(path)
+    assert regions
+    for region in regions:
+        func = getattr(mod, region.function)
         args = [None] * func.__code__.co_argcount
-        with pytest.raises(NotImplementedError, match=re.escape(f"Task 1.{i}: implement {name}")):
+        message = f"Task {region.task}: implement {region.function}"
+        with pytest.raises(NotImplementedError, match=re.escape(message)):
             func(*args)
+
+
+def test_task_numbers_are_unique_and_match_their_chapter():
+    from autograder.course import CHAPTERS
+
+    regions = all_regions(COURSE.source_lib)
+    assert len({r.task for r in regions}) == len(regions)
+    numbers = {c.module: c.number for c in CHAPTERS}
+    for r in regions:
+        assert r.task.split(".")[0] == str(numbers[r.path.stem]), (r.function, r.task)
 
 
 BAD = {

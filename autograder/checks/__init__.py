@@ -73,6 +73,11 @@ class Verdict:
 REGISTRY = {}
 
 
+def call(fn, *args, as_="out", **kwargs):
+    """A probe step: call the student's ``fn``; ``"$name"`` args are inputs, ``"@step"`` results."""
+    return {"call": fn, "args": list(args), "kwargs": kwargs, "as": as_}
+
+
 def check(name, task):
     """Register ``make_trials(rng, ref) -> [Trial]`` as the trusted check ``name``."""
     def register(make_trials):

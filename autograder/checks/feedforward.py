@@ -1,7 +1,7 @@
 """Trusted checks for Chapter 1, feed-forward networks (``source_lib/feedforward.py``)."""
 import numpy as np
 
-from . import Trial, check
+from . import Trial, call, check
 
 
 def _dims(rng, low=2, high=9, k=1):
@@ -18,10 +18,6 @@ def _weights(rng, D, H, C):
     return w
 
 
-def _call(fn, *args, as_="out", **kwargs):
-    return {"call": fn, "args": list(args), "kwargs": kwargs, "as": as_}
-
-
 WEIGHT_REFS = {k: "$" + k for k in ("W1", "b1", "W2", "b2")}
 
 
@@ -35,10 +31,10 @@ def sigmoid(rng, ref):
     z = rng.standard_normal(_dims(rng, k=2)) * 4
     extreme = np.array([-1000.0, -40.0, -1e-3, 0.0, 1e-3, 40.0, 1000.0])
     return [
-        Trial(f"a random z of shape {z.shape}", {"z": z}, [_call("sigmoid", "$z")],
+        Trial(f"a random z of shape {z.shape}", {"z": z}, [call("sigmoid", "$z")],
               {"sigmoid(z)": ref.sigmoid(z.copy())}, {"sigmoid(z)": "@out"}),
         Trial("z = [-1000, -40, -0.001, 0, 0.001, 40, 1000] (must not overflow)",
-              {"z": extreme}, [_call("sigmoid", "$z")],
+              {"z": extreme}, [call("sigmoid", "$z")],
               {"sigmoid(z)": ref.sigmoid(extreme.copy())}, {"sigmoid(z)": "@out"}),
     ]
 
@@ -46,7 +42,7 @@ def sigmoid(rng, ref):
 @check("feedforward.sigmoid_grad", task="1.2")
 def sigmoid_grad(rng, ref):
     z = rng.standard_normal(_dims(rng, k=2)) * 3
-    return [Trial(f"a random z of shape {z.shape}", {"z": z}, [_call("sigmoid_grad", "$z")],
+    return [Trial(f"a random z of shape {z.shape}", {"z": z}, [call("sigmoid_grad", "$z")],
                   {"sigmoid_grad(z)": ref.sigmoid_grad(z.copy())}, {"sigmoid_grad(z)": "@out"})]
 
 
@@ -68,7 +64,7 @@ def forward_propagation(rng, ref):
     for desc, X, w, _ in _network_trials(rng, ref, single=True):
         Y, Z2, H, Z1 = ref.forward_propagation(X.copy(), _ref_weights(w))
         out.append(Trial(desc, {"X": X, **w},
-                         [_call("forward_propagation", "$X", WEIGHT_REFS)],
+                         [call("forward_propagation", "$X", WEIGHT_REFS)],
                          {"Y": Y, "Z2": Z2, "H": H, "Z1": Z1},
                          {"Y": "@out.0", "Z2": "@out.1", "H": "@out.2", "Z1": "@out.3"}))
     return out
@@ -80,7 +76,7 @@ def mse_loss(rng, ref):
     for shape in (_dims(rng, 3, 20), _dims(rng, 3, 12, k=2)):
         Y, Y_T = rng.random(shape), rng.random(shape)
         out.append(Trial(f"random Y and Y_T of shape {shape}", {"Y": Y, "Y_T": Y_T},
-                         [_call("mse_loss", "$Y", "$Y_T")],
+                         [call("mse_loss", "$Y", "$Y_T")],
                          {"loss": ref.mse_loss(Y.copy(), Y_T.copy())}, {"loss": "@out"}))
     return out
 
@@ -97,7 +93,7 @@ def back_propagation(rng, ref):
         refs = {f"gradient d{k}": f"@out.0.{k}" for k in ("W1", "b1", "W2", "b2")}
         refs["loss"] = "@out.1"
         out.append(Trial(desc, {"X": X, "Y_T": Y_T, **w},
-                         [_call("back_propagation", "$X", "$Y_T", WEIGHT_REFS)], expected, refs))
+                         [call("back_propagation", "$X", "$Y_T", WEIGHT_REFS)], expected, refs))
     return out
 
 
@@ -114,7 +110,7 @@ def affine_forward(rng, ref):
     x, w, b = _affine_inputs(rng)
     out, _ = ref.affine_forward(x.copy(), w.copy(), b.copy())
     return [Trial(f"x of shape {x.shape}, w {w.shape}, b {b.shape}", {"x": x, "w": w, "b": b},
-                  [_call("affine_forward", "$x", "$w", "$b", as_="fwd")], {"out": out},
+                  [call("affine_forward", "$x", "$w", "$b", as_="fwd")], {"out": out},
                   {"out": "@fwd.0"})]
 
 
@@ -126,8 +122,8 @@ def affine_backward(rng, ref):
     dx, dw, db = ref.affine_backward(dout.copy(), cache)
     return [Trial(f"x of shape {x.shape}, w {w.shape}, dout {dout.shape}",
                   {"x": x, "w": w, "b": b, "dout": dout},
-                  [_call("affine_forward", "$x", "$w", "$b", as_="fwd"),
-                   _call("affine_backward", "$dout", "@fwd.1", as_="bwd")],
+                  [call("affine_forward", "$x", "$w", "$b", as_="fwd"),
+                   call("affine_backward", "$dout", "@fwd.1", as_="bwd")],
                   {"dx": dx, "dw": dw, "db": db},
                   {"dx": "@bwd.0", "dw": "@bwd.1", "db": "@bwd.2"})]
 
@@ -142,7 +138,7 @@ def _relu_input(rng):
 def relu_forward(rng, ref):
     x = _relu_input(rng)
     out, _ = ref.relu_forward(x.copy())
-    return [Trial(f"x of shape {x.shape}", {"x": x}, [_call("relu_forward", "$x", as_="fwd")],
+    return [Trial(f"x of shape {x.shape}", {"x": x}, [call("relu_forward", "$x", as_="fwd")],
                   {"out": out}, {"out": "@fwd.0"})]
 
 
@@ -153,8 +149,8 @@ def relu_backward(rng, ref):
     _, cache = ref.relu_forward(x.copy())
     dx = ref.relu_backward(dout.copy(), cache)
     return [Trial(f"x and dout of shape {x.shape}", {"x": x, "dout": dout},
-                  [_call("relu_forward", "$x", as_="fwd"),
-                   _call("relu_backward", "$dout", "@fwd.1", as_="bwd")],
+                  [call("relu_forward", "$x", as_="fwd"),
+                   call("relu_backward", "$dout", "@fwd.1", as_="bwd")],
                   {"dx": dx}, {"dx": "@bwd"})]
 
 
@@ -167,6 +163,6 @@ def softmax_loss(rng, ref):
         y = rng.integers(0, C, N).astype(np.int64)
         loss, dx = ref.softmax_loss(x.copy(), y.copy())
         trials.append(Trial(f"{what} of shape {x.shape}", {"x": x, "y": y},
-                            [_call("softmax_loss", "$x", "$y")], {"loss": loss, "dx": dx},
+                            [call("softmax_loss", "$x", "$y")], {"loss": loss, "dx": dx},
                             {"loss": "@out.0", "dx": "@out.1"}))
     return trials

@@ -9,6 +9,7 @@ The bundled sample class (``SAMPLE_CLASS`` in each chapter's corpus module)
 is what ``autograder sample-class`` puts into ``assignments/submitted`` and
 what the end-to-end tests grade.
 """
+import ast
 import importlib
 import re
 import shutil
@@ -25,14 +26,33 @@ class CorpusError(ValueError):
 
 @dataclass(frozen=True)
 class Edit:
+    """Replace ``old`` by ``new``; ``old`` must occur once (within ``function``, if given)."""
+
     old: str
     new: str
+    function: str = None
 
     def apply(self, text, where):
-        count = text.count(self.old)
+        start, end = 0, len(text)
+        if self.function:
+            start, end = _function_span(text, self.function, where)
+            where = f"{where}, in {self.function}"
+        segment = text[start:end]
+        count = segment.count(self.old)
         if count != 1:
             raise CorpusError(f"{where}: expected {self.old!r} once, found it {count} times")
-        return text.replace(self.old, self.new)
+        return text[:start] + segment.replace(self.old, self.new) + text[end:]
+
+
+def _function_span(text, name, where):
+    """Character offsets of the module-level function ``name`` in ``text``."""
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            lines = text.split("\n")
+            start = sum(len(line) + 1 for line in lines[:node.lineno - 1])
+            end = sum(len(line) + 1 for line in lines[:node.end_lineno])
+            return start, end
+    raise CorpusError(f"{where}: no function {name}")
 
 
 @dataclass(frozen=True)

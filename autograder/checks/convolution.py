@@ -1,0 +1,118 @@
+"""Trusted checks for Chapter 2, convolution (``source_lib/convolution.py``).
+
+Shapes, strides, paddings and channel counts are drawn per student; every
+layer check has a trial with stride > 1, padding, a non-square input and a
+non-square kernel.
+"""
+from . import Trial, call, check
+
+
+def _geometry(rng, stride=None, pad=None):
+    """(x shape, w shape, conv_param) with a window that fits the padded input."""
+    N, C, F = (int(v) for v in (rng.integers(1, 4), rng.integers(1, 4), rng.integers(1, 5)))
+    HH, WW = (int(v) for v in rng.integers(1, 5, 2))
+    stride = int(rng.integers(1, 4)) if stride is None else stride
+    pad = int(rng.integers(0, 3)) if pad is None else pad
+    H = max(int(rng.integers(4, 10)), HH)
+    W = max(int(rng.integers(4, 10)), WW)
+    if (H, W) == (H, H) and HH == WW:  # keep it non-square somewhere
+        W += 1
+    return (N, C, H, W), (F, C, HH, WW), {"stride": stride, "pad": pad}
+
+
+def _describe(xs, ws, cp):
+    return f"x {xs}, w {ws}, stride {cp['stride']}, pad {cp['pad']}"
+
+
+@check("convolution.conv_output_size", task="2.1")
+def conv_output_size(rng, ref):
+    cases = []
+    for _ in range(6):
+        k, s, p = int(rng.integers(1, 8)), int(rng.integers(1, 5)), int(rng.integers(0, 4))
+        n = int(rng.integers(max(1, k - 2 * p), k - 2 * p + 30))
+        cases.append((n, k, s, p))
+    steps = [call("conv_output_size", n, k, s, p, as_=f"o{i}") for i, (n, k, s, p) in enumerate(cases)]
+    expected = {f"conv_output_size{c}": ref.conv_output_size(*c) for c in cases}
+    refs = {f"conv_output_size{c}": f"@o{i}" for i, c in enumerate(cases)}
+    return [Trial("(in_size, kernel, stride, pad) = " + ", ".join(map(str, cases)),
+                  {}, steps, expected, refs)]
+
+
+@check("convolution.conv_layer_cost", task="2.2")
+def conv_layer_cost(rng, ref):
+    trials = []
+    for _ in range(2):
+        hw = (int(rng.integers(8, 64)), int(rng.integers(8, 64)))
+        kernel = (int(rng.integers(1, 8)), int(rng.integers(1, 8)))
+        cin, cout = int(rng.integers(1, 64)), int(rng.integers(1, 128))
+        stride, pad = int(rng.integers(1, 4)), int(rng.integers(0, 3))
+        (oh, ow), params, macs = ref.conv_layer_cost(hw, cin, cout, kernel, stride, pad)
+        trials.append(Trial(
+            f"in_hw {hw}, {cin} -> {cout} channels, kernel {kernel}, stride {stride}, pad {pad}",
+            {}, [call("conv_layer_cost", list(hw), cin, cout, list(kernel), stride, pad)],
+            {"out_h": oh, "out_w": ow, "parameters": params, "macs": macs},
+            {"out_h": "@out.0.0", "out_w": "@out.0.1", "parameters": "@out.1", "macs": "@out.2"}))
+    return trials
+
+
+def _conv_trials(rng, ref, backward):
+    trials = []
+    for stride, pad in ((1, 0), (None, None), (2, 1)):
+        xs, ws, cp = _geometry(rng, stride, pad)
+        x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+        out, cache = ref.conv_forward_naive(x.copy(), w.copy(), b.copy(), dict(cp))
+        inputs = {"x": x, "w": w, "b": b}
+        steps = [call("conv_forward_naive", "$x", "$w", "$b", cp, as_="fwd")]
+        if not backward:
+            trials.append(Trial(_describe(xs, ws, cp), inputs, steps, {"out": out}, {"out": "@fwd.0"}))
+            continue
+        dout = rng.standard_normal(out.shape)
+        dx, dw, db = ref.conv_backward_naive(dout.copy(), cache)
+        steps.append(call("conv_backward_naive", "$dout", "@fwd.1", as_="bwd"))
+        trials.append(Trial(_describe(xs, ws, cp), {**inputs, "dout": dout}, steps,
+                            {"dx": dx, "dw": dw, "db": db},
+                            {"dx": "@bwd.0", "dw": "@bwd.1", "db": "@bwd.2"}))
+    return trials
+
+
+@check("convolution.conv_forward_naive", task="2.3")
+def conv_forward_naive(rng, ref):
+    return _conv_trials(rng, ref, backward=False)
+
+
+@check("convolution.conv_backward_naive", task="2.4")
+def conv_backward_naive(rng, ref):
+    return _conv_trials(rng, ref, backward=True)
+
+
+def _transpose_trials(rng, ref, backward):
+    trials = []
+    for stride, pad in ((1, 0), (2, 1)):
+        N, C, F = (int(v) for v in (rng.integers(1, 3), rng.integers(1, 4), rng.integers(1, 4)))
+        H, W = int(rng.integers(2, 6)), int(rng.integers(2, 6))
+        HH, WW = int(rng.integers(2 * pad + 1, 5)), int(rng.integers(2 * pad + 1, 5))
+        cp = {"stride": stride, "pad": pad}
+        x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((C, F, HH, WW)), rng.standard_normal(F)
+        out, cache = ref.conv_transpose_forward(x.copy(), w.copy(), b.copy(), dict(cp))
+        desc = _describe(x.shape, w.shape, cp)
+        steps = [call("conv_transpose_forward", "$x", "$w", "$b", cp, as_="fwd")]
+        if not backward:
+            trials.append(Trial(desc, {"x": x, "w": w, "b": b}, steps, {"out": out}, {"out": "@fwd.0"}))
+            continue
+        dout = rng.standard_normal(out.shape)
+        dx, dw, db = ref.conv_transpose_backward(dout.copy(), cache)
+        steps.append(call("conv_transpose_backward", "$dout", "@fwd.1", as_="bwd"))
+        trials.append(Trial(desc, {"x": x, "w": w, "b": b, "dout": dout}, steps,
+                            {"dx": dx, "dw": dw, "db": db},
+                            {"dx": "@bwd.0", "dw": "@bwd.1", "db": "@bwd.2"}))
+    return trials
+
+
+@check("convolution.conv_transpose_forward", task="2.5")
+def conv_transpose_forward(rng, ref):
+    return _transpose_trials(rng, ref, backward=False)
+
+
+@check("convolution.conv_transpose_backward", task="2.6")
+def conv_transpose_backward(rng, ref):
+    return _transpose_trials(rng, ref, backward=True)

@@ -1,0 +1,60 @@
+"""Fixture submissions for Chapter 3 (pooling)."""
+from . import Edit, Submission
+
+ALL = frozenset({
+    "pooling.max_pool_forward_naive", "pooling.max_pool_backward_naive",
+    "pooling.avg_pool_forward_naive", "pooling.avg_pool_backward_naive",
+    "pooling.flatten_forward", "pooling.flatten_backward",
+})
+
+ANSWER = ("Max pooling keeps the strongest response in each window, so a feature that moves by "
+          "a pixel inside a window gives the same output.")
+
+# Realistic bugs: each names the checks it must fail; every check has one.
+MUTANTS = [
+    Submission("bug-max-ignores-stride", "max pooling windows move by 1 whatever the stride",
+               edits=(Edit("out[:, :, i, j] = x[:, :, i * s:i * s + ph, j * s:j * s + pw].max(axis=(2, 3))",
+                           "out[:, :, i, j] = x[:, :, i:i + ph, j:j + pw].max(axis=(2, 3))"),),
+               fails=frozenset({"pooling.max_pool_forward_naive"})),
+    Submission("bug-max-grad-to-window", "max-pool gradient sent to every element of the window",
+               edits=(Edit("dx[n, c, i * s + p, j * s + q] += dout[n, c, i, j]",
+                           "dx[n, c, i * s:i * s + ph, j * s:j * s + pw] += dout[n, c, i, j]"),),
+               fails=frozenset({"pooling.max_pool_backward_naive"})),
+    Submission("bug-max-grad-all-ties", "max-pool gradient sent to every tied maximum",
+               edits=(Edit("p, q = np.unravel_index(np.argmax(window), window.shape)\n"
+                           "                    dx[n, c, i * s + p, j * s + q] += dout[n, c, i, j]",
+                           "dx[n, c, i * s:i * s + ph, j * s:j * s + pw] += "
+                           "(window == window.max()) * dout[n, c, i, j]"),),
+               fails=frozenset({"pooling.max_pool_backward_naive"})),
+    Submission("bug-sum-pooling", "average pooling sums instead of averaging",
+               edits=(Edit("out[:, :, i, j] = x[:, :, i * s:i * s + ph, j * s:j * s + pw].mean(axis=(2, 3))",
+                           "out[:, :, i, j] = x[:, :, i * s:i * s + ph, j * s:j * s + pw].sum(axis=(2, 3))"),),
+               fails=frozenset({"pooling.avg_pool_forward_naive"})),
+    Submission("bug-avg-grad-not-divided", "average-pool gradient not divided by the window size",
+               edits=(Edit("share = dout[:, :, i, j] / (ph * pw)", "share = dout[:, :, i, j]"),),
+               fails=frozenset({"pooling.avg_pool_backward_naive"})),
+    Submission("bug-flatten-column-major", "flatten in column-major (Fortran) order",
+               edits=(Edit("return x.reshape(x.shape[0], -1), x.shape",
+                           'return x.reshape(x.shape[0], -1, order="F"), x.shape'),),
+               fails=frozenset({"pooling.flatten_forward"})),
+    Submission("bug-flatten-backward-no-reshape", "flatten_backward returns dout unchanged",
+               edits=(Edit("return dout.reshape(cache)", "return dout"),),
+               fails=frozenset({"pooling.flatten_backward"})),
+]
+
+VECTORIZED = """
+
+# --- a student who vectorized instead of looping ---
+max_pool_forward_naive = max_pool_forward_fast
+max_pool_backward_naive = max_pool_backward_fast
+avg_pool_forward_naive = avg_pool_forward_fast
+avg_pool_backward_naive = avg_pool_backward_fast
+"""
+
+SAMPLE_CLASS = [
+    Submission("solution", "the instructor solution (loops)", answer=ANSWER),
+    Submission("alt-vectorized", "a correct vectorized implementation",
+               edits=(Edit("def adaptive_avg_pool_forward(", VECTORIZED + "\n\ndef adaptive_avg_pool_forward("),)),
+    Submission("blank", "the untouched release", library="release", fails=ALL),
+    *MUTANTS,
+]
