@@ -75,7 +75,7 @@ def tf_conv(x, w, b, conv_param, rng):
     with tf.GradientTape() as tape:
         xp = tf.pad(tx, [[0, 0], [p, p], [p, p], [0, 0]])
         out = tf.nn.conv2d(xp, tw, strides=s, padding="VALID") + tb
-        dout = nchw(rng.standard_normal(out.shape))  # upstream gradient, NCHW
+        dout = nchw(rng.standard_normal(tuple(out.shape)))  # upstream gradient, NCHW
         loss = tf.reduce_sum(out * nhwc(dout))
     dx, dw, db = tape.gradient(loss, [tx, tw, tb])
     return nchw(out), dout, (nchw(dx), dw.numpy().transpose(3, 2, 0, 1), db.numpy())
@@ -138,7 +138,7 @@ def test_conv_hand_example():
     w = np.ones((1, 1, 2, 2))
     for forward in (cv.conv_forward_naive, cv.conv_forward_fast):
         out, _ = forward(x, w, np.array([0.5]), {"stride": 2, "pad": 1})
-        np.testing.assert_array_equal(out[0, 0], [[0.5, 3.5], [9.5, 20.5]])
+        np.testing.assert_array_equal(out[0, 0], [[0.5, 3.5], [9.5, 24.5]])
 
 
 # ----------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def tf_pool(kind, x, ph, pw, s, rng):
     op = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d
     with tf.GradientTape() as tape:
         out = op(tx, ksize=(ph, pw), strides=s, padding="VALID")
-        dout = nchw(rng.standard_normal(out.shape))
+        dout = nchw(rng.standard_normal(tuple(out.shape)))
         loss = tf.reduce_sum(out * nhwc(dout))
     return nchw(out), dout, nchw(tape.gradient(loss, tx))
 
