@@ -102,12 +102,14 @@ def solution_lines(source_lib, min_length=8):
     """Distinctive solution lines (stripped), for leak searches.
 
     Lines shorter than ``min_length`` characters (``else:``, ``)``) say nothing
-    about a solution and are left out.
+    about a solution, and lines that the provided code outside the regions
+    already shows (``N, C, H, W = x.shape``) are public: both are left out.
     """
+    public = "\n".join(stub_text(path) for path in library_files(source_lib))
     found = set()
     for region in all_regions(source_lib):
         for line in region.lines:
             stripped = line.strip()
-            if len(stripped) >= min_length:
+            if len(stripped) >= min_length and stripped not in public:
                 found.add(stripped)
     return found

@@ -61,3 +61,13 @@ def test_malformed_regions_are_refused(tmp_path, name):
     path.write_text(BAD[name])
     with pytest.raises(RegionError):
         find_regions(path)
+
+
+def test_secret_lines_leave_out_what_the_provided_code_shows(tmp_path):
+    from autograder.regions import solution_lines
+
+    (tmp_path / "m.py").write_text(
+        'def provided(x):\n    n_rows = x.shape[0]\n    return n_rows\n\n\n'
+        'def task(x):\n    """Task 9.1: x."""\n    ### BEGIN SOLUTION\n'
+        '    n_rows = x.shape[0]\n    return x.sum() / n_rows\n    ### END SOLUTION\n')
+    assert solution_lines(tmp_path) == {"return x.sum() / n_rows"}

@@ -1,0 +1,193 @@
+"""Chapters 2 and 3 benchmark: convolution and pooling, forward + backward.
+
+Side by side in one run, on the same float64 inputs at batch N=64: the
+provided vectorized numpy layers (``conv_forward_fast`` + ``conv_backward_fast``,
+``*_pool_forward_fast`` + ``*_pool_backward_fast``), TensorFlow computing the
+same outputs and gradients (of sum(out * dout)) with ``tf.GradientTape``
+inside a ``tf.function`` (NHWC, float64, default thread pools), and the
+instructor's naive loops. The naive loops are slow, so they are timed on the
+first N=2 examples only and scaled linearly to N=64 (their cost is linear in
+N). Prints median times and ratios; no timed assertions. Run it with
+``.venv/bin/python bench/conv_pool.py``.
+
+Conv sizes (stride 1, pad 0 unless said): (a) 1->6 channels 28x28 5x5;
+(b) 3->32 channels 32x32 3x3 pad 1; (c) 6->16 channels 14x14 5x5;
+(d) 32->32 channels 16x16 3x3 stride 2 pad 1. Pooling (2x2 stride 2, max and
+average) runs on the conv outputs of sizes (a) and (b).
+"""
+import os
+import sys
+import timeit
+from pathlib import Path
+
+# With TensorFlow loaded in the same process, OpenBLAS's worker threads and
+# TensorFlow's thread pools contend for the 2 cores: numpy's BLAS measured 17x
+# slower (see bench/feedforward.py). One BLAS thread keeps the comparison fair.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from source_lib import convolution as cv  # noqa: E402
+from source_lib import pooling as pl  # noqa: E402
+from source_lib.gradcheck import rel_error  # noqa: E402
+
+N, N_NAIVE = 64, 2
+# name: (C, F, H=W, kernel, stride, pad)
+CONV_SIZES = {
+    "(a) 1->6 28x28 5x5": (1, 6, 28, 5, 1, 0),
+    "(b) 3->32 32x32 3x3 p1": (3, 32, 32, 3, 1, 1),
+    "(c) 6->16 14x14 5x5": (6, 16, 14, 5, 1, 0),
+    "(d) 32->32 16x16 3x3 s2 p1": (32, 32, 16, 3, 2, 1),
+}
+
+
+def median_seconds(fn, repeat=7, min_time=0.05):
+    """Median seconds per call over ``repeat`` runs of ``number`` calls, ``number`` chosen to last ~min_time."""
+    fn()  # warm-up (tf.function traces here)
+    t0 = timeit.default_timer()
+    fn()
+    once = timeit.default_timer() - t0
+    number = max(1, int(min_time / max(once, 1e-9)))
+    return float(np.median(timeit.repeat(fn, repeat=repeat, number=number))) / number
+
+
+def naive_seconds(fn, repeat=3):
+    """Median of a few single runs (the naive loops take ~0.01-1 s each)."""
+    return float(np.median(timeit.repeat(fn, repeat=repeat, number=1)))
+
+
+def nhwc(a):
+    return tf.constant(np.ascontiguousarray(a.transpose(0, 2, 3, 1)))
+
+
+def tf_conv_step(stride, pad):
+    @tf.function
+    def step(x, w, b, dout):
+        with tf.GradientTape() as tape:
+            tape.watch([x, w, b])
+            out = tf.nn.conv2d(x, w, strides=stride, padding=[[0, 0], [pad, pad], [pad, pad], [0, 0]]) + b
+            loss = tf.reduce_sum(out * dout)
+        return out, tape.gradient(loss, [x, w, b])
+    return step
+
+
+def tf_pool_step(kind):
+    op = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d
+
+    @tf.function
+    def step(x, dout):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = op(x, ksize=2, strides=2, padding="VALID")
+            loss = tf.reduce_sum(out * dout)
+        return out, tape.gradient(loss, x)
+    return step
+
+
+def bench_conv(rng, C, F, HW, k, stride, pad):
+    x = rng.standard_normal((N, C, HW, HW))
+    w = rng.standard_normal((F, C, k, k)) / np.sqrt(C * k * k)
+    b = rng.standard_normal(F)
+    cp = {"stride": stride, "pad": pad}
+    out, cache = cv.conv_forward_fast(x, w, b, cp)
+    dout = rng.standard_normal(out.shape)
+
+    # the three agree before they are timed
+    step = tf_conv_step(stride, pad)
+    tx, tw, tb, tdout = nhwc(x), tf.constant(w.transpose(2, 3, 1, 0)), tf.constant(b), nhwc(dout)
+    out_tf, (dx_tf, dw_tf, _) = step(tx, tw, tb, tdout)
+    dx, dw, db = cv.conv_backward_fast(dout, cache)
+    out_n, cache_n = cv.conv_forward_naive(x[:N_NAIVE], w, b, cp)
+    dx_n = cv.conv_backward_naive(dout[:N_NAIVE], cache_n)[0]
+    err = max(rel_error(out, out_tf.numpy().transpose(0, 3, 1, 2)),
+              rel_error(dx, dx_tf.numpy().transpose(0, 3, 1, 2)),
+              rel_error(dw, dw_tf.numpy().transpose(3, 2, 0, 1)),
+              rel_error(out_n, out[:N_NAIVE]), rel_error(dx_n, dx[:N_NAIVE]))
+    assert err < 1e-7, err
+
+    def fast():
+        o, c = cv.conv_forward_fast(x, w, b, cp)
+        return cv.conv_backward_fast(dout, c)
+
+    def naive():
+        o, c = cv.conv_forward_naive(x[:N_NAIVE], w, b, cp)
+        return cv.conv_backward_naive(dout[:N_NAIVE], c)
+
+    t_fast = median_seconds(fast)
+    t_tf = median_seconds(lambda: step(tx, tw, tb, tdout))
+    t_naive = naive_seconds(naive) * N / N_NAIVE
+    return out, (t_naive, t_fast, t_tf), err
+
+
+def bench_pool(kind, x):
+    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    fwd_fast, bwd_fast, fwd_naive, bwd_naive = {
+        "max": (pl.max_pool_forward_fast, pl.max_pool_backward_fast,
+                pl.max_pool_forward_naive, pl.max_pool_backward_naive),
+        "avg": (pl.avg_pool_forward_fast, pl.avg_pool_backward_fast,
+                pl.avg_pool_forward_naive, pl.avg_pool_backward_naive)}[kind]
+    out, cache = fwd_fast(x, pp)
+    dout = np.random.default_rng(1).standard_normal(out.shape)
+    step = tf_pool_step(kind)
+    tx, tdout = nhwc(x), nhwc(dout)
+    out_tf, dx_tf = step(tx, tdout)
+    out_n, cache_n = fwd_naive(x[:N_NAIVE], pp)
+    err = max(rel_error(out, out_tf.numpy().transpose(0, 3, 1, 2)),
+              rel_error(bwd_fast(dout, cache), dx_tf.numpy().transpose(0, 3, 1, 2)),
+              rel_error(out_n, out[:N_NAIVE]), rel_error(bwd_naive(dout[:N_NAIVE], cache_n), bwd_fast(dout, cache)[:N_NAIVE]))
+    assert err < 1e-7, err
+
+    def fast():
+        o, c = fwd_fast(x, pp)
+        return bwd_fast(dout, c)
+
+    def naive():
+        o, c = fwd_naive(x[:N_NAIVE], pp)
+        return bwd_naive(dout[:N_NAIVE], c)
+
+    return (naive_seconds(naive) * N / N_NAIVE, median_seconds(fast), median_seconds(lambda: step(tx, tdout))), err
+
+
+def main():
+    rng = np.random.default_rng(0)
+    fmt = "{:<34} {:>11} {:>9} {:>9} {:>8} {:>11}"
+    print(f"Forward + backward, float64, batch N={N}; median times per call.")
+    print(f"naive: timed at N={N_NAIVE} and scaled linearly x{N // N_NAIVE} to N={N} (its cost is linear in N).")
+    print(f"TF: tf.function + GradientTape, NHWC, {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}"
+          f" intra-op threads; numpy: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}.")
+    print(f"1-minute load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+          " (other processes on the machine inflate and scatter these times, TF's two threads most).")
+    print(fmt.format("size", "naive ms", "fast ms", "TF ms", "fast/TF", "naive/fast"))
+
+    def row(name, times):
+        t_naive, t_fast, t_tf = times
+        print(fmt.format(name, f"{t_naive * 1e3:.1f}", f"{t_fast * 1e3:.2f}", f"{t_tf * 1e3:.2f}",
+                         f"{t_fast / t_tf:.2f}", f"{t_naive / t_fast:.0f}"), flush=True)
+
+    conv_times, conv_outs, errs = {}, {}, []
+    for name, size in CONV_SIZES.items():
+        conv_outs[name], conv_times[name], err = bench_conv(rng, *size)
+        errs.append(err)
+        row("conv " + name, conv_times[name])
+    for name in list(CONV_SIZES)[:2]:
+        x = conv_outs[name]
+        for kind in ("max", "avg"):
+            times, err = bench_pool(kind, x)
+            errs.append(err)
+            row(f"{kind}pool 2x2/2 on {'x'.join(map(str, x.shape[1:]))} {name[:3]}", times)
+    print(f"largest relative error fast vs TF vs naive across all rows: {max(errs):.1e}")
+
+    within = {n: t[1] / t[2] <= 2.0 for n, t in conv_times.items()}
+    speedup = {n: t[0] / t[1] >= 100.0 for n, t in conv_times.items()}
+    print(f"fast conv within 2x of TF at every size: {'yes' if all(within.values()) else 'NO'}"
+          + ("" if all(within.values()) else f" (not at: {', '.join(n for n, ok in within.items() if not ok)})"))
+    print(f"fast conv at least 100x faster than naive at every size: {'yes' if all(speedup.values()) else 'NO'}"
+          + ("" if all(speedup.values()) else f" (not at: {', '.join(n for n, ok in speedup.items() if not ok)})"))
+
+
+if __name__ == "__main__":
+    main()
