@@ -267,7 +267,10 @@ def conv_transpose_forward(x, w, b, conv_param):
     rows and columns are then cropped from every side:
 
         full[n, f, i*s + p, j*s + q] += x[n, c, i, j] * w[c, f, p, q]
-        out = full[:, :, pad:-pad, pad:-pad] + b[f]
+        out[n, f] = full[n, f, pad:H_full - pad, pad:W_full - pad] + b[f]
+
+    with ``full`` of shape (N, F, H_full, W_full) = (N, F, (H - 1) * s + HH,
+    (W - 1) * s + WW).
 
     Args:
         x: input, shape (N, C, H, W).

@@ -24,7 +24,7 @@ def test_pages_are_built(html):
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
 def test_chapter_shows_executed_outputs_and_figures(html, chapter):
     page = html / "book" / f"{chapter.module}.html"
-    figures = re.findall(r'<img[^>]+src="\.\./(_images/[^"]+\.png)"', page.read_text())
+    figures = re.findall(r'<img[^>]+src="\.\./(_images/[^"]+\.(?:png|jpe?g))"', page.read_text())
     assert len(figures) >= 2, f"{chapter.module} lost its figures"
     for figure in figures:
         assert (html / figure).stat().st_size > 5000, figure
