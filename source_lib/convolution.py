@@ -107,9 +107,14 @@ def network_cost(input_shape, layers):
             kh, kw = _pair(opt["kernel"])
             stride = opt.get("stride", 1)
             pad = opt.get("pad", 0)
-            if pad == "same":  # TensorFlow's 'same' with stride 1 keeps the size
-                pad = (kh - 1) // 2
-            (oh, ow), params, macs = conv_layer_cost((H, W), C, opt["filters"], (kh, kw), stride, pad)
+            if pad == "same":
+                # TensorFlow's 'same': ceil(size / stride) along each axis, the padding
+                # split as needed (unevenly for even kernels); one window's cost per position
+                oh, ow = -(-H // stride), -(-W // stride)
+                _, params, per_position = conv_layer_cost((kh, kw), C, opt["filters"], (kh, kw))
+                macs = oh * ow * per_position
+            else:
+                (oh, ow), params, macs = conv_layer_cost((H, W), C, opt["filters"], (kh, kw), stride, pad)
             out, name = (oh, ow, opt["filters"]), f"conv {kh}x{kw}/{opt['filters']}"
             if stride != 1:
                 name += f" stride {stride}"
@@ -212,26 +217,31 @@ def conv_backward_naive(dout, cache):
     ### END SOLUTION
 
 
-def _windows(xp, HH, WW, stride):
-    """Read-only view (N, C, H', W', HH, WW) of every filter window of padded ``xp``."""
-    view = np.lib.stride_tricks.sliding_window_view(xp, (HH, WW), axis=(2, 3))
-    return view[:, :, ::stride, ::stride]
-
-
 def conv_forward_fast(x, w, b, conv_param):
     """Vectorized forward pass (provided): the same contract as ``conv_forward_naive``.
 
-    im2col without copies: a strided view gathers every window, and one matrix
-    product with the filters, shaped (F, C*HH*WW), computes all outputs.
+    im2col: the padded input is copied once, channels first, and one strided
+    slice per filter tap gathers the tap's input for every output position
+    into a column matrix of shape (C*HH*WW, N*H'*W'); one matrix product with
+    the filters, shaped (F, C*HH*WW), then computes all outputs.
     """
     stride, pad = conv_param["stride"], conv_param["pad"]
-    F, C, HH, WW = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    cols = _windows(xp, HH, WW, stride)  # (N, C, Ho, Wo, HH, WW)
-    N, _, Ho, Wo = cols.shape[:4]
-    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, C * HH * WW)
-    out = cols @ w.reshape(F, -1).T + b  # (N*Ho*Wo, F)
-    out = out.reshape(N, Ho, Wo, F).transpose(0, 3, 1, 2)
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho = conv_output_size(H, HH, stride, pad)
+    Wo = conv_output_size(W, WW, stride, pad)
+    dtype = np.result_type(x, w)
+    # channels first, (C, N, H+2p, W+2p): each tap's slice is then a (C, N, H', W')
+    # block that lands in order in the column matrix (no cache-hostile transpose)
+    xp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=dtype)
+    xp[:, :, pad:pad + H, pad:pad + W] = x.transpose(1, 0, 2, 3)
+    cols = np.empty((C, HH, WW, N, Ho, Wo), dtype=dtype)
+    for p in range(HH):
+        for q in range(WW):
+            cols[:, p, q] = xp[:, :, p:p + stride * Ho:stride, q:q + stride * Wo:stride]
+    cols = cols.reshape(C * HH * WW, N * Ho * Wo)
+    out = w.reshape(F, -1) @ cols + b[:, None]  # (F, N*H'*W')
+    out = out.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)
     return np.ascontiguousarray(out), (x, w, b, conv_param, cols)
 
 
@@ -246,16 +256,16 @@ def conv_backward_fast(dout, cache):
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     Ho, Wo = dout.shape[2:]
-    d = dout.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, F)
-    db = d.sum(axis=0)
-    dw = (d.T @ cols).reshape(w.shape)
-    dcols = (d @ w.reshape(F, -1)).reshape(N, Ho, Wo, C, HH, WW)
-    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
+    d = dout.transpose(1, 0, 2, 3).reshape(F, N * Ho * Wo)
+    db = d.sum(axis=1)
+    dw = (d @ cols.T).reshape(w.shape)
+    dcols = (w.reshape(F, -1).T @ d).reshape(C, HH, WW, N, Ho, Wo)
+    dxp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=dcols.dtype)
     for p in range(HH):
         for q in range(WW):
-            dxp[:, :, p:p + stride * Ho:stride, q:q + stride * Wo:stride] += \
-                dcols[:, :, :, :, p, q].transpose(0, 3, 1, 2)
-    return dxp[:, :, pad:pad + H, pad:pad + W], dw, db
+            dxp[:, :, p:p + stride * Ho:stride, q:q + stride * Wo:stride] += dcols[:, p, q]
+    dx = np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3))
+    return dx, dw, db
 
 
 def conv_transpose_forward(x, w, b, conv_param):

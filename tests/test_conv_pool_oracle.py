@@ -511,8 +511,6 @@ def test_network_cost_same_padding_odd_kernels_match_keras(kernel, stride):
     assert keras_per_layer((11, 12, 2), layers) == [(row["output"], row["parameters"])]
 
 
-@pytest.mark.xfail(strict=True, reason="source_lib bug: network_cost's pad='same' uses (kh - 1) // 2 on "
-                   "both axes, so even or non-square kernels shrink the output, unlike TensorFlow's 'same'")
 @pytest.mark.parametrize("kernel", [(3, 5), 4])
 def test_network_cost_same_padding_even_or_nonsquare_kernel(kernel):
     layers = [("conv", {"filters": 4, "kernel": kernel, "pad": "same"})]
