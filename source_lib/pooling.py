@@ -175,7 +175,7 @@ def max_pool_forward_fast(x, pool_param):
 def max_pool_backward_fast(dout, cache):
     """Vectorized max-pooling gradient (provided): the contract of ``max_pool_backward_naive``."""
     x_shape, pool_param, arg = cache
-    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    pw, s = pool_param["pool_width"], pool_param["stride"]
     N, C, H, W = x_shape
     Ho, Wo = dout.shape[2:]
     rows = np.arange(Ho)[:, None] * s + arg // pw

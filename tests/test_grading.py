@@ -77,6 +77,44 @@ def test_blank_release_and_attacks_score_zero(rows, student):
     assert rows[student].score == 0
 
 
+def run_submission(course, student, tmp_path):
+    """The student's notebook executed as they would run it: visible checks only."""
+    folder = tmp_path / student
+    shutil.copytree(course.folder("submitted", student, CHAPTER.assignment), folder)
+    nb = nbformat.read(folder / CHAPTER.notebook, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(folder)}}).execute(
+                       env=dict(os.environ, NNFS_OFFLINE="1"))
+    return nb
+
+
+def test_visible_check_names_expected_and_actual_shapes(graded, tmp_path):
+    nb = run_submission(graded, "bug-bias-axis", tmp_path)
+    cell = next(c for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "task_1_5_back_propagation")
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    assert errors and errors[0].ename == "CheckFailure"
+    assert "gradient db1: wrong shape: expected (3,), got (1000,)" in errors[0].evalue
+
+
+@pytest.mark.parametrize("student", ["attack-cell", "attack-library"])
+def test_attacks_would_fool_a_grader_that_trusted_the_notebook(graded, student, tmp_path):
+    """Proof that the attacks are real: run alone, their check cells pass."""
+    nb = run_submission(graded, student, tmp_path)
+    fooled = [c.metadata.nbgrader.grade_id for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+              and not any(o.output_type == "error" for o in c.outputs)]
+    assert "task_1_1_sigmoid" in fooled, fooled
+
+
+def test_autograde_keeps_the_students_source_lib(graded):
+    for student in ("solution", "blank", "bug-bias-axis"):
+        submitted = graded.folder("submitted", student, CHAPTER.assignment, "source_lib")
+        autograded = graded.folder("autograded", student, CHAPTER.assignment, "source_lib")
+        for path in submitted.glob("*.py"):
+            assert (autograded / path.name).read_text() == path.read_text()
+
+
 class TextOf(HTMLParser):
     """The visible text of an HTML page (syntax highlighting split into spans rejoined)."""
 

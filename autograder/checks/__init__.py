@@ -15,6 +15,7 @@ A chapter's checks live in ``checks/<module>.py`` and register themselves with
 ``@check``; a notebook's grade cell names its check in its hidden part as
 ``# trusted check: <module>.<function>``.
 """
+import copy
 import hashlib
 import importlib
 import re
@@ -71,6 +72,31 @@ class Verdict:
 
 
 REGISTRY = {}
+
+
+def layer_trial(rng, ref, description, inputs, forward, backward=None, params=(),
+                grads=("dx",)):
+    """A trial of a ``forward(*inputs, *params) -> (out, cache)`` layer, or of its backward.
+
+    Without ``backward`` the trial checks ``out``. With it, the student's own
+    forward makes the cache, a random ``dout`` is drawn, and the trial checks
+    the gradients named ``grads`` (the return values of ``backward``, in order).
+    """
+    names = list(inputs)
+    ref_args = [inputs[n].copy() for n in names] + copy.deepcopy(list(params))
+    out, cache = getattr(ref, forward)(*ref_args)
+    steps = [call(forward, *("$" + n for n in names), *params, as_="fwd")]
+    if backward is None:
+        return Trial(description, inputs, steps, {"out": out}, {"out": "@fwd.0"})
+    dout = rng.standard_normal(out.shape)
+    result = getattr(ref, backward)(dout.copy(), cache)
+    steps.append(call(backward, "$dout", "@fwd.1", as_="bwd"))
+    if len(grads) == 1:
+        expected, refs = {grads[0]: result}, {grads[0]: "@bwd"}
+    else:
+        expected = dict(zip(grads, result))
+        refs = {g: f"@bwd.{i}" for i, g in enumerate(grads)}
+    return Trial(description, {**inputs, "dout": dout}, steps, expected, refs)
 
 
 def call(fn, *args, as_="out", **kwargs):

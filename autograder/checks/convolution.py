@@ -4,7 +4,7 @@ Shapes, strides, paddings and channel counts are drawn per student; every
 layer check has a trial with stride > 1, padding, a non-square input and a
 non-square kernel.
 """
-from . import Trial, call, check
+from . import Trial, call, check, layer_trial
 
 
 def _geometry(rng, stride=None, pad=None):
@@ -59,19 +59,11 @@ def _conv_trials(rng, ref, backward):
     trials = []
     for stride, pad in ((1, 0), (None, None), (2, 1)):
         xs, ws, cp = _geometry(rng, stride, pad)
-        x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
-        out, cache = ref.conv_forward_naive(x.copy(), w.copy(), b.copy(), dict(cp))
-        inputs = {"x": x, "w": w, "b": b}
-        steps = [call("conv_forward_naive", "$x", "$w", "$b", cp, as_="fwd")]
-        if not backward:
-            trials.append(Trial(_describe(xs, ws, cp), inputs, steps, {"out": out}, {"out": "@fwd.0"}))
-            continue
-        dout = rng.standard_normal(out.shape)
-        dx, dw, db = ref.conv_backward_naive(dout.copy(), cache)
-        steps.append(call("conv_backward_naive", "$dout", "@fwd.1", as_="bwd"))
-        trials.append(Trial(_describe(xs, ws, cp), {**inputs, "dout": dout}, steps,
-                            {"dx": dx, "dw": dw, "db": db},
-                            {"dx": "@bwd.0", "dw": "@bwd.1", "db": "@bwd.2"}))
+        inputs = {"x": rng.standard_normal(xs), "w": rng.standard_normal(ws),
+                  "b": rng.standard_normal(ws[0])}
+        trials.append(layer_trial(rng, ref, _describe(xs, ws, cp), inputs, "conv_forward_naive",
+                                  "conv_backward_naive" if backward else None, params=(cp,),
+                                  grads=("dx", "dw", "db")))
     return trials
 
 
@@ -92,19 +84,12 @@ def _transpose_trials(rng, ref, backward):
         H, W = int(rng.integers(2, 6)), int(rng.integers(2, 6))
         HH, WW = int(rng.integers(2 * pad + 1, 5)), int(rng.integers(2 * pad + 1, 5))
         cp = {"stride": stride, "pad": pad}
-        x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((C, F, HH, WW)), rng.standard_normal(F)
-        out, cache = ref.conv_transpose_forward(x.copy(), w.copy(), b.copy(), dict(cp))
-        desc = _describe(x.shape, w.shape, cp)
-        steps = [call("conv_transpose_forward", "$x", "$w", "$b", cp, as_="fwd")]
-        if not backward:
-            trials.append(Trial(desc, {"x": x, "w": w, "b": b}, steps, {"out": out}, {"out": "@fwd.0"}))
-            continue
-        dout = rng.standard_normal(out.shape)
-        dx, dw, db = ref.conv_transpose_backward(dout.copy(), cache)
-        steps.append(call("conv_transpose_backward", "$dout", "@fwd.1", as_="bwd"))
-        trials.append(Trial(desc, {"x": x, "w": w, "b": b, "dout": dout}, steps,
-                            {"dx": dx, "dw": dw, "db": db},
-                            {"dx": "@bwd.0", "dw": "@bwd.1", "db": "@bwd.2"}))
+        inputs = {"x": rng.standard_normal((N, C, H, W)), "w": rng.standard_normal((C, F, HH, WW)),
+                  "b": rng.standard_normal(F)}
+        trials.append(layer_trial(rng, ref, _describe((N, C, H, W), (C, F, HH, WW), cp), inputs,
+                                  "conv_transpose_forward",
+                                  "conv_transpose_backward" if backward else None, params=(cp,),
+                                  grads=("dx", "dw", "db")))
     return trials
 
 

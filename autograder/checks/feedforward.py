@@ -1,7 +1,7 @@
 """Trusted checks for Chapter 1, feed-forward networks (``source_lib/feedforward.py``)."""
 import numpy as np
 
-from . import Trial, call, check
+from . import Trial, call, check, layer_trial
 
 
 def _dims(rng, low=2, high=9, k=1):
@@ -99,59 +99,43 @@ def back_propagation(rng, ref):
 
 def _affine_inputs(rng):
     N, d1, d2, M = _dims(rng, 2, 7, k=4)
-    x = rng.standard_normal((N, d1, d2))
-    w = rng.standard_normal((d1 * d2, M))
-    b = rng.standard_normal(M)
-    return x, w, b
+    return {"x": rng.standard_normal((N, d1, d2)), "w": rng.standard_normal((d1 * d2, M)),
+            "b": rng.standard_normal(M)}
+
+
+def _shapes(inputs):
+    return ", ".join(f"{k} {v.shape}" for k, v in inputs.items())
 
 
 @check("feedforward.affine_forward", task="1.6")
 def affine_forward(rng, ref):
-    x, w, b = _affine_inputs(rng)
-    out, _ = ref.affine_forward(x.copy(), w.copy(), b.copy())
-    return [Trial(f"x of shape {x.shape}, w {w.shape}, b {b.shape}", {"x": x, "w": w, "b": b},
-                  [call("affine_forward", "$x", "$w", "$b", as_="fwd")], {"out": out},
-                  {"out": "@fwd.0"})]
+    inputs = _affine_inputs(rng)
+    return [layer_trial(rng, ref, _shapes(inputs), inputs, "affine_forward")]
 
 
 @check("feedforward.affine_backward", task="1.7")
 def affine_backward(rng, ref):
-    x, w, b = _affine_inputs(rng)
-    _, cache = ref.affine_forward(x.copy(), w.copy(), b.copy())
-    dout = rng.standard_normal((x.shape[0], w.shape[1]))
-    dx, dw, db = ref.affine_backward(dout.copy(), cache)
-    return [Trial(f"x of shape {x.shape}, w {w.shape}, dout {dout.shape}",
-                  {"x": x, "w": w, "b": b, "dout": dout},
-                  [call("affine_forward", "$x", "$w", "$b", as_="fwd"),
-                   call("affine_backward", "$dout", "@fwd.1", as_="bwd")],
-                  {"dx": dx, "dw": dw, "db": db},
-                  {"dx": "@bwd.0", "dw": "@bwd.1", "db": "@bwd.2"})]
+    inputs = _affine_inputs(rng)
+    return [layer_trial(rng, ref, _shapes(inputs), inputs, "affine_forward", "affine_backward",
+                        grads=("dx", "dw", "db"))]
 
 
 def _relu_input(rng):
     x = rng.standard_normal(_dims(rng, 2, 8, k=3))
     x.flat[:: 5] = 0.0  # exact zeros: the gradient there is 0 by convention
-    return x
+    return {"x": x}
 
 
 @check("feedforward.relu_forward", task="1.8")
 def relu_forward(rng, ref):
-    x = _relu_input(rng)
-    out, _ = ref.relu_forward(x.copy())
-    return [Trial(f"x of shape {x.shape}", {"x": x}, [call("relu_forward", "$x", as_="fwd")],
-                  {"out": out}, {"out": "@fwd.0"})]
+    inputs = _relu_input(rng)
+    return [layer_trial(rng, ref, _shapes(inputs), inputs, "relu_forward")]
 
 
 @check("feedforward.relu_backward", task="1.9")
 def relu_backward(rng, ref):
-    x = _relu_input(rng)
-    dout = rng.standard_normal(x.shape)
-    _, cache = ref.relu_forward(x.copy())
-    dx = ref.relu_backward(dout.copy(), cache)
-    return [Trial(f"x and dout of shape {x.shape}", {"x": x, "dout": dout},
-                  [call("relu_forward", "$x", as_="fwd"),
-                   call("relu_backward", "$dout", "@fwd.1", as_="bwd")],
-                  {"dx": dx}, {"dx": "@bwd"})]
+    inputs = _relu_input(rng)
+    return [layer_trial(rng, ref, _shapes(inputs), inputs, "relu_forward", "relu_backward")]
 
 
 @check("feedforward.softmax_loss", task="1.10")

@@ -6,7 +6,7 @@ integers so that windows have ties, which must go to the first maximum.
 """
 import numpy as np
 
-from . import Trial, call, check
+from . import check, layer_trial
 
 
 def _geometry(rng, overlap):
@@ -30,17 +30,10 @@ def _pool_trials(rng, ref, kind, backward):
             x = rng.integers(-2, 3, shape).astype(np.float64)
         else:
             x = rng.standard_normal(shape)
-        forward = getattr(ref, f"{kind}_pool_forward_naive")
-        out, cache = forward(x.copy(), dict(pp))
-        steps = [call(f"{kind}_pool_forward_naive", "$x", pp, as_="fwd")]
         desc = _describe(shape, pp) + (" (with ties)" if ties else "")
-        if not backward:
-            trials.append(Trial(desc, {"x": x}, steps, {"out": out}, {"out": "@fwd.0"}))
-            continue
-        dout = rng.standard_normal(out.shape)
-        dx = getattr(ref, f"{kind}_pool_backward_naive")(dout.copy(), cache)
-        steps.append(call(f"{kind}_pool_backward_naive", "$dout", "@fwd.1", as_="bwd"))
-        trials.append(Trial(desc, {"x": x, "dout": dout}, steps, {"dx": dx}, {"dx": "@bwd"}))
+        trials.append(layer_trial(rng, ref, desc, {"x": x}, f"{kind}_pool_forward_naive",
+                                  f"{kind}_pool_backward_naive" if backward else None,
+                                  params=(pp,)))
     return trials
 
 
@@ -72,18 +65,11 @@ def _flatten_input(rng):
 @check("pooling.flatten_forward", task="3.5")
 def flatten_forward(rng, ref):
     x = _flatten_input(rng)
-    out, _ = ref.flatten_forward(x.copy())
-    return [Trial(f"x of shape {x.shape}", {"x": x}, [call("flatten_forward", "$x", as_="fwd")],
-                  {"out": out}, {"out": "@fwd.0"})]
+    return [layer_trial(rng, ref, f"x of shape {x.shape}", {"x": x}, "flatten_forward")]
 
 
 @check("pooling.flatten_backward", task="3.6")
 def flatten_backward(rng, ref):
     x = _flatten_input(rng)
-    out, cache = ref.flatten_forward(x.copy())
-    dout = rng.standard_normal(out.shape)
-    dx = ref.flatten_backward(dout.copy(), cache)
-    return [Trial(f"x of shape {x.shape}", {"x": x, "dout": dout},
-                  [call("flatten_forward", "$x", as_="fwd"),
-                   call("flatten_backward", "$dout", "@fwd.1", as_="bwd")],
-                  {"dx": dx}, {"dx": "@bwd"})]
+    return [layer_trial(rng, ref, f"x of shape {x.shape}", {"x": x}, "flatten_forward",
+                        "flatten_backward")]
