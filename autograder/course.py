@@ -17,6 +17,11 @@ class Chapter:
     number: int
     module: str  # source_lib module and book notebook stem
     title: str
+    extra_modules: tuple = ()  # more source_lib modules of the chapter
+
+    @property
+    def modules(self):
+        return (self.module, *self.extra_modules)
 
     @property
     def assignment(self):

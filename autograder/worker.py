@@ -14,8 +14,11 @@ JSON notes, which the trusted side validates.
                  "returns": {"sigmoid(z)": "@y"}}]}
 
 References: ``"$name"`` is a fresh copy of an input array, ``"@step"`` a step's
-result, ``"@step.0"`` / ``"@step.W1"`` an item of it; dicts and lists are
-resolved recursively; anything else is a literal. For each probe the worker
+result, ``"@step.0"`` / ``"@step.W1"`` an item or attribute of it; dicts and
+lists are resolved recursively; anything else is a literal. A step's ``call``
+is a function of the module, or a reference to a callable (``"@layer"``,
+``"@layer.build"``). A step ``{"value": ..., "as": name}`` makes an object that
+later steps share (a ``bn_param`` dict the student's code updates in place). For each probe the worker
 writes ``<id>.out.npz`` and then ``<id>.out.json`` (``status``, ``error``,
 ``types``); a probe with no JSON note did not finish.
 """
@@ -37,7 +40,12 @@ def resolve(ref, inputs, results):
         name, *path = ref[1:].split(".")
         value = results[name]
         for key in path:
-            value = value[int(key)] if key.isdigit() else value[key]
+            if isinstance(value, (list, tuple)):
+                value = value[int(key)]
+            elif isinstance(value, dict):
+                value = value[key]
+            else:  # an object the student's code made, e.g. a Keras layer's weight
+                value = getattr(value, key)
         return value
     if isinstance(ref, dict):
         return {k: resolve(v, inputs, results) for k, v in ref.items()}
@@ -56,6 +64,11 @@ def to_plain(value):
         return np.array(value, subok=False, copy=True), None
     if isinstance(value, (int, float, np.integer, np.floating)):
         return np.array(float(value)), None
+    if hasattr(value, "__array__"):  # TensorFlow tensors and Keras variables
+        try:
+            return to_plain(np.asarray(value))
+        except Exception:
+            pass
     return None, type(value).__name__
 
 
@@ -79,7 +92,13 @@ def run_probe(module, probe, request_dir):
     note = {"status": "ok"}
     try:
         for step in probe["steps"]:
-            func = getattr(module, step["call"], None)
+            if "value" in step:  # an object later steps share, e.g. a bn_param dict
+                results[step["as"]] = resolve(step["value"], inputs, results)
+                continue
+            if step["call"].startswith("@"):  # a method of an object made by an earlier step
+                func = resolve(step["call"], inputs, results)
+            else:
+                func = getattr(module, step["call"], None)
             if not callable(func):
                 raise AttributeError(f"source_lib.{module.__name__.split('.')[-1]} has no "
                                      f"function {step['call']}")

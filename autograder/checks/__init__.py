@@ -42,7 +42,20 @@ class Trial:
 
     def probe(self, probe_id):
         returns = {name: self.refs.get(name, "@" + name) for name in self.expected}
-        return Probe(probe_id, self.inputs, self.steps, returns)
+        inputs = dict(self.inputs)
+
+        def lift(value):  # arrays inside step arguments travel as inputs, not JSON
+            if isinstance(value, np.ndarray):
+                name = f"_arg{len(inputs)}"
+                inputs[name] = value
+                return "$" + name
+            if isinstance(value, dict):
+                return {k: lift(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [lift(v) for v in value]
+            return value
+
+        return Probe(probe_id, inputs, lift(self.steps), returns)
 
 
 @dataclass

@@ -31,6 +31,7 @@ class Edit:
     old: str
     new: str
     function: str = None
+    module: str = None  # the source_lib module to edit (default: the chapter's)
 
     def apply(self, text, where):
         start, end = 0, len(text)
@@ -61,6 +62,7 @@ class EditAll:
 
     pattern: str
     new: str
+    module: str = None
 
     def apply(self, text, where):
         result, count = re.subn(self.pattern, self.new, text)
@@ -101,8 +103,8 @@ def library_texts(course, chapter, sub):
         rel = path.relative_to(course.source_lib)
         text = path.read_text()
         texts[rel] = completed_text(text) if sub.library == "solution" else stub_text(path, text)
-    target = next(rel for rel in texts if rel.stem == chapter.module)
     for edit in sub.edits:
+        target = next(rel for rel in texts if rel.stem == (edit.module or chapter.module))
         texts[target] = edit.apply(texts[target], f"{sub.student}: {target}")
     return texts
 
