@@ -37,6 +37,7 @@ CHAPTERS = [
     Chapter(1, "feedforward", "Feed-forward networks"),
     Chapter(2, "convolution", "Convolution"),
     Chapter(3, "pooling", "Pooling"),
+    Chapter(4, "normalization", "Normalization", extra_modules=("keras_layers",)),
 ]
 
 

@@ -1,0 +1,122 @@
+"""Trusted checks for Chapter 4, normalization (``source_lib/normalization.py``).
+
+Batch norm is checked in training mode (outputs and the running statistics it
+writes back), in test mode after a training step, and for its backward in
+both modes; group norm with G = 1, G = C and an intermediate G; layer and
+group norm with N = 1 among the trials.
+"""
+import copy
+
+from . import Trial, call, check, layer_trial
+
+
+def _affine(rng, size):
+    return {"gamma": rng.standard_normal(size) * 0.5 + 1.0, "beta": rng.standard_normal(size)}
+
+
+def _batch(rng, shape):
+    # an offset and a spread per feature: normalizing must remove both
+    return rng.standard_normal(shape) * rng.uniform(0.5, 3.0) + rng.uniform(-2, 2)
+
+
+def _bn_trials(rng, ref, spatial, backward):
+    """Training mode, with the running statistics written back, and test mode."""
+    name = "spatial_batchnorm" if spatial else "batchnorm"
+    trials = []
+    for mode in ("train", "test"):
+        if spatial:
+            shape = (int(rng.integers(2, 4)), int(rng.integers(1, 5)),
+                     int(rng.integers(2, 5)), int(rng.integers(3, 6)))
+        else:
+            shape = (int(rng.integers(3, 9)), int(rng.integers(1, 7)))
+        C = shape[1]
+        param = {"mode": mode, "eps": float(rng.choice([1e-5, 1e-3])),
+                 "momentum": float(rng.choice([0.9, 0.8]))}
+        if mode == "test" or rng.random() < 0.5:  # running statistics from earlier batches
+            param["running_mean"] = rng.standard_normal(C)
+            param["running_var"] = rng.uniform(0.5, 2.0, C)
+        inputs = {"x": _batch(rng, shape), **_affine(rng, C)}
+        desc = f"x of shape {shape}, mode '{mode}'"
+        if backward:
+            trials.append(layer_trial(rng, ref, desc, inputs, f"{name}_forward",
+                                      f"{name}_backward", params=(param,),
+                                      grads=("dx", "dgamma", "dbeta")))
+            continue
+        written = copy.deepcopy(param)
+        out, _ = getattr(ref, f"{name}_forward")(*(inputs[k].copy() for k in inputs), written)
+        expected, refs = {"out": out}, {"out": "@fwd.0"}
+        for key in ("running_mean", "running_var"):
+            if key in written:  # what the forward pass wrote back into bn_param
+                expected[f"bn_param['{key}']"] = written[key]
+                refs[f"bn_param['{key}']"] = f"@param.{key}"
+        steps = [{"value": param, "as": "param"},
+                 call(f"{name}_forward", "$x", "$gamma", "$beta", "@param", as_="fwd")]
+        trials.append(Trial(desc, inputs, steps, expected, refs))
+    return trials
+
+
+@check("normalization.batchnorm_forward", task="4.1")
+def batchnorm_forward(rng, ref):
+    return _bn_trials(rng, ref, spatial=False, backward=False)
+
+
+@check("normalization.batchnorm_backward", task="4.2")
+def batchnorm_backward(rng, ref):
+    return _bn_trials(rng, ref, spatial=False, backward=True)
+
+
+@check("normalization.spatial_batchnorm_forward", task="4.3")
+def spatial_batchnorm_forward(rng, ref):
+    return _bn_trials(rng, ref, spatial=True, backward=False)
+
+
+@check("normalization.spatial_batchnorm_backward", task="4.4")
+def spatial_batchnorm_backward(rng, ref):
+    return _bn_trials(rng, ref, spatial=True, backward=True)
+
+
+def _ln_trials(rng, ref, backward):
+    trials = []
+    for N in (1, int(rng.integers(2, 7))):
+        D = int(rng.integers(2, 9))
+        inputs = {"x": _batch(rng, (N, D)), **_affine(rng, D)}
+        param = {"eps": float(rng.choice([1e-5, 1e-3]))}
+        trials.append(layer_trial(rng, ref, f"x of shape {(N, D)}", inputs, "layernorm_forward",
+                                  "layernorm_backward" if backward else None, params=(param,),
+                                  grads=("dx", "dgamma", "dbeta")))
+    return trials
+
+
+@check("normalization.layernorm_forward", task="4.5")
+def layernorm_forward(rng, ref):
+    return _ln_trials(rng, ref, backward=False)
+
+
+@check("normalization.layernorm_backward", task="4.6")
+def layernorm_backward(rng, ref):
+    return _ln_trials(rng, ref, backward=True)
+
+
+def _gn_trials(rng, ref, backward):
+    trials = []
+    C = int(rng.choice([4, 6, 8]))
+    middle = int(rng.choice([g for g in (2, 3, 4) if C % g == 0 and g < C]))
+    for N, G in ((1, middle), (int(rng.integers(2, 4)), 1), (int(rng.integers(2, 4)), C)):
+        shape = (N, C, int(rng.integers(2, 5)), int(rng.integers(3, 6)))
+        inputs = {"x": _batch(rng, shape), **_affine(rng, C)}
+        param = {"eps": float(rng.choice([1e-5, 1e-3]))}
+        trials.append(layer_trial(rng, ref, f"x of shape {shape}, G = {G}", inputs,
+                                  "spatial_groupnorm_forward",
+                                  "spatial_groupnorm_backward" if backward else None,
+                                  params=(G, param), grads=("dx", "dgamma", "dbeta")))
+    return trials
+
+
+@check("normalization.spatial_groupnorm_forward", task="4.7")
+def spatial_groupnorm_forward(rng, ref):
+    return _gn_trials(rng, ref, backward=False)
+
+
+@check("normalization.spatial_groupnorm_backward", task="4.8")
+def spatial_groupnorm_backward(rng, ref):
+    return _gn_trials(rng, ref, backward=True)
