@@ -44,11 +44,12 @@ def _fail(exc):
 @app.command()
 def release(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
     """Make the student release: notebooks through nbgrader, source_lib stubbed."""
-    from .release import ReleaseError, release as do_release
+    from .nbgrader_cli import NbgraderError
+    from .release import release as do_release
 
     try:
         do_release(_course(course), _chapters(assignments), log=_log)
-    except ReleaseError as exc:
+    except NbgraderError as exc:  # ReleaseError included
         _fail(exc)
 
 
@@ -67,12 +68,12 @@ def sample_class(assignments: Optional[List[str]] = ChaptersArg, course: Optiona
 def grade(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
     """Autograde assignments/submitted into the gradebook; write feedback and grades CSV."""
     from .grading import grade as do_grade
-    from .release import ReleaseError
+    from .nbgrader_cli import NbgraderError
 
     c = _course(course)
     try:
         do_grade(c, _chapters(assignments), log=_log)
-    except ReleaseError as exc:
+    except NbgraderError as exc:
         _fail(exc)
     print_table(c, _chapters(assignments))
     _log(f"Feedback:   {c.folder('feedback')}/<student>/<assignment>/<notebook>.html")
@@ -110,7 +111,7 @@ def print_table(course, chapters):
     from .grading import table
 
     for chapter in chapters:
-        rows = [r for r in table(course, [chapter])]
+        rows = table(course, [chapter])
         if not rows:
             continue
         t = Table(title=f"{chapter.assignment}: {chapter.title}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from nbgrader.api import Gradebook, MissingEntry
 
 from .course import CHAPTERS
-from .release import nbgrader
+from .nbgrader_cli import nbgrader
 
 FAILED_RE = re.compile(r"There was an error processing assignment '[^']*' for student '([^']*)'")
 

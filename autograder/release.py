@@ -7,40 +7,20 @@ gradebook, and the stubbed ``source_lib`` is written next to the released
 notebook. Finally the whole release is searched for solution lines and hidden
 tests; one found aborts the release.
 """
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 
 from .course import CHAPTERS
+from .nbgrader_cli import NbgraderError, nbgrader
 from .regions import library_files, solution_lines, stub_text
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(NbgraderError):
     """The release could not be made, or would have leaked a secret."""
-
-
-def nbgrader(course, *args, check=True):
-    """Run an nbgrader command in the course root with the sandbox kernel on JUPYTER_PATH."""
-    env = dict(os.environ)
-    # nbgrader runs helper programs (alembic) from the environment's bin folder
-    env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
-    env["JUPYTER_PATH"] = os.pathsep.join(
-        p for p in (str(course.kernels), env.get("JUPYTER_PATH", "")) if p)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
-    cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=course.nbgrader_root, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if check and proc.returncode != 0:
-        raise ReleaseError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-6000:]}")
-    return proc
 
 
 def hidden_test_lines(notebook_path):

@@ -115,6 +115,24 @@ def layer_trial(rng, ref, description, inputs, forward, backward=None, params=()
     return Trial(description, {**inputs, "dout": dout}, steps, expected, refs)
 
 
+def layer_pair(module, forward, backward, tasks, cases, grads=("dx",)):
+    """Register the trusted checks of a ``forward``/``backward`` pair of layer functions.
+
+    ``cases(rng)`` yields ``(description, inputs, params)`` per trial; the
+    forward check compares ``out``, the backward check the gradients ``grads``
+    (see ``layer_trial``). ``tasks`` is the pair of task numbers.
+    """
+    def make_trials(with_backward):
+        def make(rng, ref):
+            return [layer_trial(rng, ref, description, inputs, forward,
+                                backward if with_backward else None, params, grads)
+                    for description, inputs, params in cases(rng)]
+        return make
+
+    check(f"{module}.{forward}", tasks[0])(make_trials(False))
+    check(f"{module}.{backward}", tasks[1])(make_trials(True))
+
+
 def call(fn, *args, as_="out", **kwargs):
     """A probe step: call the student's ``fn``; ``"$name"`` args are inputs, ``"@step"`` results."""
     return {"call": fn, "args": list(args), "kwargs": kwargs, "as": as_}

@@ -4,7 +4,7 @@ Shapes, strides, paddings and channel counts are drawn per student; every
 layer check has a trial with stride > 1, padding, a non-square input and a
 non-square kernel.
 """
-from . import Trial, call, check, layer_trial
+from . import Trial, call, check, layer_pair
 
 
 def _geometry(rng, stride=None, pad=None):
@@ -55,30 +55,15 @@ def conv_layer_cost(rng, ref):
     return trials
 
 
-def _conv_trials(rng, ref, backward):
-    trials = []
+def _conv_cases(rng):
     for stride, pad in ((1, 0), (None, None), (2, 1)):
         xs, ws, cp = _geometry(rng, stride, pad)
         inputs = {"x": rng.standard_normal(xs), "w": rng.standard_normal(ws),
                   "b": rng.standard_normal(ws[0])}
-        trials.append(layer_trial(rng, ref, _describe(xs, ws, cp), inputs, "conv_forward_naive",
-                                  "conv_backward_naive" if backward else None, params=(cp,),
-                                  grads=("dx", "dw", "db")))
-    return trials
+        yield _describe(xs, ws, cp), inputs, (cp,)
 
 
-@check("convolution.conv_forward_naive", task="2.3")
-def conv_forward_naive(rng, ref):
-    return _conv_trials(rng, ref, backward=False)
-
-
-@check("convolution.conv_backward_naive", task="2.4")
-def conv_backward_naive(rng, ref):
-    return _conv_trials(rng, ref, backward=True)
-
-
-def _transpose_trials(rng, ref, backward):
-    trials = []
+def _transpose_cases(rng):
     for stride, pad in ((1, 0), (2, 1)):
         N, C, F = (int(v) for v in (rng.integers(1, 3), rng.integers(1, 4), rng.integers(1, 4)))
         H, W = int(rng.integers(2, 6)), int(rng.integers(2, 6))
@@ -86,18 +71,10 @@ def _transpose_trials(rng, ref, backward):
         cp = {"stride": stride, "pad": pad}
         inputs = {"x": rng.standard_normal((N, C, H, W)), "w": rng.standard_normal((C, F, HH, WW)),
                   "b": rng.standard_normal(F)}
-        trials.append(layer_trial(rng, ref, _describe((N, C, H, W), (C, F, HH, WW), cp), inputs,
-                                  "conv_transpose_forward",
-                                  "conv_transpose_backward" if backward else None, params=(cp,),
-                                  grads=("dx", "dw", "db")))
-    return trials
+        yield _describe((N, C, H, W), (C, F, HH, WW), cp), inputs, (cp,)
 
 
-@check("convolution.conv_transpose_forward", task="2.5")
-def conv_transpose_forward(rng, ref):
-    return _transpose_trials(rng, ref, backward=False)
-
-
-@check("convolution.conv_transpose_backward", task="2.6")
-def conv_transpose_backward(rng, ref):
-    return _transpose_trials(rng, ref, backward=True)
+layer_pair("convolution", "conv_forward_naive", "conv_backward_naive", ("2.3", "2.4"),
+           _conv_cases, grads=("dx", "dw", "db"))
+layer_pair("convolution", "conv_transpose_forward", "conv_transpose_backward", ("2.5", "2.6"),
+           _transpose_cases, grads=("dx", "dw", "db"))

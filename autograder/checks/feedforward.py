@@ -1,7 +1,7 @@
 """Trusted checks for Chapter 1, feed-forward networks (``source_lib/feedforward.py``)."""
 import numpy as np
 
-from . import Trial, call, check, layer_trial
+from . import Trial, call, check, layer_pair
 
 
 def _dims(rng, low=2, high=9, k=1):
@@ -97,45 +97,26 @@ def back_propagation(rng, ref):
     return out
 
 
-def _affine_inputs(rng):
-    N, d1, d2, M = _dims(rng, 2, 7, k=4)
-    return {"x": rng.standard_normal((N, d1, d2)), "w": rng.standard_normal((d1 * d2, M)),
-            "b": rng.standard_normal(M)}
-
-
 def _shapes(inputs):
     return ", ".join(f"{k} {v.shape}" for k, v in inputs.items())
 
 
-@check("feedforward.affine_forward", task="1.6")
-def affine_forward(rng, ref):
-    inputs = _affine_inputs(rng)
-    return [layer_trial(rng, ref, _shapes(inputs), inputs, "affine_forward")]
+def _affine_cases(rng):
+    N, d1, d2, M = _dims(rng, 2, 7, k=4)
+    inputs = {"x": rng.standard_normal((N, d1, d2)), "w": rng.standard_normal((d1 * d2, M)),
+              "b": rng.standard_normal(M)}
+    yield _shapes(inputs), inputs, ()
 
 
-@check("feedforward.affine_backward", task="1.7")
-def affine_backward(rng, ref):
-    inputs = _affine_inputs(rng)
-    return [layer_trial(rng, ref, _shapes(inputs), inputs, "affine_forward", "affine_backward",
-                        grads=("dx", "dw", "db"))]
-
-
-def _relu_input(rng):
+def _relu_cases(rng):
     x = rng.standard_normal(_dims(rng, 2, 8, k=3))
     x.flat[:: 5] = 0.0  # exact zeros: the gradient there is 0 by convention
-    return {"x": x}
+    yield _shapes({"x": x}), {"x": x}, ()
 
 
-@check("feedforward.relu_forward", task="1.8")
-def relu_forward(rng, ref):
-    inputs = _relu_input(rng)
-    return [layer_trial(rng, ref, _shapes(inputs), inputs, "relu_forward")]
-
-
-@check("feedforward.relu_backward", task="1.9")
-def relu_backward(rng, ref):
-    inputs = _relu_input(rng)
-    return [layer_trial(rng, ref, _shapes(inputs), inputs, "relu_forward", "relu_backward")]
+layer_pair("feedforward", "affine_forward", "affine_backward", ("1.6", "1.7"), _affine_cases,
+           grads=("dx", "dw", "db"))
+layer_pair("feedforward", "relu_forward", "relu_backward", ("1.8", "1.9"), _relu_cases)
 
 
 @check("feedforward.softmax_loss", task="1.10")

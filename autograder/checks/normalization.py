@@ -7,7 +7,7 @@ group norm with N = 1 among the trials.
 """
 import copy
 
-from . import Trial, call, check, layer_trial
+from . import Trial, call, check, layer_pair, layer_trial
 
 
 def _affine(rng, size):
@@ -75,48 +75,24 @@ def spatial_batchnorm_backward(rng, ref):
     return _bn_trials(rng, ref, spatial=True, backward=True)
 
 
-def _ln_trials(rng, ref, backward):
-    trials = []
+def _ln_cases(rng):
     for N in (1, int(rng.integers(2, 7))):
         D = int(rng.integers(2, 9))
         inputs = {"x": _batch(rng, (N, D)), **_affine(rng, D)}
-        param = {"eps": float(rng.choice([1e-5, 1e-3]))}
-        trials.append(layer_trial(rng, ref, f"x of shape {(N, D)}", inputs, "layernorm_forward",
-                                  "layernorm_backward" if backward else None, params=(param,),
-                                  grads=("dx", "dgamma", "dbeta")))
-    return trials
+        yield f"x of shape {(N, D)}", inputs, ({"eps": float(rng.choice([1e-5, 1e-3]))},)
 
 
-@check("normalization.layernorm_forward", task="4.5")
-def layernorm_forward(rng, ref):
-    return _ln_trials(rng, ref, backward=False)
-
-
-@check("normalization.layernorm_backward", task="4.6")
-def layernorm_backward(rng, ref):
-    return _ln_trials(rng, ref, backward=True)
-
-
-def _gn_trials(rng, ref, backward):
-    trials = []
+def _gn_cases(rng):
     C = int(rng.choice([4, 6, 8]))
     middle = int(rng.choice([g for g in (2, 3, 4) if C % g == 0 and g < C]))
     for N, G in ((1, middle), (int(rng.integers(2, 4)), 1), (int(rng.integers(2, 4)), C)):
         shape = (N, C, int(rng.integers(2, 5)), int(rng.integers(3, 6)))
         inputs = {"x": _batch(rng, shape), **_affine(rng, C)}
-        param = {"eps": float(rng.choice([1e-5, 1e-3]))}
-        trials.append(layer_trial(rng, ref, f"x of shape {shape}, G = {G}", inputs,
-                                  "spatial_groupnorm_forward",
-                                  "spatial_groupnorm_backward" if backward else None,
-                                  params=(G, param), grads=("dx", "dgamma", "dbeta")))
-    return trials
+        yield (f"x of shape {shape}, G = {G}", inputs,
+               (G, {"eps": float(rng.choice([1e-5, 1e-3]))}))
 
 
-@check("normalization.spatial_groupnorm_forward", task="4.7")
-def spatial_groupnorm_forward(rng, ref):
-    return _gn_trials(rng, ref, backward=False)
-
-
-@check("normalization.spatial_groupnorm_backward", task="4.8")
-def spatial_groupnorm_backward(rng, ref):
-    return _gn_trials(rng, ref, backward=True)
+layer_pair("normalization", "layernorm_forward", "layernorm_backward", ("4.5", "4.6"),
+           _ln_cases, grads=("dx", "dgamma", "dbeta"))
+layer_pair("normalization", "spatial_groupnorm_forward", "spatial_groupnorm_backward",
+           ("4.7", "4.8"), _gn_cases, grads=("dx", "dgamma", "dbeta"))

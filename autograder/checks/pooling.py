@@ -6,7 +6,7 @@ integers so that windows have ties, which must go to the first maximum.
 """
 import numpy as np
 
-from . import check, layer_trial
+from . import layer_pair
 
 
 def _geometry(rng, overlap):
@@ -22,54 +22,23 @@ def _describe(shape, pp):
             f"stride {pp['stride']}")
 
 
-def _pool_trials(rng, ref, kind, backward):
-    trials = []
+def _pool_cases(rng):
     for overlap, ties in ((False, False), (True, False), (True, True)):
         shape, pp = _geometry(rng, overlap)
         if ties:  # small integers: most windows hold their maximum more than once
             x = rng.integers(-2, 3, shape).astype(np.float64)
         else:
             x = rng.standard_normal(shape)
-        desc = _describe(shape, pp) + (" (with ties)" if ties else "")
-        trials.append(layer_trial(rng, ref, desc, {"x": x}, f"{kind}_pool_forward_naive",
-                                  f"{kind}_pool_backward_naive" if backward else None,
-                                  params=(pp,)))
-    return trials
+        yield _describe(shape, pp) + (" (with ties)" if ties else ""), {"x": x}, (pp,)
 
 
-@check("pooling.max_pool_forward_naive", task="3.1")
-def max_pool_forward_naive(rng, ref):
-    return _pool_trials(rng, ref, "max", backward=False)
-
-
-@check("pooling.max_pool_backward_naive", task="3.2")
-def max_pool_backward_naive(rng, ref):
-    return _pool_trials(rng, ref, "max", backward=True)
-
-
-@check("pooling.avg_pool_forward_naive", task="3.3")
-def avg_pool_forward_naive(rng, ref):
-    return _pool_trials(rng, ref, "avg", backward=False)
-
-
-@check("pooling.avg_pool_backward_naive", task="3.4")
-def avg_pool_backward_naive(rng, ref):
-    return _pool_trials(rng, ref, "avg", backward=True)
-
-
-def _flatten_input(rng):
+def _flatten_cases(rng):
     # three or more axes: with two, every flattening order gives the same rows
-    return rng.standard_normal(tuple(int(v) for v in rng.integers(2, 5, int(rng.integers(3, 5)))))
+    x = rng.standard_normal(tuple(int(v) for v in rng.integers(2, 5, int(rng.integers(3, 5)))))
+    yield f"x of shape {x.shape}", {"x": x}, ()
 
 
-@check("pooling.flatten_forward", task="3.5")
-def flatten_forward(rng, ref):
-    x = _flatten_input(rng)
-    return [layer_trial(rng, ref, f"x of shape {x.shape}", {"x": x}, "flatten_forward")]
-
-
-@check("pooling.flatten_backward", task="3.6")
-def flatten_backward(rng, ref):
-    x = _flatten_input(rng)
-    return [layer_trial(rng, ref, f"x of shape {x.shape}", {"x": x}, "flatten_forward",
-                        "flatten_backward")]
+for _kind, _tasks in (("max", ("3.1", "3.2")), ("avg", ("3.3", "3.4"))):
+    layer_pair("pooling", f"{_kind}_pool_forward_naive", f"{_kind}_pool_backward_naive", _tasks,
+               _pool_cases)
+layer_pair("pooling", "flatten_forward", "flatten_backward", ("3.5", "3.6"), _flatten_cases)
