@@ -108,3 +108,10 @@ def test_symlinks_to_instructor_files_are_not_followed(tmp_path):
 def test_every_check_is_proven_by_a_realistic_bug(chapter):
     caught = set().union(*(m.fails for m in corpus(chapter.module).MUTANTS))
     assert caught == set(corpus(chapter.module).ALL)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
+def test_every_check_passes_a_correct_alternative(chapter):
+    alternatives = [s for s in corpus(chapter.module).SAMPLE_CLASS
+                    if s.student.startswith("alt-") and s.edits]
+    assert alternatives and all(not s.fails for s in alternatives)

@@ -98,6 +98,10 @@ RETURN_ZERO = EditAll(r'raise NotImplementedError\("Task [^"]*"\)', "return 0.0"
 
 SAMPLE_CLASS = [
     Submission("solution", "the instructor solution", answer=ANSWER),
+    Submission("alt-formulas", "correct with other formulas: tanh sigmoid, np.where ReLU",
+               edits=(Edit("return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
+                           "return 0.5 * (1.0 + np.tanh(0.5 * z))"),
+                      Edit("out = np.maximum(0.0, x)", "out = np.where(x > 0, x, 0.0)"))),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
     Submission("attack-cell", "returns 0 everywhere; patches numpy.allclose and the checks "

@@ -94,6 +94,13 @@ MUTANTS += [
 
 SAMPLE_CLASS = [
     Submission("solution", "the instructor solution", answer=ANSWER),
+    Submission("alt-formulas", "correct with other formulas: variance by hand, keras.ops.moments",
+               edits=(Edit("mean, var = x.mean(axis=0), x.var(axis=0)",
+                           "mean, var = x.mean(axis=0), ((x - x.mean(axis=0)) ** 2).mean(axis=0)"),
+                      Edit("mean = keras.ops.mean(inputs, axis=axes)\n"
+                           "            var = keras.ops.var(inputs, axis=axes)",
+                           "mean, var = keras.ops.moments(inputs, axes=axes)",
+                           module="keras_layers"))),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
 ]
