@@ -38,6 +38,7 @@ CHAPTERS = [
     Chapter(2, "convolution", "Convolution"),
     Chapter(3, "pooling", "Pooling"),
     Chapter(4, "normalization", "Normalization", extra_modules=("keras_layers",)),
+    Chapter(5, "autoencoder", "Sparse autoencoders"),
 ]
 
 

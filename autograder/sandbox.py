@@ -41,6 +41,7 @@ class Probe:
     inputs: dict
     steps: list
     returns: dict
+    reference_functions: list = field(default_factory=list)  # see ``Trial``
 
 
 @dataclass
@@ -101,7 +102,7 @@ def _crash_reason(returncode, timed_out, limits, stderr_tail):
     return f"the process running your code stopped early (exit code {returncode})"
 
 
-def run_probes(submission, module, probes, limits=Limits()):
+def run_probes(submission, module, probes, limits=Limits(), reference=None):
     """Run ``probes`` against ``submission/source_lib/<module>.py``.
 
     Args:
@@ -109,6 +110,9 @@ def run_probes(submission, module, probes, limits=Limits()):
         module: ``source_lib`` module name, e.g. ``"feedforward"``.
         probes: list of ``Probe``.
         limits: ``Limits`` for the whole run.
+        reference: the instructor's version of the module, copied into the
+            scratch folder as ``source_lib/_reference_<module>.py`` when a
+            probe substitutes some of its functions (``reference_functions``).
 
     Returns:
         Dict probe id -> ``ProbeResult``.
@@ -123,12 +127,15 @@ def run_probes(submission, module, probes, limits=Limits()):
     with tempfile.TemporaryDirectory(prefix="nnfs-") as tmp:
         scratch, req = Path(tmp) / "work", Path(tmp) / "io"
         shutil.copytree(lib, scratch / "source_lib", ignore=_ignore_links)
+        if reference is not None and any(p.reference_functions for p in probes):
+            shutil.copyfile(reference, scratch / "source_lib" / f"_reference_{module}.py")
         req.mkdir()
         for p in probes:
             np.savez(req / f"{p.id}.in.npz", **p.inputs)
         request = {"module": module,
                    "probes": [{"id": p.id, "inputs": f"{p.id}.in.npz", "steps": p.steps,
-                               "returns": p.returns} for p in probes]}
+                               "returns": p.returns, "reference": p.reference_functions}
+                              for p in probes]}
         (req / "request.json").write_text(json.dumps(request))
         log = (Path(tmp) / "output.log").open("wb")
         proc = subprocess.Popen(

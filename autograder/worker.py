@@ -20,7 +20,9 @@ is a function of the module, or a reference to a callable (``"@layer"``,
 ``"@layer.build"``). A step ``{"value": ..., "as": name}`` makes an object that
 later steps share (a ``bn_param`` dict the student's code updates in place). For each probe the worker
 writes ``<id>.out.npz`` and then ``<id>.out.json`` (``status``, ``error``,
-``types``); a probe with no JSON note did not finish.
+``types``); a probe with no JSON note did not finish. A probe's ``reference``
+lists functions of the module that are replaced, for that probe only, by the
+instructor's versions from ``source_lib/_reference_<module>.py``.
 """
 import importlib
 import json
@@ -79,10 +81,14 @@ def short(text):
 def student_error(exc):
     """'ExcType: message' plus the innermost frame in the student's files."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "source_lib" in f.filename]
+    theirs = [f for f in frames if not os.path.basename(f.filename).startswith("_reference_")]
     where = ""
-    if frames:
-        f = frames[-1]
-        where = f" (in {os.path.basename(f.filename)}, line {f.lineno}, in {f.name})"
+    if theirs:
+        f = theirs[-1]
+        where = f" (in {os.path.basename(f.filename)}, line {f.lineno}, in {f.name}"
+        if frames[-1] is not theirs[-1]:  # raised in a course function that line called
+            where += f", inside the course's {frames[-1].name} it called"
+        where += ")"
     return short(f"{type(exc).__name__}: {exc}{where}")
 
 
@@ -90,7 +96,13 @@ def run_probe(module, probe, request_dir):
     inputs = dict(np.load(os.path.join(request_dir, probe["inputs"]), allow_pickle=False))
     results, arrays, types = {}, {}, {}
     note = {"status": "ok"}
+    replaced = {}
     try:
+        if probe.get("reference"):
+            ref = importlib.import_module(f"source_lib._reference_{module.__name__.split('.')[-1]}")
+            for name in probe["reference"]:
+                replaced[name] = getattr(module, name, None)
+                setattr(module, name, getattr(ref, name))
         for step in probe["steps"]:
             if "value" in step:  # an object later steps share, e.g. a bn_param dict
                 results[step["as"]] = resolve(step["value"], inputs, results)
@@ -118,6 +130,9 @@ def run_probe(module, probe, request_dir):
                 types[name] = bad_type
     except BaseException as exc:  # SystemExit from student code included
         note = {"status": "error", "error": student_error(exc)}
+    finally:
+        for name, original in replaced.items():
+            setattr(module, name, original)
     out = os.path.join(request_dir, probe["id"] + ".out")
     np.savez(out + ".npz", **{f"a{i}": a for i, a in enumerate(arrays.values())})
     note["names"] = list(arrays)

@@ -128,3 +128,37 @@ def load_sample_photos():
     photos = [img.astype(np.float64) / 255.0 for img in load_sample_images().images]
     print("Data: 2 sample photos from scikit-learn")
     return photos
+
+
+def load_image_patches(num_patches=10000, patch_size=16, seed=0, downsample=2):
+    """Random square patches of scikit-learn's two sample photos.
+
+    The photos are first shrunk by averaging ``downsample`` x ``downsample``
+    blocks of pixels, so that a patch holds edges rather than smooth shading;
+    patches are then drawn uniformly over both photos.
+
+    Args:
+        num_patches: N.
+        patch_size: side of a patch in pixels.
+        seed: seed of the random draw (the same seed gives the same patches).
+        downsample: block size of the shrinking (1 keeps full resolution).
+
+    Returns:
+        Float64 array of shape (N, patch_size, patch_size, 3), RGB in [0, 1].
+    """
+    photos = []
+    for photo in load_sample_photos():
+        h = photo.shape[0] // downsample * downsample
+        w = photo.shape[1] // downsample * downsample
+        photo = photo[:h, :w].reshape(h // downsample, downsample, w // downsample,
+                                      downsample, 3).mean(axis=(1, 3))
+        photos.append(photo)
+    rng = np.random.default_rng(seed)
+    which = rng.integers(0, len(photos), num_patches)
+    patches = np.empty((num_patches, patch_size, patch_size, 3))
+    for i, k in enumerate(which):
+        photo = photos[k]
+        r = rng.integers(0, photo.shape[0] - patch_size + 1)
+        c = rng.integers(0, photo.shape[1] - patch_size + 1)
+        patches[i] = photo[r:r + patch_size, c:c + patch_size]
+    return patches
