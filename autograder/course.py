@@ -39,6 +39,7 @@ CHAPTERS = [
     Chapter(3, "pooling", "Pooling"),
     Chapter(4, "normalization", "Normalization", extra_modules=("keras_layers",)),
     Chapter(5, "autoencoder", "Sparse autoencoders"),
+    Chapter(6, "lenet", "LeNet"),
 ]
 
 

@@ -102,7 +102,7 @@ def _crash_reason(returncode, timed_out, limits, stderr_tail):
     return f"the process running your code stopped early (exit code {returncode})"
 
 
-def run_probes(submission, module, probes, limits=Limits(), reference=None):
+def run_probes(submission, module, probes, limits=Limits(), reference=None, substitute=()):
     """Run ``probes`` against ``submission/source_lib/<module>.py``.
 
     Args:
@@ -113,6 +113,9 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None):
         reference: the instructor's version of the module, copied into the
             scratch folder as ``source_lib/_reference_<module>.py`` when a
             probe substitutes some of its functions (``reference_functions``).
+        substitute: instructor module files that replace the student's of the
+            same name in the scratch folder (earlier chapters' layers, so that
+            a function building on them is graded on its own code).
 
     Returns:
         Dict probe id -> ``ProbeResult``.
@@ -129,6 +132,8 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None):
         shutil.copytree(lib, scratch / "source_lib", ignore=_ignore_links)
         if reference is not None and any(p.reference_functions for p in probes):
             shutil.copyfile(reference, scratch / "source_lib" / f"_reference_{module}.py")
+        for path in substitute:
+            shutil.copyfile(path, scratch / "source_lib" / Path(path).name)
         req.mkdir()
         for p in probes:
             np.savez(req / f"{p.id}.in.npz", **p.inputs)

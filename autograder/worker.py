@@ -14,7 +14,8 @@ JSON notes, which the trusted side validates.
                  "returns": {"sigmoid(z)": "@y"}}]}
 
 References: ``"$name"`` is a fresh copy of an input array, ``"@step"`` a step's
-result, ``"@step.0"`` / ``"@step.W1"`` an item or attribute of it; dicts and
+result, ``"@step.0"`` / ``"@step.W1"`` an item or attribute of it (a dict's
+method when it has no such key, as in ``"@net.params.update"``); dicts and
 lists are resolved recursively; anything else is a literal. A step's ``call``
 is a function of the module, or a reference to a callable (``"@layer"``,
 ``"@layer.build"``). A step ``{"value": ..., "as": name}`` makes an object that
@@ -44,7 +45,7 @@ def resolve(ref, inputs, results):
         for key in path:
             if isinstance(value, (list, tuple)):
                 value = value[int(key)]
-            elif isinstance(value, dict):
+            elif isinstance(value, dict) and (key in value or not hasattr(value, key)):
                 value = value[key]
             else:  # an object the student's code made, e.g. a Keras layer's weight
                 value = getattr(value, key)

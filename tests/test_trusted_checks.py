@@ -115,3 +115,27 @@ def test_every_check_passes_a_correct_alternative(chapter):
     alternatives = [s for s in corpus(chapter.module).SAMPLE_CLASS
                     if s.student.startswith("alt-") and s.edits]
     assert alternatives and all(not s.fails for s in alternatives)
+
+
+def test_no_double_penalty_a_chapter_1_bug_costs_only_chapter_1_points(tmp_path):
+    """Chapter 6's network runs on the reference layers, so the bug of the corpus
+    student 'bug-softmax-loss-summed' (in Chapter 1's softmax_loss) fails
+    Chapter 1's check and no Chapter 6 check (the corpus test shows the latter)."""
+    lenet = next(c for c in CHAPTERS if c.module == "lenet")
+    sub = next(s for s in corpus("lenet").MUTANTS if s.student == "bug-softmax-loss-summed")
+    assert not sub.fails
+    write_library(tmp_path, library_texts(COURSE, lenet, sub))
+    verdict = run_checks(COURSE, tmp_path, sub.student, ["feedforward.softmax_loss"])
+    assert not verdict["feedforward.softmax_loss"].passed
+
+
+def test_reference_functions_are_used_only_where_a_check_asks(tmp_path):
+    """Task 5.3 runs on the course's cost; Task 5.2 on the student's own."""
+    chapter = next(c for c in CHAPTERS if c.module == "autoencoder")
+    sub = next(s for s in corpus("autoencoder").MUTANTS if s.student == "bug-kl-gradient-sign")
+    write_library(tmp_path, library_texts(COURSE, chapter, sub))
+    names = ["autoencoder.sparse_autoencoder_loss", "autoencoder.train_autoencoder"]
+    verdicts = run_checks(COURSE, tmp_path, sub.student, names)
+    assert not verdicts[names[0]].passed and verdicts[names[1]].passed
+    # the substitution lives in the scratch copy only
+    assert not (tmp_path / "source_lib" / "_reference_autoencoder.py").exists()

@@ -66,21 +66,26 @@ def sparse_autoencoder_loss(rng, ref):
 
 
 def _training_judge(ref, X, H, hyper, max_iter, seed):
+    D = X.shape[1]
+
     def cost(params):
         return ref.sparse_autoencoder_loss(params, X, **hyper)[0]
 
-    start = cost(ref.initialize_parameters(H, X.shape[1], seed))
+    start = cost(ref.initialize_parameters(H, D, seed))
     reached = cost(ref.train_autoencoder(X, H, max_iter=max_iter, seed=seed, **hyper)[0])
     bar = reached + 0.05 * (start - reached)
 
     def judge(outputs):
         params = {k: outputs[k] for k in PARAMS}
+        for k, shape in (("W1", (H, D)), ("b1", (H,)), ("W2", (D, H)), ("b2", (D,))):
+            if params[k].shape != shape:
+                return f"{k}: expected shape {shape}, got {params[k].shape}"
         if not np.all([np.isfinite(v).all() for v in params.values()]):
             return "the trained parameters contain NaN or infinity"
         final = cost(params)
         if not final <= bar:
             return (f"your trained parameters have cost {final:.6g}; starting from "
-                    f"initialize_parameters({H}, {X.shape[1]}, seed={seed}) (cost {start:.6g}), "
+                    f"initialize_parameters({H}, {D}, seed={seed}) (cost {start:.6g}), "
                     f"{max_iter} L-BFGS iterations reach {reached:.6g}, and at most "
                     f"{bar:.6g} passes")
         history = outputs["history"]
@@ -102,9 +107,7 @@ def train_autoencoder(rng, ref):
     hyper = {"lam": float(rng.uniform(1e-4, 1e-2)), "beta": float(rng.uniform(0.5, 3.0)),
              "rho": float(rng.uniform(0.05, 0.2))}
     max_iter, seed = int(rng.integers(30, 60)), int(rng.integers(0, 1000))
-    D = X.shape[1]
-    shapes = {"W1": np.zeros((H, D)), "b1": np.zeros(H), "W2": np.zeros((D, H)),
-              "b2": np.zeros(D), "history": None}
+    shapes = dict.fromkeys((*PARAMS, "history"))  # all judged by _training_judge
     refs = {k: f"@out.0.{k}" for k in PARAMS}
     refs["history"] = "@out.1"
     step = call("train_autoencoder", "$X", H, max_iter=max_iter, seed=seed, **hyper)
