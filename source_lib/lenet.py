@@ -166,8 +166,8 @@ class ThreeLayerConvNet:
             With ``y``: a tuple ``(loss, grads)``, ``loss`` a float and
             ``grads`` a dict with the keys and shapes of ``self.params``.
         """
-        p = self.params
         ### BEGIN SOLUTION
+        p = self.params
         conv, conv_cache = conv_forward_fast(X, p["W1"], p["b1"], self.conv_param)
         act, act_cache = relu_forward(conv)
         pooled, pool_cache = max_pool_forward_fast(act, self.pool_param)
@@ -207,9 +207,9 @@ def sgd_momentum(w, dw, config):
     Returns:
         Tuple ``(next_w, config)``.
     """
+    ### BEGIN SOLUTION
     config.setdefault("learning_rate", 1e-2)
     config.setdefault("momentum", 0.9)
-    ### BEGIN SOLUTION
     v = config.get("velocity", np.zeros_like(w))
     v = config["momentum"] * v - config["learning_rate"] * dw
     config["velocity"] = v
