@@ -1,4 +1,8 @@
-"""The trusted checks, run directly (no nbgrader) on the fixture corpus and on hostile code."""
+"""The trusted checks, run directly (no nbgrader) on hostile code and on corpus cases.
+
+That every corpus submission fails exactly the checks it names is tested end to
+end, through nbgrader, in ``test_grading.py``.
+"""
 import os
 
 import numpy as np
@@ -17,19 +21,6 @@ def write_library(dest, texts):
         (dest / "source_lib" / rel).parent.mkdir(parents=True, exist_ok=True)
         (dest / "source_lib" / rel).write_text(text)
     return dest
-
-
-CASES = [(ch, sub) for ch in CHAPTERS for sub in corpus(ch.module).SAMPLE_CLASS
-         if sub.cell is None]
-
-
-@pytest.mark.parametrize("chapter, sub", CASES, ids=[s.student for _, s in CASES])
-def test_corpus_fails_exactly_the_named_checks(tmp_path, chapter, sub):
-    write_library(tmp_path, library_texts(COURSE, chapter, sub))
-    names = [n for n in (get(n).name for n in corpus(chapter.module).ALL)]
-    verdicts = run_checks(COURSE, tmp_path, sub.student, names)
-    failed = {n for n, v in verdicts.items() if not v.passed}
-    assert failed == set(sub.fails), {n: v.message for n, v in verdicts.items()}
 
 
 def test_every_registered_check_is_in_the_corpus_list():
