@@ -74,7 +74,9 @@ def build_lenet5(input_shape=(28, 28, 1), num_classes=10, dropout=None, batchnor
             return [layer]
         return [layer, layers.BatchNormalization(), layers.Activation("relu")]
 
-    dropped = [layers.Dropout(dropout)] if dropout else []
+    def dropped():  # a fresh layer at each use: a layer belongs to one place
+        return [layers.Dropout(dropout)] if dropout else []
+
     return keras.Sequential([
         keras.Input(shape=input_shape),
         *activated(layers.Conv2D(6, 5, padding="same", activation=relu)),
@@ -83,9 +85,9 @@ def build_lenet5(input_shape=(28, 28, 1), num_classes=10, dropout=None, batchnor
         layers.MaxPooling2D(2),
         *activated(layers.Conv2D(120, 5, activation=relu)),
         layers.Flatten(),
-        *dropped,
+        *dropped(),
         *activated(layers.Dense(84, activation=relu)),
-        *dropped,
+        *dropped(),
         layers.Dense(num_classes, activation="softmax"),
     ], name="lenet5")
     ### END SOLUTION
@@ -179,13 +181,13 @@ class ThreeLayerConvNet:
         data_loss, dscores = softmax_loss(scores, y)
         weights = ("W1", "W2", "W3")
         loss = data_loss + 0.5 * self.reg * sum(np.sum(p[w] ** 2) for w in weights)
-        grads = {}
-        dhidden, grads["W3"], grads["b3"] = affine_backward(dscores, scores_cache)
+        dhidden, dW3, db3 = affine_backward(dscores, scores_cache)
         dhidden_in = relu_backward(dhidden, hidden_act_cache)
-        dpooled, grads["W2"], grads["b2"] = affine_backward(dhidden_in, hidden_cache)
+        dpooled, dW2, db2 = affine_backward(dhidden_in, hidden_cache)
         dact = max_pool_backward_fast(dpooled, pool_cache)
         dconv = relu_backward(dact, act_cache)
-        _, grads["W1"], grads["b1"] = conv_backward_fast(dconv, conv_cache)
+        _, dW1, db1 = conv_backward_fast(dconv, conv_cache)
+        grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2, "W3": dW3, "b3": db3}
         for w in weights:
             grads[w] = grads[w] + self.reg * p[w]
         return float(loss), grads

@@ -28,10 +28,10 @@ MUTANTS = [
     Submission("bug-keras-dense-order", "the dense layers in the wrong order",
                edits=(Edit("""\
         *activated(layers.Dense(84, activation=relu)),
-        *dropped,
+        *dropped(),
         layers.Dense(num_classes, activation="softmax"),""", """\
         *activated(layers.Dense(num_classes, activation=relu)),
-        *dropped,
+        *dropped(),
         layers.Dense(84, activation="softmax"),"""),),
                fails=BUILD),
     Submission("bug-missing-hidden-relu", "no ReLU after the hidden affine layer",
@@ -78,7 +78,9 @@ MUTANTS = [
 # bookkeeping of the penalty's gradients, and an in-place momentum update.
 ALTERNATIVE = (
     Edit("""\
-    dropped = [layers.Dropout(dropout)] if dropout else []
+    def dropped():  # a fresh layer at each use: a layer belongs to one place
+        return [layers.Dropout(dropout)] if dropout else []
+
     return keras.Sequential([""", """\
     inputs = keras.Input(shape=tuple(input_shape))
     h = inputs
@@ -97,7 +99,9 @@ ALTERNATIVE = (
     if dropout:
         h = layers.Dropout(rate=dropout)(h)
     return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(h))
-    dropped = [layers.Dropout(dropout)] if dropout else []
+    def dropped():  # a fresh layer at each use: a layer belongs to one place
+        return [layers.Dropout(dropout)] if dropout else []
+
     return keras.Sequential(["""),
     Edit("""\
         for w in weights:
