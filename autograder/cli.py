@@ -65,14 +65,28 @@ def sample_class(assignments: Optional[List[str]] = ChaptersArg, course: Optiona
 
 
 @app.command()
-def grade(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
-    """Autograde assignments/submitted into the gradebook; write feedback and grades CSV."""
+def grade(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt,
+          workers: Optional[int] = typer.Option(
+              None, "--workers", min=1, help="Submissions graded at once (default: one per core)."),
+          scheduler: Optional[str] = typer.Option(
+              None, "--scheduler", help="Grade on this Dask cluster, e.g. tcp://10.0.0.5:8786 "
+                                        "(its workers must see the course folder at the same path)."),
+          regrade: bool = typer.Option(
+              False, "--regrade", help="Grade every submission again, not only new or changed ones."),
+          timeout: Optional[float] = typer.Option(
+              None, "--timeout", min=1, help="Seconds allowed for one submission (default: 600).")):
+    """Autograde assignments/submitted into the gradebook; write feedback and grades CSV.
+
+    Submissions already graded, and unchanged since, are skipped: after a crash,
+    run the same command again to finish the batch.
+    """
     from .grading import grade as do_grade
     from .nbgrader_cli import NbgraderError
 
     c = _course(course)
     try:
-        do_grade(c, _chapters(assignments), log=_log)
+        do_grade(c, _chapters(assignments), workers=workers, scheduler=scheduler,
+                 regrade=regrade, timeout=timeout, log=_log)
     except NbgraderError as exc:
         _fail(exc)
     print_table(c, _chapters(assignments))
@@ -92,6 +106,40 @@ def export(course: Optional[Path] = CourseOpt):
 def table_cmd(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
     """Print the grade table from the gradebook."""
     print_table(_course(course), _chapters(assignments))
+
+
+@app.command()
+def validate(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt,
+             workers: Optional[int] = typer.Option(
+                 None, "--workers", min=1, help="Submissions checked at once (default: one per core).")):
+    """Check the trusted checks on every chapter's sample class: solution and alternatives
+    pass, the blank release fails, each bug fails the checks that name it and only those."""
+    from .validate import validate as do_validate
+
+    reports = do_validate(_course(course), _chapters(assignments),
+                          workers=workers or os.cpu_count() or 1, log=_log)
+    t = Table(title="Trusted checks against the sample classes")
+    for name, justify in (("chapter", "left"), ("solution", "center"), ("alternatives", "center"),
+                          ("blank", "center"), ("mutants caught", "right"),
+                          ("false failures", "right"), ("time", "right")):
+        t.add_column(name, justify=justify)
+    for report in reports:
+        mutants = report.of("mutant")
+        t.add_row(report.chapter.assignment,
+                  *(_mark(report.of(kind)) for kind in ("solution", "alternative", "blank")),
+                  f"{sum(r.caught for r in mutants)}/{len(mutants)}",
+                  str(sum(len(r.false_failures) for r in report.results)),
+                  f"{report.seconds:.0f} s")
+    console.print(t)
+    if not all(r.ok for r in reports):
+        _fail("some submissions were not graded as expected (see above)")
+
+
+def _mark(results):
+    if not results:
+        return "-"
+    good = sum(r.ok for r in results)
+    return f"{good}/{len(results)}" if good < len(results) else f"[green]{good}/{len(results)}[/green]"
 
 
 @app.command()

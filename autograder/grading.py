@@ -1,20 +1,286 @@
-"""Autograde submissions into nbgrader's gradebook, then feedback and a grades CSV.
+"""Autograde submissions into nbgrader's gradebook, in parallel; then feedback and a grades CSV.
 
-``nbgrader autograde`` runs each student's notebook in the sandboxed kernel and
-the ``TrustedChecks`` preprocessor (see ``assignments/nbgrader_config.py``)
-decides the graded cells; ``nbgrader generate_feedback`` writes one HTML page
-per student and notebook with the hidden tests stripped; ``nbgrader export``
-writes the CSV a learning-management system imports.
+Each submission is graded in its own process by ``autograde_one.py``: nbgrader's
+autograde with the course's configuration, which runs the notebook in the
+sandboxed kernel and lets the ``TrustedChecks`` preprocessor decide the graded
+cells, but only reads the gradebook. Up to ``workers`` of them run at once on
+this machine, or on a Dask cluster given its scheduler address. This process is
+the gradebook's only writer: it creates each submission before its worker
+starts and records the scores from the autograded notebook when the worker
+ends, so SQLite stays safe and any SQLAlchemy URL works.
+
+Grading resumes: a submission is recorded in ``assignments/.grading/`` once its
+scores are committed, with a fingerprint of its files and of the grader
+(solutions, checks, released notebook, configuration). A rerun grades only the
+submissions without a matching record, so after a crash it finishes the batch
+and gives the grades an uninterrupted run would have.
+
+``nbgrader generate_feedback`` then writes one HTML page per student and
+notebook with the hidden tests stripped; ``nbgrader export`` writes the CSV a
+learning-management system imports.
 """
+import hashlib
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 
-from .course import CHAPTERS
-from .nbgrader_cli import nbgrader
+from .course import CHAPTERS, PACKAGE_DIR, Course
+from .nbgrader_cli import nbgrader, nbgrader_env
 
-FAILED_RE = re.compile(r"There was an error processing assignment '[^']*' for student '([^']*)'")
+SUBMISSION_TIMEOUT = 600.0  # seconds for one submission, all its notebooks and checks
+IGNORED = {"__pycache__", ".ipynb_checkpoints"}
+
+
+@dataclass
+class Outcome:
+    """What a worker reports: whether nbgrader could grade the submission, and its log."""
+
+    student: str
+    ok: bool
+    log: str
+
+
+def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT):
+    """Grade one submission in a worker process (gradebook read only); returns an ``Outcome``.
+
+    Runs wherever it is called: in a thread of the local pool, or in a Dask
+    worker, which must see the course folder at the same path.
+    """
+    course = Course(Path(root))
+    cmd = [sys.executable, "-m", "autograder.autograde_one", assignment,
+           f"--student={student}", "--force"]
+    proc = subprocess.Popen(cmd, cwd=course.nbgrader_root, env=nbgrader_env(course), text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_session(proc)
+        return Outcome(student, False, f"grading took longer than {timeout:g} s and was stopped")
+    finally:
+        _kill_session(proc)  # a kernel left behind by the worker dies with it
+    if proc.returncode != 0:
+        return Outcome(student, False, out[-4000:])
+    return Outcome(student, True, "")
+
+
+ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit)\b.*)$")
+
+
+def failure_reason(log):
+    """The last exception line of a worker's log (``NotJSONError: ...``), or its last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [m.group(1) for m in map(ERROR_LINE.match, lines) if m]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+def _kill_session(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _local_pool(jobs, workers):
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        futures = [pool.submit(autograde_submission, *job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask_pool(jobs, scheduler):
+    from distributed import Client, as_completed as dask_completed
+
+    with Client(scheduler) as client:
+        futures = [client.submit(autograde_submission, *job, pure=False) for job in jobs]
+        for future in dask_completed(futures):
+            yield future.result()
+
+
+def _digest(paths, root):
+    h = hashlib.sha256()
+    for path in sorted(paths):
+        h.update(str(path.relative_to(root)).encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _files(folder):
+    folder = Path(folder)
+    return [p for p in folder.rglob("*")
+            if p.is_file() and not IGNORED & set(p.relative_to(folder).parts)]
+
+
+def grader_fingerprint(course, chapter):
+    """Everything a grade depends on besides the submission."""
+    parts = [_digest(_files(course.source_lib), course.source_lib),
+             _digest([p for p in _files(PACKAGE_DIR) if p.suffix == ".py"], PACKAGE_DIR),
+             _digest(_files(course.folder("source", chapter.assignment)),
+                     course.folder("source", chapter.assignment)),
+             _digest([course.nbgrader_root / "nbgrader_config.py"], course.nbgrader_root),
+             course.db_url]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+class Recorder:
+    """The gradebook's single writer, and the record of what is graded."""
+
+    def __init__(self, course):
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config.loader import PyFileConfigLoader
+
+        self.course = course
+        self.config = PyFileConfigLoader("nbgrader_config.py",
+                                         path=str(course.nbgrader_root)).load_config()
+        self.coursedir = CourseDirectory(config=self.config)
+
+    def _state(self, chapter, student):
+        return self.course.nbgrader_root / ".grading" / chapter.assignment / f"{student}.json"
+
+    def fingerprint(self, chapter, student, grader):
+        submitted = self.course.folder("submitted", student, chapter.assignment)
+        return hashlib.sha256((grader + _digest(_files(submitted), submitted)).encode()).hexdigest()
+
+    def is_graded(self, chapter, student, fingerprint):
+        try:
+            state = json.loads(self._state(chapter, student).read_text())
+        except (OSError, ValueError):
+            return False
+        return state.get("fingerprint") == fingerprint
+
+    def open(self, chapter, student):
+        """Create the student and the submission (with its timestamp) before grading."""
+        submitted = self.course.folder("submitted", student, chapter.assignment)
+        try:
+            timestamp = self.coursedir.get_existing_timestamp(str(submitted))
+        except (ValueError, SystemExit):  # an unreadable timestamp.txt: graded as on time
+            timestamp = None
+        self._state(chapter, student).unlink(missing_ok=True)
+        with Gradebook(self.course.db_url) as gb:
+            gb.update_or_create_student(student)
+            if timestamp:
+                gb.update_or_create_submission(chapter.assignment, student, timestamp=timestamp)
+            else:
+                gb.update_or_create_submission(chapter.assignment, student)
+
+    def record(self, chapter, outcome, fingerprint):
+        """Save the scores of a graded submission; zero for notebooks nbgrader could not grade."""
+        from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+
+        student = outcome.student
+        with Gradebook(self.course.db_url) as gb:
+            names = [nb.name for nb in gb.find_assignment(chapter.assignment).notebooks]
+        for name in names:
+            path = self.course.folder("autograded", student, chapter.assignment, f"{name}.ipynb")
+            resources = {"nbgrader": {"notebook": name, "assignment": chapter.assignment,
+                                      "student": student, "db_url": self.course.db_url}}
+            if outcome.ok and path.is_file():
+                nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+                for writer in (SaveAutoGrades, AssignLatePenalties):
+                    writer(config=self.config).preprocess(nb, resources)
+            else:
+                self._zero(student, chapter.assignment, name)
+        state = self._state(chapter, student)
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"fingerprint": fingerprint, "ok": outcome.ok}))
+
+    def _zero(self, student, assignment, notebook):
+        # as nbgrader does for a notebook that was not submitted
+        with Gradebook(self.course.db_url) as gb:
+            for grade in gb.find_submission_notebook(notebook, assignment, student).grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+            gb.db.commit()
+
+
+def submitted_students(course, chapter):
+    root = course.folder("submitted")
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / chapter.assignment).is_dir())
+
+
+def grade(course, chapters=CHAPTERS, workers=None, scheduler=None, regrade=False,
+          timeout=None, log=print):
+    """Autograde the submissions of ``chapters`` not graded yet, then write feedback and the CSV.
+
+    Args:
+        workers: submissions graded at once on this machine (default: one per core).
+        scheduler: address of a Dask scheduler (``tcp://host:8786``) to grade on
+            its workers instead.
+        regrade: grade every submission again, even those already recorded.
+        timeout: seconds allowed for one submission (default ``SUBMISSION_TIMEOUT``).
+    """
+    workers = workers or os.cpu_count() or 1
+    timeout = timeout or SUBMISSION_TIMEOUT
+    recorder = Recorder(course)
+    graded = []
+    for chapter in chapters:
+        students = submitted_students(course, chapter)
+        if students and not course.folder("source", chapter.assignment).is_dir():
+            log(f"{chapter.assignment}: not released yet, so nbgrader cannot grade it: "
+                f"run 'autograder release' first")
+            continue
+        if not students:
+            log(f"{chapter.assignment}: no submissions in {course.folder('submitted')}")
+            continue
+        grader = grader_fingerprint(course, chapter)
+        prints = {s: recorder.fingerprint(chapter, s, grader) for s in students}
+        todo = [s for s in students if regrade or not recorder.is_graded(chapter, s, prints[s])]
+        where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} workers"
+        log(f"{chapter.assignment}: grading {len(todo)} of {len(students)} submissions {where}"
+            + (f" ({len(students) - len(todo)} already graded)" if len(todo) < len(students) else ""))
+        _grade_batch(course, chapter, todo, prints, recorder, workers, scheduler, timeout, log)
+        log(f"{chapter.assignment}: generating feedback")
+        nbgrader(course, "generate_feedback", chapter.assignment, "--force")
+        graded.append(chapter)
+    export(course)
+    return graded
+
+
+def _grade_batch(course, chapter, students, prints, recorder, workers, scheduler, timeout, log):
+    if not students:
+        return
+    for student in students:
+        recorder.open(chapter, student)
+    jobs = [(str(course.root), chapter.assignment, s, timeout) for s in students]
+    outcomes = _dask_pool(jobs, scheduler) if scheduler else _local_pool(jobs, workers)
+    started = time.monotonic()
+    columns = (TextColumn(chapter.assignment), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, disable=not console.is_terminal,
+                  transient=True) as progress:
+        task = progress.add_task("grading", total=len(students))
+        failed = []
+        for outcome in outcomes:
+            recorder.record(chapter, outcome, prints[outcome.student])
+            if not outcome.ok:
+                failed.append(outcome.student)
+                log(f"{chapter.assignment}: could not grade {outcome.student} "
+                    f"({failure_reason(outcome.log)}); it scores 0")
+            progress.advance(task)
+    minutes = (time.monotonic() - started) / 60
+    log(f"{chapter.assignment}: graded {len(students)} submissions in {minutes * 60:.0f} s "
+        f"({len(students) / max(minutes, 1e-9):.1f} per minute)"
+        + (f"; could not grade {', '.join(failed)}" if failed else ""))
 
 
 @dataclass
@@ -32,40 +298,6 @@ class Row:
     score: float
     max_score: float
     cells: list
-
-
-def submitted_students(course, chapter):
-    root = course.folder("submitted")
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / chapter.assignment).is_dir())
-
-
-def grade(course, chapters=CHAPTERS, log=print):
-    """Autograde every submission of ``chapters``, then write feedback and the CSV."""
-    graded = []
-    for chapter in chapters:
-        students = submitted_students(course, chapter)
-        if students and not course.folder("source", chapter.assignment).is_dir():
-            log(f"{chapter.assignment}: not released yet, so nbgrader cannot grade it: "
-                f"run 'autograder release' first")
-            continue
-        if not students:
-            log(f"{chapter.assignment}: no submissions in {course.folder('submitted')}")
-            continue
-        log(f"{chapter.assignment}: autograding {len(students)} submissions")
-        proc = nbgrader(course, "autograde", chapter.assignment, "--force", check=False)
-        if proc.returncode != 0:
-            # nbgrader goes on past a submission it cannot grade; say which, and go on too
-            failed = sorted(set(FAILED_RE.findall(proc.stdout)))
-            log(proc.stdout[-4000:])
-            log(f"{chapter.assignment}: nbgrader could not autograde "
-                f"{', '.join(failed) or 'some submissions'} (its log is above); the others are graded")
-        log(f"{chapter.assignment}: generating feedback")
-        nbgrader(course, "generate_feedback", chapter.assignment, "--force")
-        graded.append(chapter)
-    export(course)
-    return graded
 
 
 def export(course):

@@ -8,8 +8,8 @@ class NbgraderError(RuntimeError):
     """An nbgrader command failed; the message holds the end of its log."""
 
 
-def nbgrader(course, *args, check=True):
-    """Run an nbgrader command in the course root with the sandbox kernel on JUPYTER_PATH."""
+def nbgrader_env(course):
+    """The environment of nbgrader's processes: the sandbox kernel on JUPYTER_PATH, quiet TensorFlow."""
     env = dict(os.environ)
     # nbgrader runs helper programs (alembic) from the environment's bin folder
     env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
@@ -18,6 +18,12 @@ def nbgrader(course, *args, check=True):
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    return env
+
+
+def nbgrader(course, *args, check=True):
+    """Run an nbgrader command in the course root."""
+    env = nbgrader_env(course)
     cmd = [sys.executable, "-m", "nbgrader", *args]
     proc = subprocess.run(cmd, cwd=course.nbgrader_root, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -1,0 +1,94 @@
+"""A grading worker: one submission through ``nbgrader autograde``, gradebook read only.
+
+Run as ``python -m autograder.autograde_one ASSIGNMENT --student=ID --force``
+in the nbgrader course root (``grading.py`` does). It does what ``nbgrader
+autograde`` does with the course's configuration (copies the submission into
+``autograded/``, sanitizes it against the gradebook's source cells, executes it
+in the sandboxed kernel, lets the trusted checks decide the grade cells) except
+write the gradebook: the scores stay in the autograded notebook, and the one
+process that writes the gradebook records them. Many workers can then run at
+once, on one machine or on a Dask cluster, with SQLite as the gradebook.
+"""
+import ctypes
+import os
+import shutil
+import signal
+import sys
+
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps.autogradeapp import AutogradeApp
+from nbgrader.converters import Autograde, NbGraderException
+from nbgrader.converters.base import BaseConverter
+from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+
+# The preprocessors of the autograde pipeline that write the gradebook.
+GRADEBOOK_WRITERS = (SaveAutoGrades, AssignLatePenalties)
+
+
+class ReadOnlyAutograde(Autograde):
+    """nbgrader's ``Autograde`` without its gradebook writes."""
+
+    def _init_preprocessors(self):
+        super()._init_preprocessors()
+        self.exporter._preprocessors = [p for p in self.exporter._preprocessors
+                                        if not isinstance(p, GRADEBOOK_WRITERS)]
+
+    def init_assignment(self, assignment_id, student_id):
+        # Autograde.init_assignment also creates the student and the submission
+        # in the gradebook; the writer process has done that.
+        BaseConverter.init_assignment(self, assignment_id, student_id)
+        dest = self._format_dest(assignment_id, student_id)
+        source = self.coursedir.format_path(self.coursedir.source_directory, ".", assignment_id)
+        keep = {os.path.join(source, x) for x in self.exclude_overwriting.get(assignment_id, [])}
+        for filename in set(utils.find_all_files(source, self.coursedir.ignore + ["*.ipynb"])) - keep:
+            target = os.path.join(dest, os.path.relpath(filename, source))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy(filename, target)
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            self.notebooks = [nb for nb in self.notebooks if _known(gb, nb, assignment_id)]
+        if not self.notebooks:
+            raise NbGraderException(f"none of the submitted notebooks belongs to {assignment_id}")
+
+
+def _known(gb, notebook, assignment_id):
+    try:
+        gb.find_notebook(os.path.splitext(os.path.basename(notebook))[0], assignment_id)
+    except MissingEntry:
+        return False
+    return True
+
+
+class AutogradeWorkerApp(AutogradeApp):
+    name = "autograder-autograde-one"
+
+    def start(self):
+        super(AutogradeApp, self).start()  # nbgrader's checks, not AutogradeApp's converter
+        if len(self.extra_args) != 1 or not self.coursedir.student_id.strip("*"):
+            self.fail("usage: python -m autograder.autograde_one ASSIGNMENT --student=ID")
+        self.coursedir.assignment_id = self.extra_args[0]
+        try:
+            ReadOnlyAutograde(coursedir=self.coursedir, parent=self).start()
+        except NbGraderException:
+            sys.exit(1)
+
+
+def die_with_parent():
+    """Exit when the grader that started this worker dies, even by SIGKILL (Linux).
+
+    Otherwise a worker orphaned by a crashed grader would go on writing the
+    submission's autograded folder while the rerun grades it again. The kernel
+    it starts polls its own parent, this process, and follows.
+    """
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: only the wall-time limit applies
+        return
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    die_with_parent()
+    AutogradeWorkerApp.launch_instance()

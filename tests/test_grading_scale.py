@@ -1,0 +1,122 @@
+"""Grading at scale: a grader killed mid-batch resumes, and a Dask cluster grades like the local pool.
+
+Both grade a few Chapter 1 submissions of the sample class in a course of their
+own and compare with the end-to-end run of ``test_grading`` (the local pool,
+uninterrupted) on the same submissions.
+"""
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.course import CHAPTERS, Course
+from autograder.grading import table
+
+from conftest import AUTOGRADER, REPO, _ignore, autograder
+
+CHAPTER = CHAPTERS[0]
+STUDENTS = ["solution", "blank", "bug-bias-axis", "bug-transposed-dw1", "attack-cell",
+            "alt-formulas"]
+
+
+def small_course(graded, tmp_path):
+    """A new course with Chapter 1 released and six of the graded sample class's submissions."""
+    course = Course(tmp_path / "nnfs")
+    shutil.copytree(REPO, course.root, ignore=_ignore)
+    autograder(course, "release", CHAPTER.assignment)
+    for student in STUDENTS:
+        shutil.copytree(graded.folder("submitted", student, CHAPTER.assignment),
+                        course.folder("submitted", student, CHAPTER.assignment))
+    return course
+
+
+def csv_rows(course, students=STUDENTS):
+    with open(course.grades_csv, newline="") as fh:
+        return {r["student_id"]: r for r in csv.DictReader(fh)
+                if r["assignment"] == CHAPTER.assignment and r["student_id"] in students}
+
+
+def cell_scores(course):
+    return {(r.student, c.grade_id): (c.score, c.needs_manual_grade)
+            for r in table(course, [CHAPTER]) if r.student in STUDENTS for c in r.cells}
+
+
+def assert_same_grades(course, graded):
+    assert csv_rows(course) == csv_rows(graded)
+    assert cell_scores(course) == cell_scores(graded)
+
+
+def recorded(course):
+    return list((course.nbgrader_root / ".grading" / CHAPTER.assignment).glob("*.json"))
+
+
+def test_a_grader_killed_mid_batch_resumes_to_the_same_grades(graded, tmp_path):
+    course = small_course(graded, tmp_path)
+    grader = subprocess.Popen(
+        [str(AUTOGRADER), "grade", CHAPTER.assignment, "--workers", "2", "--course", str(course.root)],
+        cwd=course.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(recorded(course)) < 2 and grader.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert grader.poll() is None, "the batch ended before it could be killed"
+    grader.send_signal(signal.SIGKILL)  # the grader alone: its workers must follow it
+    grader.wait()
+    done = len(recorded(course))
+    assert 2 <= done < len(STUDENTS)
+
+    out = autograder(course, "grade", CHAPTER.assignment).stdout
+    assert (f"grading {len(STUDENTS) - done} of {len(STUDENTS)} submissions" in out
+            and f"({done} already graded)" in out), out
+    assert_same_grades(course, graded)
+    out = autograder(course, "grade", CHAPTER.assignment).stdout
+    assert f"grading 0 of {len(STUDENTS)} submissions" in out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A real Dask scheduler and two single-threaded workers on loopback."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ)
+    logs = (tmp_path / "dask.log").open("w")
+    procs = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"],
+                              env=env, stdout=logs, stderr=logs, cwd=tmp_path)]
+    for _ in range(2):
+        procs.append(subprocess.Popen(
+            [str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
+             "--host", "127.0.0.1"], env=env, stdout=logs, stderr=logs, cwd=tmp_path))
+    from distributed import Client
+
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(2, timeout=60)
+    yield address
+    for proc in reversed(procs):
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    logs.close()
+
+
+def test_a_dask_cluster_grades_like_the_local_pool(graded, tmp_path, dask_cluster):
+    course = small_course(graded, tmp_path)
+    out = autograder(course, "grade", CHAPTER.assignment, "--scheduler", dask_cluster).stdout
+    assert f"on the Dask cluster at {dask_cluster}" in out
+    assert_same_grades(course, graded)
