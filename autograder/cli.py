@@ -102,6 +102,17 @@ def export(course: Optional[Path] = CourseOpt):
     _log(f"Grades CSV: {do_export(_course(course))}")
 
 
+@app.command()
+def report(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
+    """Write each assignment's class summary (score histogram, pass rate per test) as HTML."""
+    from .report import write_report
+
+    c = _course(course)
+    for chapter in _chapters(assignments):
+        path = write_report(c, chapter)
+        _log(f"{chapter.assignment}: " + (f"class summary in {path}" if path else "no grades yet"))
+
+
 @app.command("table")
 def table_cmd(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
     """Print the grade table from the gradebook."""
@@ -156,7 +167,7 @@ def book(course: Optional[Path] = CourseOpt):
 
 
 def print_table(course, chapters):
-    from .grading import table
+    from .grading import short_id, table
 
     for chapter in chapters:
         rows = table(course, [chapter])
@@ -166,21 +177,13 @@ def print_table(course, chapters):
         t.add_column("student")
         ids = [c.grade_id for c in rows[0].cells]
         for grade_id in ids:
-            t.add_column(_short(grade_id), justify="right")
+            t.add_column(short_id(grade_id), justify="right")
         t.add_column("total", justify="right")
         for row in rows:
             scores = {c.grade_id: c for c in row.cells}
             cells = [_fmt(scores.get(g)) for g in ids]
             t.add_row(row.student, *cells, f"{row.score:g}/{row.max_score:g}")
         console.print(t)
-
-
-def _short(grade_id):
-    # task_1_5_back_propagation -> 1.5
-    parts = grade_id.split("_")
-    if parts[0] == "task" and len(parts) > 2:
-        return f"{parts[1]}.{parts[2]}"
-    return parts[0]
 
 
 def _fmt(cell):

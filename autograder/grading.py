@@ -250,6 +250,9 @@ def grade(course, chapters=CHAPTERS, workers=None, scheduler=None, regrade=False
         _grade_batch(course, chapter, todo, prints, recorder, workers, scheduler, timeout, log)
         log(f"{chapter.assignment}: generating feedback")
         nbgrader(course, "generate_feedback", chapter.assignment, "--force")
+        from .report import write_report
+
+        log(f"{chapter.assignment}: class summary in {write_report(course, chapter)}")
         graded.append(chapter)
     export(course)
     return graded
@@ -321,11 +324,19 @@ def table(course, chapters=CHAPTERS):
                 cells = [CellScore(g.name, g.score, g.max_score, g.needs_manual_grade)
                          for nb in sub.notebooks for g in nb.grades]
                 rows.append(Row(sub.student.id, chapter.assignment, sub.score, sub.max_score,
-                                sorted(cells, key=lambda c: _task_order(c.grade_id))))
+                                sorted(cells, key=lambda c: task_order(c.grade_id))))
     return rows
 
 
-def _task_order(grade_id):
+def task_order(grade_id):
     # task_1_10_softmax_loss sorts after task_1_9_relu_backward
     parts = grade_id.split("_")
     return [int(p) if p.isdigit() else 10**6 for p in parts[:3]] + [grade_id]
+
+
+def short_id(grade_id):
+    """The column title of a grade cell: task_1_5_back_propagation -> 1.5, written_... -> written."""
+    parts = grade_id.split("_")
+    if parts[0] == "task" and len(parts) > 2:
+        return f"{parts[1]}.{parts[2]}"
+    return parts[0]

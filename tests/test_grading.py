@@ -179,3 +179,17 @@ def test_table_and_export_commands(graded):
     assert "ch01_feedforward" in out and "bug-bias-axis" in out
     out = autograder(graded, "export").stdout
     assert "grades.csv" in out
+
+
+def test_class_summary_shows_each_tests_pass_rate(graded):
+    """Pass rates from the report against those the corpus predicts, with the histogram."""
+    page = (graded.nbgrader_root / "reports" / f"{CHAPTER.assignment}.html").read_text()
+    assert re.search(r'<img[^>]+src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"', page)
+    shown = dict(re.findall(r"<tr><td>(task_\w+)</td><td>(\d+/\d+)</td>", page))
+    students = corpus(CHAPTER.module).SAMPLE_CLASS
+    expected = {}
+    for grade_id, names in check_of_cell(graded, CHAPTER).items():
+        if names:  # the corrupt notebook fails everything
+            full = sum(1 for s in students if not names & set(s.fails))
+            expected[grade_id] = f"{full}/{len(students) + 1}"
+    assert shown == expected

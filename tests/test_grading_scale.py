@@ -1,4 +1,4 @@
-"""Grading at scale: a grader killed mid-batch resumes, and a Dask cluster grades like the local pool.
+"""Grading at scale: resume after SIGKILL, a Dask cluster, a PostgreSQL gradebook.
 
 Both grade a few Chapter 1 submissions of the sample class in a course of their
 own and compare with the end-to-end run of ``test_grading`` (the local pool,
@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -119,4 +120,41 @@ def test_a_dask_cluster_grades_like_the_local_pool(graded, tmp_path, dask_cluste
     course = small_course(graded, tmp_path)
     out = autograder(course, "grade", CHAPTER.assignment, "--scheduler", dask_cluster).stdout
     assert f"on the Dask cluster at {dask_cluster}" in out
+    assert_same_grades(course, graded)
+
+
+def postgres_bin(name):
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if not found:
+        pytest.fail("PostgreSQL is not installed: .ci/run installs Debian's postgresql package")
+    return str(found[-1])
+
+
+@pytest.fixture
+def postgres_url():
+    """A real PostgreSQL server on loopback, in a throwaway data folder, trusting local users."""
+    folder = Path(tempfile.mkdtemp(prefix="nnfs-pg-"))  # readable by the postgres user
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:  # PostgreSQL refuses to run as root
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", free_port()
+    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], check=True, capture_output=True)
+    run(postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
+    run(postgres_bin("pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w",
+        "-o", f"-h 127.0.0.1 -p {port} -k {folder}", "start")
+    try:
+        run(postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+            "gradebook")
+        yield f"postgresql://postgres@127.0.0.1:{port}/gradebook"
+    finally:
+        run(postgres_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_postgresql_gradebook_gets_the_same_grades_as_sqlite(graded, tmp_path, postgres_url,
+                                                              monkeypatch):
+    monkeypatch.setenv("NNFS_GRADEBOOK", postgres_url)  # release, grading and table all use it
+    course = small_course(graded, tmp_path)
+    autograder(course, "grade", CHAPTER.assignment)
+    assert not course.gradebook.exists()  # no SQLite file was written instead
     assert_same_grades(course, graded)
