@@ -91,6 +91,7 @@ def grade(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path]
         _fail(exc)
     print_table(c, _chapters(assignments))
     _log(f"Feedback:   {c.folder('feedback')}/<student>/<assignment>/<notebook>.html")
+    _log(f"Summaries:  {c.nbgrader_root / 'reports'}/<assignment>.html")
     _log(f"Grades CSV: {c.grades_csv}")
 
 

@@ -20,6 +20,7 @@ notebook with the hidden tests stripped; ``nbgrader export`` writes the CSV a
 learning-management system imports.
 """
 import hashlib
+import html
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from rich.console import Console
+from sqlalchemy.exc import SAWarning
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
@@ -173,7 +176,9 @@ class Recorder:
         except (ValueError, SystemExit):  # an unreadable timestamp.txt: graded as on time
             timestamp = None
         self._state(chapter, student).unlink(missing_ok=True)
-        with Gradebook(self.course.db_url) as gb:
+        # nbgrader's models warn about their own autoflush when a submission is created
+        with Gradebook(self.course.db_url) as gb, warnings.catch_warnings():
+            warnings.simplefilter("ignore", SAWarning)
             gb.update_or_create_student(student)
             if timestamp:
                 gb.update_or_create_submission(chapter.assignment, student, timestamp=timestamp)
@@ -181,12 +186,16 @@ class Recorder:
                 gb.update_or_create_submission(chapter.assignment, student)
 
     def record(self, chapter, outcome, fingerprint):
-        """Save the scores of a graded submission; zero for notebooks nbgrader could not grade."""
+        """Save the scores of a graded submission; zero for notebooks nbgrader could not grade.
+
+        Returns notebook name -> why it could not be graded, for those notebooks.
+        """
         from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 
-        student = outcome.student
+        student, problems = outcome.student, {}
         with Gradebook(self.course.db_url) as gb:
             names = [nb.name for nb in gb.find_assignment(chapter.assignment).notebooks]
+        submitted = self.course.folder("submitted", student, chapter.assignment)
         for name in names:
             path = self.course.folder("autograded", student, chapter.assignment, f"{name}.ipynb")
             resources = {"nbgrader": {"notebook": name, "assignment": chapter.assignment,
@@ -195,11 +204,23 @@ class Recorder:
                 nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
                 for writer in (SaveAutoGrades, AssignLatePenalties):
                     writer(config=self.config).preprocess(nb, resources)
+                continue
+            self._zero(student, chapter.assignment, name)
+            if not (submitted / f"{name}.ipynb").is_file():
+                problems[name] = f"{name}.ipynb is missing from the submission"
             else:
-                self._zero(student, chapter.assignment, name)
+                problems[name] = failure_reason(outcome.log)
         state = self._state(chapter, student)
         state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps({"fingerprint": fingerprint, "ok": outcome.ok}))
+        state.write_text(json.dumps({"fingerprint": fingerprint, "problems": problems}))
+        return problems
+
+    def problems(self, chapter, student):
+        """What kept the submission's notebooks from being graded, as recorded."""
+        try:
+            return json.loads(self._state(chapter, student).read_text()).get("problems", {})
+        except (OSError, ValueError):
+            return {}
 
     def _zero(self, student, assignment, notebook):
         # as nbgrader does for a notebook that was not submitted
@@ -208,6 +229,34 @@ class Recorder:
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
             gb.db.commit()
+
+
+HINTS = (
+    ("is missing from the submission",
+     "Hand in the notebook together with your source_lib folder, as the setup page explains."),
+    ("JSON", "The file is damaged or is not a notebook. Check that it opens in JupyterLab; if it "
+             "does not, save your work again (File > Download) and hand it in again."),
+    ("took longer than", "Your notebook ran longer than the time limit: look for an infinite loop "
+                         "or a very slow cell."),
+)
+DEFAULT_HINT = ("Check that the notebook runs from top to bottom in a fresh kernel (Kernel > "
+                "Restart Kernel and Run All Cells), then hand it in again.")
+
+
+def write_problem_feedback(course, chapter, student, notebook, problem):
+    """The feedback page of a notebook that could not be graded: why, and what to do."""
+    hint = next((h for key, h in HINTS if key in problem), DEFAULT_HINT)
+    with Gradebook(course.db_url) as gb:
+        max_score = gb.find_submission_notebook(notebook, chapter.assignment, student).max_score
+    title = f"{chapter.assignment}: {notebook}.ipynb could not be graded"
+    page = course.folder("feedback", student, chapter.assignment, f"{notebook}.html")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
+        f"</title></head>\n<body><h1>{html.escape(title)}</h1>\n"
+        f"<p>Score: 0 / {max_score:g}</p>\n<p>Reason: <code>{html.escape(problem)}</code></p>\n"
+        f"<p>{html.escape(hint)}</p>\n</body></html>\n")
+    return page
 
 
 def submitted_students(course, chapter):
@@ -250,6 +299,9 @@ def grade(course, chapters=CHAPTERS, workers=None, scheduler=None, regrade=False
         _grade_batch(course, chapter, todo, prints, recorder, workers, scheduler, timeout, log)
         log(f"{chapter.assignment}: generating feedback")
         nbgrader(course, "generate_feedback", chapter.assignment, "--force")
+        for student in students:
+            for notebook, problem in recorder.problems(chapter, student).items():
+                write_problem_feedback(course, chapter, student, notebook, problem)
         from .report import write_report
 
         log(f"{chapter.assignment}: class summary in {write_report(course, chapter)}")
@@ -274,11 +326,11 @@ def _grade_batch(course, chapter, students, prints, recorder, workers, scheduler
         task = progress.add_task("grading", total=len(students))
         failed = []
         for outcome in outcomes:
-            recorder.record(chapter, outcome, prints[outcome.student])
-            if not outcome.ok:
+            problems = recorder.record(chapter, outcome, prints[outcome.student])
+            if problems:
                 failed.append(outcome.student)
                 log(f"{chapter.assignment}: could not grade {outcome.student} "
-                    f"({failure_reason(outcome.log)}); it scores 0")
+                    f"({'; '.join(problems.values())}); it scores 0")
             progress.advance(task)
     minutes = (time.monotonic() - started) / 60
     log(f"{chapter.assignment}: graded {len(students)} submissions in {minutes * 60:.0f} s "

@@ -45,9 +45,18 @@ def released(course_copy):
 @pytest.fixture(scope="session")
 def graded(released):
     autograder(released, "sample-class")
-    # a broken submission in the batch must not stop it
-    broken = released.folder("submitted", "corrupt-json", "ch01_feedforward")
-    broken.mkdir(parents=True)
-    (broken / "feedforward.ipynb").write_text('{"cells": [')
+    # bad input in the batch must not stop it: a notebook that is not JSON, a
+    # submission without its notebook, and a correct one full of junk files
+    submitted = lambda student: released.folder("submitted", student, "ch01_feedforward")
+    submitted("corrupt-json").mkdir(parents=True)
+    (submitted("corrupt-json") / "feedforward.ipynb").write_text('{"cells": [')
+    shutil.copytree(submitted("solution"), submitted("missing-notebook"))
+    (submitted("missing-notebook") / "feedforward.ipynb").unlink()
+    shutil.copytree(submitted("solution"), submitted("junk"))
+    for junk, content in ((".DS_Store", b"\0\0\0\1Bud1"), ("data/big.bin", bytes(range(256)) * 8192),
+                          ("source_lib/__pycache__/feedforward.cpython-311.pyc", b"not bytecode"),
+                          ("source_lib/notes.txt", "\u00e9t\u00e9".encode("latin-1"))):
+        (submitted("junk") / junk).parent.mkdir(parents=True, exist_ok=True)
+        (submitted("junk") / junk).write_bytes(content)
     autograder(released, "grade")
     return released

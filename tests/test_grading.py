@@ -43,12 +43,28 @@ def rows(all_rows):
 def test_every_sample_student_is_in_the_gradebook(all_rows, chapter):
     students = {s for a, s in all_rows if a == chapter.assignment}
     expected = {s.student for s in corpus(chapter.module).SAMPLE_CLASS}
-    assert students == expected | ({"corrupt-json"} if chapter == CHAPTER else set())
+    assert students == expected | (BAD_INPUT if chapter == CHAPTER else set())
 
 
-def test_a_corrupt_notebook_scores_zero_and_the_batch_goes_on(rows):
-    assert rows["corrupt-json"].score == 0
-    assert rows["solution"].score > 0
+BAD_INPUT = {"corrupt-json", "missing-notebook", "junk"}
+
+
+@pytest.mark.parametrize("student, reason, hint", [
+    ("corrupt-json", "NotJSONError: Notebook does not appear to be JSON", "is not a notebook"),
+    ("missing-notebook", "feedforward.ipynb is missing from the submission",
+     "together with your source_lib"),
+])
+def test_a_submission_that_cannot_be_graded_scores_zero_and_is_told_why(graded, rows, student,
+                                                                         reason, hint):
+    assert rows[student].score == 0
+    text = page_text(feedback_page(graded, student))
+    assert "could not be graded" in text and reason in text and hint in text
+    assert f"Score: 0 / {rows['solution'].max_score:g}" in text
+
+
+def test_junk_files_change_nothing(rows):
+    assert rows["junk"].score == rows["solution"].score > 0
+    assert [c.score for c in rows["junk"].cells] == [c.score for c in rows["solution"].cells]
 
 
 @pytest.mark.parametrize("chapter, sub", CASES, ids=[f"{c.module}-{s.student}" for c, s in CASES])
@@ -179,6 +195,8 @@ def test_table_and_export_commands(graded):
     assert "ch01_feedforward" in out and "bug-bias-axis" in out
     out = autograder(graded, "export").stdout
     assert "grades.csv" in out
+    out = autograder(graded, "report", CHAPTER.assignment).stdout
+    assert f"class summary in {graded.nbgrader_root / 'reports' / CHAPTER.assignment}.html" in out
 
 
 def test_class_summary_shows_each_tests_pass_rate(graded):
@@ -189,7 +207,7 @@ def test_class_summary_shows_each_tests_pass_rate(graded):
     students = corpus(CHAPTER.module).SAMPLE_CLASS
     expected = {}
     for grade_id, names in check_of_cell(graded, CHAPTER).items():
-        if names:  # the corrupt notebook fails everything
-            full = sum(1 for s in students if not names & set(s.fails))
-            expected[grade_id] = f"{full}/{len(students) + 1}"
+        if names:  # of the bad input, only the junk submission passes
+            full = sum(1 for s in students if not names & set(s.fails)) + 1
+            expected[grade_id] = f"{full}/{len(students) + len(BAD_INPUT)}"
     assert shown == expected
