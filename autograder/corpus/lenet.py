@@ -55,6 +55,15 @@ MUTANTS = [
                edits=(Edit("loss = data_loss + 0.5 * self.reg * sum(",
                            "loss = data_loss + self.reg * sum("),),
                fails=LOSS),
+    Submission("bug-loss-not-averaged", "the network computes its own softmax loss and sums "
+               "it over the batch instead of averaging",
+               edits=(Edit("data_loss, dscores = softmax_loss(scores, y)",
+                           "shifted = scores - scores.max(axis=1, keepdims=True)\n"
+                           "        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)\n"
+                           "        data_loss = -np.sum(np.log(probs[np.arange(len(y)), y]))\n"
+                           "        dscores = probs.copy()\n"
+                           "        dscores[np.arange(len(y)), y] -= 1"),),
+               fails=LOSS),
     # A loss summed instead of averaged over the batch, written in Chapter 1's
     # softmax_loss: it costs Chapter 1's points there, and nothing here.
     Submission("bug-softmax-loss-summed", "Chapter 1's softmax_loss sums over the batch "
