@@ -128,8 +128,7 @@ def validate(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Pa
     pass, the blank release fails, each bug fails the checks that name it and only those."""
     from .validate import validate as do_validate
 
-    reports = do_validate(_course(course), _chapters(assignments),
-                          workers=workers or os.cpu_count() or 1, log=_log)
+    reports = do_validate(_course(course), _chapters(assignments), workers=workers, log=_log)
     t = Table(title="Trusted checks against the sample classes")
     for name, justify in (("chapter", "left"), ("solution", "center"), ("alternatives", "center"),
                           ("blank", "center"), ("mutants caught", "right"),

@@ -24,7 +24,6 @@ import html
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -36,15 +35,21 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from rich.console import Console
-from sqlalchemy.exc import SAWarning
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
+from sqlalchemy.exc import SAWarning
 
 from .course import CHAPTERS, PACKAGE_DIR, Course
 from .nbgrader_cli import nbgrader, nbgrader_env
+from .sandbox import kill_session
 
 SUBMISSION_TIMEOUT = 600.0  # seconds for one submission, all its notebooks and checks
 IGNORED = {"__pycache__", ".ipynb_checkpoints"}
+
+
+def default_workers():
+    """Submissions graded at once on this machine when not told: one per core."""
+    return os.cpu_count() or 1
 
 
 @dataclass
@@ -71,10 +76,9 @@ def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT):
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_session(proc)
         return Outcome(student, False, f"grading took longer than {timeout:g} s and was stopped")
     finally:
-        _kill_session(proc)  # a kernel left behind by the worker dies with it
+        kill_session(proc)  # a kernel left behind by the worker dies with it
     if proc.returncode != 0:
         return Outcome(student, False, out[-4000:])
     return Outcome(student, True, "")
@@ -88,14 +92,6 @@ def failure_reason(log):
     lines = [line.strip() for line in log.splitlines() if line.strip()]
     errors = [m.group(1) for m in map(ERROR_LINE.match, lines) if m]
     return (errors or lines or ["no output"])[-1][:300]
-
-
-def _kill_session(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
 
 
 def _local_pool(jobs, workers):
@@ -161,12 +157,14 @@ class Recorder:
         submitted = self.course.folder("submitted", student, chapter.assignment)
         return hashlib.sha256((grader + _digest(_files(submitted), submitted)).encode()).hexdigest()
 
-    def is_graded(self, chapter, student, fingerprint):
+    def _read_state(self, chapter, student):
         try:
-            state = json.loads(self._state(chapter, student).read_text())
+            return json.loads(self._state(chapter, student).read_text())
         except (OSError, ValueError):
-            return False
-        return state.get("fingerprint") == fingerprint
+            return {}
+
+    def is_graded(self, chapter, student, fingerprint):
+        return self._read_state(chapter, student).get("fingerprint") == fingerprint
 
     def open(self, chapter, student):
         """Create the student and the submission (with its timestamp) before grading."""
@@ -217,10 +215,7 @@ class Recorder:
 
     def problems(self, chapter, student):
         """What kept the submission's notebooks from being graded, as recorded."""
-        try:
-            return json.loads(self._state(chapter, student).read_text()).get("problems", {})
-        except (OSError, ValueError):
-            return {}
+        return self._read_state(chapter, student).get("problems", {})
 
     def _zero(self, student, assignment, notebook):
         # as nbgrader does for a notebook that was not submitted
@@ -277,7 +272,7 @@ def grade(course, chapters=CHAPTERS, workers=None, scheduler=None, regrade=False
         regrade: grade every submission again, even those already recorded.
         timeout: seconds allowed for one submission (default ``SUBMISSION_TIMEOUT``).
     """
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     timeout = timeout or SUBMISSION_TIMEOUT
     recorder = Recorder(course)
     graded = []

@@ -102,6 +102,18 @@ def _crash_reason(returncode, timed_out, limits, stderr_tail):
     return f"the process running your code stopped early (exit code {returncode})"
 
 
+def kill_session(proc):
+    """Kill ``proc``'s whole session (started with ``start_new_session``) and reap it.
+
+    Whatever the process started, a kernel or student code, dies with it.
+    """
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
 def run_probes(submission, module, probes, limits=Limits(), reference=None, substitute=()):
     """Run ``probes`` against ``submission/source_lib/<module>.py``.
 
@@ -153,11 +165,7 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            try:  # the whole session: whatever the student's code started dies too
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
+            kill_session(proc)
             log.close()
         tail = (Path(tmp) / "output.log").read_bytes()[-4000:].decode("utf-8", "replace")
         crash = _crash_reason(proc.returncode, timed_out, limits, tail)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .checks import run_checks
 from .corpus import corpus, library_texts
+from .grading import default_workers
 
 
 @dataclass
@@ -78,8 +79,9 @@ def _grade_one(course, chapter, sub, all_checks):
     return result
 
 
-def validate(course, chapters, workers=2, log=print):
+def validate(course, chapters, workers=None, log=print):
     """Grade every chapter's sample class with the trusted checks; one ``ChapterReport`` each."""
+    workers = workers or default_workers()
     reports = []
     for chapter in chapters:
         module = corpus(chapter.module)
