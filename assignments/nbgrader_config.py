@@ -4,7 +4,10 @@ Everything nbgrader generates here (source, release, submitted, autograded,
 feedback, gradebook.db, grades.csv) is git-ignored: ``autograder release``
 makes it from ``book/`` and ``source_lib/``.
 """
+import atexit
 import os
+import shutil
+import tempfile
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
@@ -12,7 +15,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
 
-from autograder.preprocessor import SkipDemoCells, TrustedChecks
+from autograder.preprocessor import CapOutput, SkipDemoCells, TrustedChecks
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -23,9 +26,15 @@ c.CourseDirectory.db_url = os.environ.get(
     "NNFS_GRADEBOOK", "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db"))
 
 # Student notebooks run in the sandboxed kernel (autograder/jupyter/kernels/nnfs-sandbox):
-# memory, CPU time and file-size limits, offline data, quiet TensorFlow.
+# a throwaway copy of the submission, no network, an unprivileged user, resource
+# limits (autograder/jail.py). With no network it talks to nbgrader over Unix
+# sockets in a folder of this process. Each cell may run for Execute.timeout s.
 c.Execute.kernel_name = "nnfs-sandbox"
 c.Execute.timeout = 120
+_sockets = tempfile.mkdtemp(prefix="nnfs-ipc-")
+atexit.register(shutil.rmtree, _sockets, ignore_errors=True)
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(_sockets, "kernel")
 
 # Demonstrations tagged "grading-skip" (speed tables, long training) are not run.
 c.Autograde.sanitize_preprocessors = [
@@ -44,6 +53,7 @@ c.Autograde.autograde_preprocessors = [
     TrustedChecks,
     IgnorePattern,
     ClearMetadataPreprocessor,
+    CapOutput,
     LimitOutput,
     SaveAutoGrades,
     AssignLatePenalties,

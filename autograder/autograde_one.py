@@ -1,7 +1,13 @@
 """A grading worker: one submission through ``nbgrader autograde``, gradebook read only.
 
 Run as ``python -m autograder.autograde_one ASSIGNMENT --student=ID --force``
-in the nbgrader course root (``grading.py`` does). It does what ``nbgrader
+in the nbgrader course root (``grading.py`` does, on a Dask worker), or as a
+long-lived worker, ``python -m autograder.autograde_one --serve --force``,
+that grades one submission per JSON line on stdin (``{"assignment",
+"student", "tmp"}``; with ``"action": "feedback"``, writes its feedback page
+instead) and answers each with a JSON line on stdout (``{"student", "ok",
+"log"}``), so that the local pool loads nbgrader once per worker instead of
+once per submission. It does what ``nbgrader
 autograde`` does with the course's configuration (copies the submission into
 ``autograded/``, sanitizes it against the gradebook's source cells, executes it
 in the sandboxed kernel, lets the trusted checks decide the grade cells) except
@@ -10,17 +16,22 @@ process that writes the gradebook records them. Many workers can then run at
 once, on one machine or on a Dask cluster, with SQLite as the gradebook.
 """
 import ctypes
+import json
+import logging
 import os
 import shutil
 import signal
 import sys
+import tempfile
+import traceback
 
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps.autogradeapp import AutogradeApp
-from nbgrader.converters import Autograde, NbGraderException
+from nbgrader.converters import Autograde, GenerateFeedback, NbGraderException
 from nbgrader.converters.base import BaseConverter
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+from traitlets import Bool
 
 # The preprocessors of the autograde pipeline that write the gradebook.
 GRADEBOOK_WRITERS = (SaveAutoGrades, AssignLatePenalties)
@@ -59,11 +70,27 @@ def _known(gb, notebook, assignment_id):
     return True
 
 
+class _Capture(logging.Handler):
+    """Keeps the log of the submission being graded, for the grader's report."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+        self.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
 class AutogradeWorkerApp(AutogradeApp):
     name = "autograder-autograde-one"
+    serve = Bool(False, help="Grade the submissions named on stdin, one JSON line each.").tag(config=True)
+    flags = dict(AutogradeApp.flags, serve=({"AutogradeWorkerApp": {"serve": True}}, serve.help))
 
     def start(self):
         super(AutogradeApp, self).start()  # nbgrader's checks, not AutogradeApp's converter
+        if self.serve:
+            return self.serve_forever()
         if len(self.extra_args) != 1 or not self.coursedir.student_id.strip("*"):
             self.fail("usage: python -m autograder.autograde_one ASSIGNMENT --student=ID")
         self.coursedir.assignment_id = self.extra_args[0]
@@ -71,6 +98,32 @@ class AutogradeWorkerApp(AutogradeApp):
             ReadOnlyAutograde(coursedir=self.coursedir, parent=self).start()
         except NbGraderException:
             sys.exit(1)
+
+    def serve_forever(self):
+        replies = os.fdopen(os.dup(1), "w", buffering=1)
+        os.dup2(2, 1)  # whatever else prints goes to stderr, not into the replies
+        capture = _Capture()
+        self.log.addHandler(capture)
+        for line in sys.stdin:
+            job = json.loads(line)
+            # this submission's temporary files (kernel sockets, sandboxes) in the
+            # folder the grader made for it and removes, however grading ends
+            tempfile.tempdir = os.environ["TMPDIR"] = job["tmp"]
+            self.coursedir.assignment_id, self.coursedir.student_id = job["assignment"], job["student"]
+            capture.lines.clear()
+            ok = False
+            converter = GenerateFeedback if job.get("action") == "feedback" else ReadOnlyAutograde
+            try:
+                # the grader decides what to (re)do: always overwrite
+                converter(coursedir=self.coursedir, parent=self, force=True).start()
+                ok = True
+            except NbGraderException:  # the reason is in the log already
+                pass
+            except Exception:  # a bug: this submission fails, not the worker
+                self.log.error(traceback.format_exc())
+            tempfile.tempdir = None
+            log = "\n".join(capture.lines)[-4000:]
+            replies.write(json.dumps({"student": job["student"], "ok": ok, "log": log}) + "\n")
 
 
 def die_with_parent():

@@ -1,10 +1,12 @@
 """Autograde submissions into nbgrader's gradebook, in parallel; then feedback and a grades CSV.
 
-Each submission is graded in its own process by ``autograde_one.py``: nbgrader's
-autograde with the course's configuration, which runs the notebook in the
-sandboxed kernel and lets the ``TrustedChecks`` preprocessor decide the graded
-cells, but only reads the gradebook. Up to ``workers`` of them run at once on
-this machine, or on a Dask cluster given its scheduler address. This process is
+Submissions are graded by ``autograde_one.py`` workers: nbgrader's autograde
+with the course's configuration, which runs the notebook in the sandboxed
+kernel and lets the ``TrustedChecks`` preprocessor decide the graded cells, but
+only reads the gradebook. On this machine, ``workers`` long-lived worker
+processes grade one submission at a time each (nbgrader loads once per worker,
+not per submission); on a Dask cluster, given its scheduler address, each
+submission gets a worker process of its own on a Dask worker. This process is
 the gradebook's only writer: it creates each submission before its worker
 starts and records the scores from the autograded notebook when the worker
 ends, so SQLite stays safe and any SQLAlchemy URL works.
@@ -19,13 +21,18 @@ and gives the grades an uninterrupted run would have.
 notebook with the hidden tests stripped; ``nbgrader export`` writes the CSV a
 learning-management system imports.
 """
+import contextlib
 import hashlib
 import html
 import json
 import os
+import queue
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -59,26 +66,31 @@ class Outcome:
     student: str
     ok: bool
     log: str
+    timed_out_after: float = None  # the limit it hit, if grading was stopped
 
 
 def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT):
-    """Grade one submission in a worker process (gradebook read only); returns an ``Outcome``.
+    """Grade one submission in a worker process of its own (gradebook read only); an ``Outcome``.
 
-    Runs wherever it is called: in a thread of the local pool, or in a Dask
-    worker, which must see the course folder at the same path.
+    Runs on a Dask worker, which must see the course folder at the same path.
     """
     course = Course(Path(root))
     cmd = [sys.executable, "-m", "autograder.autograde_one", assignment,
            f"--student={student}", "--force"]
-    proc = subprocess.Popen(cmd, cwd=course.nbgrader_root, env=nbgrader_env(course), text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return Outcome(student, False, f"grading took longer than {timeout:g} s and was stopped")
-    finally:
-        kill_session(proc)  # a kernel left behind by the worker dies with it
+    # The worker's temporary files (kernel sockets, the sandboxes' scratch copies)
+    # go in a folder of its own, removed however the worker ended.
+    with tempfile.TemporaryDirectory(prefix="nnfs-job-", ignore_cleanup_errors=True) as tmp:
+        env = dict(nbgrader_env(course), TMPDIR=tmp)
+        proc = subprocess.Popen(cmd, cwd=course.nbgrader_root, env=env, text=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return Outcome(student, False, f"grading took longer than {timeout:g} s and was stopped",
+                           timed_out_after=timeout)
+        finally:
+            kill_session(proc)  # a kernel left behind by the worker dies with it
     if proc.returncode != 0:
         return Outcome(student, False, out[-4000:])
     return Outcome(student, True, "")
@@ -94,14 +106,113 @@ def failure_reason(log):
     return (errors or lines or ["no output"])[-1][:300]
 
 
-def _local_pool(jobs, workers):
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        futures = [pool.submit(autograde_submission, *job) for job in jobs]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+class LocalWorker:
+    """A long-lived ``autograde_one --serve`` process: nbgrader loads once, not per submission.
+
+    It does one job at a time (grade a submission, or write its feedback). A
+    job that runs over its time limit, or crashes the worker, costs the worker
+    its life: the next job gets a fresh one. So does every ``RESTART_AFTER``-th,
+    to keep memory in check.
+    """
+
+    RESTART_AFTER = 100
+
+    def __init__(self, course):
+        self.course, self.proc, self.jobs = course, None, 0
+        self.lock, self.expired = threading.Lock(), False
+
+    def _start(self):
+        cmd = [sys.executable, "-m", "autograder.autograde_one", "--serve", "--force"]
+        # its own temporary folder (the kernels' socket folder), removed when it stops
+        self.tmp = tempfile.mkdtemp(prefix="nnfs-worker-")
+        self.proc = subprocess.Popen(cmd, cwd=self.course.nbgrader_root,
+                                     env=dict(nbgrader_env(self.course), TMPDIR=self.tmp), text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.jobs = 0
+
+    def stop(self):
+        with self.lock:
+            if self.proc is not None:
+                kill_session(self.proc)
+                self.proc = None
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _expire(self):
+        self.expired = True
+        self.stop()
+
+    def do(self, job, timeout):
+        """Send ``job`` (``assignment``, ``student``, ``action``); an ``Outcome``."""
+        student = job["student"]
+        if self.proc is None or self.proc.poll() is not None or self.jobs >= self.RESTART_AFTER:
+            self.stop()
+            self._start()
+        self.jobs += 1
+        with tempfile.TemporaryDirectory(prefix="nnfs-job-", ignore_cleanup_errors=True) as tmp:
+            self.expired = False
+            timer = threading.Timer(timeout, self._expire)
+            timer.start()
+            try:
+                self.proc.stdin.write(json.dumps(dict(job, tmp=tmp)) + "\n")
+                self.proc.stdin.flush()
+                reply = self.proc.stdout.readline()
+            except (OSError, AttributeError, ValueError):  # stopped by the timer meanwhile
+                reply = ""
+            finally:
+                timer.cancel()
+            if not reply:
+                self.stop()
+                if self.expired:
+                    return Outcome(student, False, f"grading took longer than {timeout:g} s and "
+                                   f"was stopped", timed_out_after=timeout)
+                return Outcome(student, False, "the grading worker stopped unexpectedly")
+        answer = json.loads(reply)
+        return Outcome(student, bool(answer["ok"]), str(answer["log"]))
+
+
+class LocalPool:
+    """``size`` long-lived workers on this machine, for grading and feedback jobs.
+
+    Each worker process is started by, and only used from, the pool's own
+    threads, which live as long as the pool: a worker dies with the thread that
+    started it (``PR_SET_PDEATHSIG``).
+    """
+
+    def __init__(self, course, size):
+        self.workers = [LocalWorker(course) for _ in range(size)]
+        self.idle = queue.SimpleQueue()
+        for worker in self.workers:
+            self.idle.put(worker)
+        self.threads = ThreadPoolExecutor(max_workers=size)
+
+    def _do(self, job, timeout):
+        worker = self.idle.get()
+        try:
+            return worker.do(job, timeout)
+        finally:
+            self.idle.put(worker)
+
+    def run(self, jobs, timeout):
+        """Outcomes of ``jobs``, as they finish."""
+        futures = [self.threads.submit(self._do, job, timeout) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self):
+        self.threads.shutdown(wait=True, cancel_futures=True)
+        for worker in self.workers:
+            worker.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _dask_pool(jobs, scheduler):
@@ -163,8 +274,11 @@ class Recorder:
         except (OSError, ValueError):
             return {}
 
-    def is_graded(self, chapter, student, fingerprint):
-        return self._read_state(chapter, student).get("fingerprint") == fingerprint
+    def is_graded(self, chapter, student, fingerprint, timeout):
+        """Recorded with this fingerprint, and not stopped by a shorter time limit than ``timeout``."""
+        state = self._read_state(chapter, student)
+        stopped = state.get("timed_out_after")
+        return state.get("fingerprint") == fingerprint and not (stopped and timeout > stopped)
 
     def open(self, chapter, student):
         """Create the student and the submission (with its timestamp) before grading."""
@@ -210,8 +324,16 @@ class Recorder:
                 problems[name] = failure_reason(outcome.log)
         state = self._state(chapter, student)
         state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps({"fingerprint": fingerprint, "problems": problems}))
+        state.write_text(json.dumps({"fingerprint": fingerprint, "problems": problems,
+                                     "timed_out_after": outcome.timed_out_after}))
         return problems
+
+    def feedback_is_stale(self, chapter, student):
+        """The student's feedback page is missing or older than their recorded grade."""
+        page = self.course.folder("feedback", student, chapter.assignment,
+                                  Path(chapter.notebook).with_suffix(".html").name)
+        state = self._state(chapter, student)
+        return not page.is_file() or (state.is_file() and state.stat().st_mtime > page.stat().st_mtime)
 
     def problems(self, chapter, student):
         """What kept the submission's notebooks from being graded, as recorded."""
@@ -274,6 +396,11 @@ def grade(course, chapters=CHAPTERS, workers=None, scheduler=None, regrade=False
     """
     workers = workers or default_workers()
     timeout = timeout or SUBMISSION_TIMEOUT
+    with contextlib.nullcontext() if scheduler else LocalPool(course, workers) as pool:
+        return _grade(course, chapters, workers, pool, scheduler, regrade, timeout, log)
+
+
+def _grade(course, chapters, workers, pool, scheduler, regrade, timeout, log):
     recorder = Recorder(course)
     graded = []
     for chapter in chapters:
@@ -287,31 +414,69 @@ def grade(course, chapters=CHAPTERS, workers=None, scheduler=None, regrade=False
             continue
         grader = grader_fingerprint(course, chapter)
         prints = {s: recorder.fingerprint(chapter, s, grader) for s in students}
-        todo = [s for s in students if regrade or not recorder.is_graded(chapter, s, prints[s])]
+        todo = [s for s in students
+                if regrade or not recorder.is_graded(chapter, s, prints[s], timeout)]
         where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} workers"
         log(f"{chapter.assignment}: grading {len(todo)} of {len(students)} submissions {where}"
             + (f" ({len(students) - len(todo)} already graded)" if len(todo) < len(students) else ""))
-        _grade_batch(course, chapter, todo, prints, recorder, workers, scheduler, timeout, log)
-        log(f"{chapter.assignment}: generating feedback")
+        _grade_batch(course, chapter, todo, prints, recorder, pool, scheduler, timeout, log)
+        # the students just graded, and any whose page is older than their grade (a crash)
+        stale = [s for s in students if s in todo or recorder.feedback_is_stale(chapter, s)]
+        graded.append((chapter, students, stale))
+    _write_results(course, recorder, graded, pool, log)
+    return [chapter for chapter, _, _ in graded]
+
+
+def _write_results(course, recorder, graded, pool, log):
+    """Feedback pages, class summaries and the grades CSV, side by side.
+
+    nbgrader's feedback (in the pool's workers, where nbgrader is loaded already)
+    and export run in other processes while this one draws the class summaries.
+    """
+    from .report import write_report
+
+    with ThreadPoolExecutor(max_workers=len(graded) + 1) as threads:
+        feedback = [threads.submit(generate_feedback, course, chapter, stale, len(students), log,
+                                   pool, recorder)
+                    for chapter, students, stale in graded]
+        exported = threads.submit(export, course)
+        for chapter, _, _ in graded:
+            log(f"{chapter.assignment}: class summary in {write_report(course, chapter)}")
+        for (chapter, students, _), done in zip(graded, feedback):
+            done.result()
+            for student in students:  # after nbgrader's pages, which they replace
+                for notebook, problem in recorder.problems(chapter, student).items():
+                    write_problem_feedback(course, chapter, student, notebook, problem)
+        exported.result()
+
+
+def generate_feedback(course, chapter, students, total, log, pool=None, recorder=None):
+    """nbgrader's feedback pages for ``students``: in the pool's workers, or by nbgrader's command."""
+    if not students:
+        return
+    log(f"{chapter.assignment}: generating feedback for {len(students)} of {total} students")
+    if pool is None:  # graded on a Dask cluster
         nbgrader(course, "generate_feedback", chapter.assignment, "--force")
-        for student in students:
-            for notebook, problem in recorder.problems(chapter, student).items():
-                write_problem_feedback(course, chapter, student, notebook, problem)
-        from .report import write_report
-
-        log(f"{chapter.assignment}: class summary in {write_report(course, chapter)}")
-        graded.append(chapter)
-    export(course)
-    return graded
+        return
+    jobs = [{"action": "feedback", "assignment": chapter.assignment, "student": s} for s in students]
+    for outcome in pool.run(jobs, SUBMISSION_TIMEOUT):
+        # a notebook that could not be graded gets a page of its own instead
+        if not outcome.ok and not (recorder and recorder.problems(chapter, outcome.student)):
+            log(f"{chapter.assignment}: nbgrader wrote no feedback for {outcome.student} "
+                f"({failure_reason(outcome.log)})")
 
 
-def _grade_batch(course, chapter, students, prints, recorder, workers, scheduler, timeout, log):
+def _grade_batch(course, chapter, students, prints, recorder, pool, scheduler, timeout, log):
     if not students:
         return
     for student in students:
         recorder.open(chapter, student)
-    jobs = [(str(course.root), chapter.assignment, s, timeout) for s in students]
-    outcomes = _dask_pool(jobs, scheduler) if scheduler else _local_pool(jobs, workers)
+    if scheduler:
+        outcomes = _dask_pool([(str(course.root), chapter.assignment, s, timeout) for s in students],
+                              scheduler)
+    else:
+        outcomes = pool.run([{"assignment": chapter.assignment, "student": s} for s in students],
+                            timeout)
     started = time.monotonic()
     columns = (TextColumn(chapter.assignment), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())

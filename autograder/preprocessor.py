@@ -9,9 +9,10 @@ check's verdict: a line of text when it passed, an error output (which nbgrader
 scores 0) with the diagnostic when it failed. Whatever the student's kernel
 printed or patched in that cell no longer counts.
 """
+import json
 from pathlib import Path
 
-from nbformat.v4 import new_output
+from nbformat.v4 import new_code_cell, new_output
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
@@ -27,6 +28,25 @@ def verdict_outputs(verdict):
     lines = verdict.message.split("\n")
     return [new_output("error", ename="CheckFailure", evalue=verdict.message,
                        traceback=["\x1b[0;31mCheckFailure\x1b[0m: " + lines[0], *lines[1:]])]
+
+
+def _restore_deleted_test_cells(nb, gb, info):
+    """Put back, at the end, the code grade cells the student deleted.
+
+    The trusted checks grade ``source_lib``, which a deleted test cell does not
+    change: with the cell back, its check decides it as usual, where nbgrader
+    would leave it for manual grading.
+    """
+    present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    for grade_cell in gb.find_notebook(info["notebook"], info["assignment"]).grade_cells:
+        if grade_cell.cell_type != "code" or grade_cell.name in present:
+            continue
+        source = gb.find_source_cell(grade_cell.name, info["notebook"], info["assignment"])
+        cell = new_code_cell(source.source)
+        cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_cell.name, "locked": True,
+                                     "points": grade_cell.max_score, "schema_version": 3,
+                                     "solution": False, "task": False}
+        nb.cells.append(cell)
 
 
 class TrustedChecks(NbGraderPreprocessor):
@@ -49,6 +69,7 @@ class TrustedChecks(NbGraderPreprocessor):
         course = self._course(resources)
         names_by_cell = {}
         with Gradebook(info["db_url"]) as gb:
+            _restore_deleted_test_cells(nb, gb, info)
             for cell in nb.cells:
                 grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
                 if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
@@ -91,4 +112,34 @@ class SkipDemoCells(NbGraderPreprocessor):
                 and not cell.metadata.get("nbgrader", {}).get("grade")):
             cell.source = "# (a demonstration: not run while grading)"
             cell.outputs = []
+        return cell, resources
+
+
+class CapOutput(NbGraderPreprocessor):
+    """Cut each cell's outputs to ``max_chars`` characters after the notebook ran.
+
+    nbgrader's ``LimitOutput`` counts lines; a cell printing 100 MB on a few
+    lines would still fill the autograded notebook and the feedback page.
+    """
+
+    max_chars = Integer(100_000, help="Characters of output kept per cell.").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        budget, kept = self.max_chars, []
+        for out in cell.outputs:
+            size = len(json.dumps(out))
+            if size <= budget:
+                kept.append(out)
+                budget -= size
+                continue
+            if out.output_type == "stream" and budget > 0:
+                kept.append(new_output("stream", name=out.name, text=out.text[:budget]))
+            cut = sum(len(json.dumps(o)) for o in cell.outputs) - sum(len(json.dumps(o)) for o in kept)
+            kept.append(new_output("stream", name="stderr", text=(
+                f"\n[... {cut} more characters of output were cut: the limit is "
+                f"{self.max_chars} per cell ...]\n")))
+            break
+        cell.outputs = kept
         return cell, resources

@@ -1,15 +1,15 @@
 """Run a student's ``source_lib`` in a separate, limited process (trusted side).
 
-The submission's ``source_lib`` is copied (symlinks dropped, so no link can
-reach the instructor's files) into a scratch folder that is thrown away
-afterwards; ``worker.py`` runs there under ``python -I`` with limits on wall
-time, CPU time, address space and file size, in its own session so a timeout
-kills every process it started. Results come back as ``.npz`` arrays read with
-``allow_pickle=False``: no student object ever reaches this process.
+The submission's ``source_lib`` is copied (symlinks dropped) into a scratch
+folder that is thrown away afterwards; ``worker.py`` runs there under
+``python -I``, confined by ``jail.py`` (no network, nothing of the course but
+the scratch folder, an unprivileged user) with limits on wall time, CPU time,
+address space, file size and processes. Results come back as ``.npz`` arrays
+read with ``allow_pickle=False``: no student object ever reaches this process.
 """
+import ast
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
+JAIL = Path(__file__).resolve().parent / "jail.py"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class Limits:
     cpu_seconds: int = 60
     memory_bytes: int = 4 * 1024**3
     file_bytes: int = 64 * 1024**2
+    processes: int = 256  # processes and threads of the sandbox user
+
+    def rlimits(self):
+        return {"AS": self.memory_bytes, "CPU": self.cpu_seconds, "FSIZE": self.file_bytes,
+                "NPROC": self.processes, "NOFILE": 1024, "CORE": 0}
 
 
 @dataclass
@@ -49,15 +55,6 @@ class ProbeResult:
     outputs: dict = field(default_factory=dict)  # name -> ndarray
     types: dict = field(default_factory=dict)  # name -> type name that was not an array
     error: str = None  # what went wrong, worded for the student
-
-
-def _limit(limits):
-    def apply():
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
 
 
 def _ignore_links(folder, names):
@@ -140,13 +137,17 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
                          f"submit the whole source_lib folder next to the notebook")
         return results
     with tempfile.TemporaryDirectory(prefix="nnfs-") as tmp:
-        scratch, req = Path(tmp) / "work", Path(tmp) / "io"
+        box = Path(tmp) / "box"  # all the sandbox sees and may write
+        scratch, req = box / "work", box / "io"
         shutil.copytree(lib, scratch / "source_lib", ignore=_ignore_links)
         if reference is not None and any(p.reference_functions for p in probes):
-            shutil.copyfile(reference, scratch / "source_lib" / f"_reference_{module}.py")
+            needed = sorted({f for p in probes for f in p.reference_functions})
+            (scratch / "source_lib" / f"_reference_{module}.py").write_text(
+                only_functions(Path(reference).read_text(), needed))
         for path in substitute:
             shutil.copyfile(path, scratch / "source_lib" / Path(path).name)
         req.mkdir()
+        shutil.copyfile(WORKER, box / "worker.py")
         for p in probes:
             np.savez(req / f"{p.id}.in.npz", **p.inputs)
         request = {"module": module,
@@ -154,11 +155,14 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
                                "returns": p.returns, "reference": p.reference_functions}
                               for p in probes]}
         (req / "request.json").write_text(json.dumps(request))
+        spec = {"cwd": str(scratch), "env": sandbox_env(scratch), "limits": limits.rlimits(),
+                "binds": [[str(box), str(box), True]], "own": [str(box)],
+                "cgroup": {"memory": limits.memory_bytes, "pids": limits.processes}}
         log = (Path(tmp) / "output.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-I", str(WORKER), str(req)], cwd=scratch,
-            env=sandbox_env(scratch), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            preexec_fn=_limit(limits), start_new_session=True)
+            [sys.executable, "-I", str(JAIL), json.dumps(spec), "--",
+             sys.executable, "-I", str(box / "worker.py"), str(req)],
+            cwd=tmp, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         timed_out = False
         try:
             proc.wait(timeout=limits.wall_seconds)
@@ -178,6 +182,27 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
         for p in probes:
             _collect(req, p, results[p.id], crash)
     return results
+
+
+def only_functions(source, names):
+    """``source`` with only the top-level functions and classes that ``names`` need.
+
+    The instructor's module lent to a probe (``reference_functions``) keeps
+    those functions and whatever they use; the rest, the function under test
+    above all, is not in the sandbox for student code to import or read.
+    """
+    tree = ast.parse(source)
+    defs = {node.name: node for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    keep, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in defs and name not in keep:
+            keep.add(name)
+            todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name)]
+    tree.body = [node for node in tree.body if getattr(node, "name", None) not in defs
+                 or node.name in keep]
+    return ast.unparse(tree) + "\n"
 
 
 def _read_note(path):

@@ -76,8 +76,19 @@ def test_a_grader_killed_mid_batch_resumes_to_the_same_grades(graded, tmp_path):
     assert (f"grading {len(STUDENTS) - done} of {len(STUDENTS)} submissions" in out
             and f"({done} already graded)" in out), out
     assert_same_grades(course, graded)
+    # the crash came before any feedback was written: the rerun writes everyone's
+    assert f"generating feedback for {len(STUDENTS)} of {len(STUDENTS)} students" in out
+    for student in STUDENTS:
+        page = course.folder("feedback", student, CHAPTER.assignment, f"{CHAPTER.module}.html")
+        assert page.is_file(), page
+    # nothing to grade again; only a page older than its grade is written again
+    page = course.folder("feedback", "solution", CHAPTER.assignment, f"{CHAPTER.module}.html")
+    page.write_text("an old page")
+    os.utime(page, (0, 0))
     out = autograder(course, "grade", CHAPTER.assignment).stdout
     assert f"grading 0 of {len(STUDENTS)} submissions" in out
+    assert f"generating feedback for 1 of {len(STUDENTS)} students" in out
+    assert "Task 1.1 (sigmoid) passed" in page.read_text()
 
 
 def free_port():

@@ -130,3 +130,22 @@ def test_reference_functions_are_used_only_where_a_check_asks(tmp_path):
     assert not verdicts[names[0]].passed and verdicts[names[1]].passed
     # the substitution lives in the scratch copy only
     assert not (tmp_path / "source_lib" / "_reference_autoencoder.py").exists()
+
+
+NUMPY_CHAPTERS = [c for c in CHAPTERS if c.module in ("feedforward", "convolution", "pooling")]
+
+
+@pytest.mark.parametrize("chapter", NUMPY_CHAPTERS, ids=lambda c: c.module)
+def test_every_bug_is_caught_whatever_the_students_seed(chapter, tmp_path):
+    """Hidden inputs differ per student: no student's draw may let a bug through.
+
+    (A softmax check whose large scores were random let the unstable softmax
+    pass for about one student in four, until its large scores all overflowed.)
+    """
+    missed = []
+    for sub in corpus(chapter.module).MUTANTS:
+        write_library(tmp_path / sub.student, library_texts(COURSE, chapter, sub))
+        for student in ("ada", "s17-bug-softmax-unstable", "x"):
+            verdicts = run_checks(COURSE, tmp_path / sub.student, student, sorted(sub.fails))
+            missed += [(sub.student, student, n) for n, v in verdicts.items() if v.passed]
+    assert missed == []

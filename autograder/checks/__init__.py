@@ -219,13 +219,15 @@ def run_checks(course, submission, student, names, limits=Limits()):
         ref = course.import_reference(chk.module) if chk.reference else None
         rng = np.random.default_rng(seed_for(student, name))
         trials = chk.make_trials(rng, ref)
-        by_module.setdefault(chk.module, []).append((chk, trials))
-    for module, items in by_module.items():
+        # Checks that lend the student's code instructor functions or modules run
+        # in a process of their own, so no other check's code can reach them.
+        lends = any(t.reference_functions for t in trials)
+        by_module.setdefault((chk.module, lends, chk.reference_modules), []).append((chk, trials))
+    for (module, lends, modules), items in by_module.items():
         probes = [t.probe(f"{chk.function}-{i}") for chk, trials in items
                   for i, t in enumerate(trials)]
-        reference = course.source_lib / f"{module}.py"
-        substitute = sorted({course.source_lib / f"{m}.py" for chk, _ in items
-                             for m in chk.reference_modules})
+        reference = course.source_lib / f"{module}.py" if lends else None
+        substitute = [course.source_lib / f"{m}.py" for m in modules]
         results = run_probes(submission, module, probes, limits, reference=reference,
                              substitute=substitute)
         for chk, trials in items:

@@ -78,7 +78,8 @@ class Submission:
     ``library`` is ``"solution"`` (the instructor's code, markers removed) or
     ``"release"`` (the untouched stubs); ``edits`` then change the chapter's
     module; ``cell`` is a code cell inserted after the notebook's setup cell;
-    ``answer`` fills the written answers. ``fails`` names the trusted checks
+    ``answer`` fills the written answers; ``transform`` is a function that
+    changes the notebook further (in place). ``fails`` names the trusted checks
     this submission must fail (all others must pass); ``None`` means all fail.
     """
 
@@ -89,6 +90,7 @@ class Submission:
     cell: str = None
     answer: str = None
     fails: frozenset = field(default_factory=frozenset)
+    transform: object = None
 
 
 def corpus(module):
@@ -129,6 +131,8 @@ def make_submission(course, chapter, sub, dest):
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("solution") and meta.get("grade") and cell.cell_type == "markdown":
                 cell.source = sub.answer
+    if sub.transform is not None:
+        sub.transform(nb)
     nbformat.write(nb, dest / chapter.notebook)
     return dest
 

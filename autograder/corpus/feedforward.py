@@ -102,6 +102,13 @@ SAMPLE_CLASS = [
                edits=(Edit("return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
                            "return 0.5 * (1.0 + np.tanh(0.5 * z))"),
                       Edit("out = np.maximum(0.0, x)", "out = np.where(x > 0, x, 0.0)"))),
+    Submission("alt-float32", "correct in single precision: sigmoid, loss and affine layer "
+               "computed in float32",
+               edits=(Edit("z = np.asarray(z, dtype=np.float64)", "z = np.asarray(z, dtype=np.float32)"),
+                      Edit("Y = np.asarray(Y, dtype=np.float64)", "Y = np.asarray(Y, dtype=np.float32)"),
+                      Edit("out = x.reshape(x.shape[0], -1) @ w + b",
+                           "out = (x.reshape(x.shape[0], -1).astype(np.float32) @ w.astype(np.float32)"
+                           " + b.astype(np.float32))"))),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
     Submission("attack-cell", "returns 0 everywhere; patches numpy.allclose and the checks "

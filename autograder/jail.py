@@ -1,0 +1,315 @@
+"""Run student code confined: no network, only its own scratch files, an unprivileged user.
+
+The sandboxed kernel that runs a student's notebook (``jupyter/kernels/nnfs-sandbox``)
+and the trusted checks' probe process (``sandbox.run_probes``) start their
+command through this file::
+
+    python -I jail.py SPEC_JSON -- COMMAND ARG...
+
+It needs only the standard library, so that it runs as it is from any
+checkout. As root (the grading machine), the command runs:
+
+- in new network, mount, PID, IPC and UTS namespaces: no network (only a loopback
+  that is down; the kernel talks to nbgrader over ZMQ ``ipc`` sockets in a
+  folder bound in), and when the command ends every process it started dies,
+  as it does when this process's parent dies;
+- in a root folder of its own that holds only the operating system and Python
+  (read only) and the folders in ``binds`` at their own paths (the scratch copy
+  of this submission, writable): the instructor's solutions, the gradebook,
+  other students' folders and the grader's files are not there to read or write;
+- as an unprivileged user of its own (uid ``SLOT_UID + slot``, one slot per
+  submission graded at once), so resource limits that root ignores apply, such
+  as the process count that stops a fork bomb;
+- with its own CPU share, memory and process budget (control groups) where the
+  machine lets root make them, so a bomb slows nobody else's grading;
+- with resource limits (address space, CPU time, file size, open files).
+
+Not root, the command runs with the resource limits only, and the kernel's log
+says so: grade on a machine where the grader is root (a container or a CI job).
+
+SPEC keys: ``cwd``; ``binds`` (``[source, target, writable]``: the folder or
+file ``source`` shown at ``target``); ``own`` (folders handed to the sandbox
+user, so it can write there); ``limits`` (``RLIMIT_*`` name without the prefix
+-> value); ``env`` (the whole environment of the command); ``cgroup``
+(``memory`` bytes, ``pids``).
+"""
+import ctypes
+import fcntl
+import json
+import os
+import resource
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+SLOT_UID = 61000  # sandbox users are SLOT_UID + 0 .. SLOTS - 1: not in /etc/passwd, owning nothing
+SLOTS = 256
+SLOT_LOCKS = "/tmp/nnfs-jail-slots"
+CGROUP_V1 = "/sys/fs/cgroup"
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source, target, fstype, flags, data=None):
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {target}")
+
+
+def _die_with_parent():
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def take_slot():
+    """A free slot number and the open lock that holds it until this process ends."""
+    os.makedirs(SLOT_LOCKS, mode=0o700, exist_ok=True)
+    for slot in range(SLOTS):
+        fd = os.open(os.path.join(SLOT_LOCKS, f"{slot}.lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return slot, fd
+    raise RuntimeError(f"all {SLOTS} sandbox slots are busy")
+
+
+def _own(path, uid):
+    for folder, dirs, files in os.walk(path):
+        for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+            os.lchown(name, uid, uid)
+
+
+def _cgroups(slot, pid, spec):
+    """Put ``pid`` into control groups of its slot (cgroup v1, where root may make them)."""
+    settings = {"cpu": {"cpu.shares": "1024"},
+                "pids": {"pids.max": str(spec.get("pids", 512))},
+                "memory": {"memory.limit_in_bytes": str(spec.get("memory", 8 * 1024**3))}}
+    joined = []
+    for controller, values in settings.items():
+        group = os.path.join(CGROUP_V1, controller, "nnfs-jail", f"slot-{slot}")
+        try:
+            os.makedirs(group, exist_ok=True)
+            for key, value in values.items():
+                with open(os.path.join(group, key), "w") as fh:
+                    fh.write(value)
+            with open(os.path.join(group, "cgroup.procs"), "w") as fh:
+                fh.write(str(pid))
+            joined.append(controller)
+        except OSError:
+            pass  # no such controller, or not ours to change: rlimits still apply
+    return joined
+
+
+def _system_paths():
+    """What every sandbox sees, read only: the operating system and this Python."""
+    paths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys"]
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        paths += [prefix, os.path.realpath(prefix)]
+    return [p for p in dict.fromkeys(paths) if os.path.lexists(p)]
+
+
+def _bind(source, target, writable, recursive=True):
+    if os.path.islink(source) and not writable:  # /bin -> usr/bin: the same link
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.lexists(target):
+            os.symlink(os.readlink(source), target)
+        return
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    _mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
+    if not writable:
+        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _make_root(spec):
+    """Inside the new mount namespace: a new root holding only what the command may see.
+
+    An empty filesystem at ``spec["root"]`` gets the system and Python read
+    only, ``binds`` at their own paths, a device folder, a fresh /proc of the new
+    PID namespace and an empty /tmp; then it becomes the root. Everything else
+    on the machine (the course checkout with its solutions and gradebook, other
+    students' folders, the grader's home and temporary files, sockets in /run)
+    is simply not there.
+    """
+    root = spec["root"]
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64m")
+    for path in _system_paths():
+        _bind(path, root + path, writable=False)
+    _bind("/dev", root + "/dev", writable=True, recursive=False)  # not the host's /dev/shm
+    for tmp in ("/tmp", "/dev/shm"):
+        os.makedirs(root + tmp, exist_ok=True)
+        _mount("tmpfs", root + tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
+    for source, target, writable in spec.get("binds", []):
+        _bind(source, root + target, writable)
+    os.makedirs(root + "/proc", exist_ok=True)
+    _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.chroot(root)
+    os.chdir("/")
+
+
+def _exec_confined(spec, argv, uid):
+    """The command's own process: limits, the sandbox user, then exec (never returns)."""
+    try:
+        for name, value in spec.get("limits", {}).items():
+            hard = int(value) + (1 if name == "CPU" else 0)  # SIGXCPU first, then SIGKILL
+            resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (int(value), hard))
+        if uid is not None:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+        _die_with_parent()  # after the user change, which clears it
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid program can give root back
+        os.chdir(spec["cwd"])
+        os.closerange(3, 65536)
+        os.execvpe(argv[0], argv, spec["env"])
+    except BaseException as exc:
+        print(f"nnfs jail: could not start {argv[0]}: {exc}", file=sys.stderr, flush=True)
+        os._exit(126)
+
+
+def _init(spec, argv, uid, go, report):
+    """PID 1 of the new namespace: set it up, start the command, reap, report how it ended."""
+    _die_with_parent()
+    os.read(go, 1)  # the parent has put this process into its control groups
+    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+    _make_root(spec)
+    child = os.fork()
+    if child == 0:
+        _exec_confined(spec, argv, uid)
+    forward = lambda signum, frame: os.kill(child, signum)  # noqa: E731 (interrupts from Jupyter)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
+    while True:  # reap orphans too: PID 1 inherits them
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if pid == child:
+            os.write(report, str(status).encode())
+            os._exit(0)  # every other process in the namespace dies with this one
+
+
+def run(spec, argv):
+    """Run ``argv`` confined by ``spec``; returns its wait status (as ``os.waitpid`` gives it)."""
+    children, shared = [], {}
+    _watch_parent(children, shared)
+    if os.geteuid() != 0:
+        print("nnfs jail: not root, so the command runs with resource limits only "
+              "(no namespaces, same user)", file=sys.stderr, flush=True)
+        limits = {k: v for k, v in spec.get("limits", {}).items() if k != "NPROC"}
+        cwd = next((source for source, target, _ in spec.get("binds", [])
+                    if target == spec["cwd"]), spec["cwd"])
+        pid = os.fork()
+        if pid == 0:
+            _exec_confined(dict(spec, limits=limits, cwd=cwd), argv, None)
+        children.append(pid)
+        return _wait(pid, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    slot, lock = take_slot()
+    uid = SLOT_UID + slot
+    for path in spec.get("own", []):
+        _own(path, uid)
+    _check(libc.unshare(CLONE_NEWPID), "unshare")
+    spec = dict(spec, root=tempfile.mkdtemp(prefix="nnfs-root-"))  # stays empty out here
+    shared["root"] = spec["root"]
+    try:
+        go_read, go_write = os.pipe()
+        report_read, report_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_write), os.close(report_read), os.close(lock)
+            try:
+                _init(spec, argv, uid, go_read, report_write)
+            except BaseException as exc:
+                print(f"nnfs jail: could not set up the sandbox: {exc}", file=sys.stderr, flush=True)
+                os._exit(125)
+        children.append(pid)
+        os.close(go_read), os.close(report_write)
+        _cgroups(slot, pid, spec.get("cgroup", {}))
+        os.write(go_write, b"1")
+        status = _wait(pid, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        reported = os.read(report_read, 64)  # how the command ended, not how PID 1 did
+        return int(reported) if reported else status
+    finally:
+        _remove(spec["root"])
+        os.close(lock)
+
+
+def _remove(root):
+    """Remove the new root's mount point: empty out here, since the mounts are the child's."""
+    try:
+        os.rmdir(root)
+    except (OSError, TypeError):  # gone with the grader's temporary folder
+        pass
+
+
+def _watch_parent(children, made):
+    """Kill ``children`` (filled in later) and exit if this process is orphaned.
+
+    The callers (nbgrader's kernel manager, the trusted checks) start this
+    process in a session of its own, so a grading worker that is killed does
+    not take it along: it notices that its parent is gone instead. Started
+    before ``unshare(CLONE_NEWPID)``, after which no thread can be made.
+    """
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        _remove(made.get("root"))
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _wait(pid, *forwarded):
+    for sig in forwarded:
+        signal.signal(sig, lambda signum, frame: os.kill(pid, signum))
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
+def end_like(status):
+    """Exit as the command did: with its exit code, or killed by its signal."""
+    if os.WIFSIGNALED(status):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if os.WTERMSIG(status) not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) < 3 or args[1] != "--":
+        sys.exit("usage: python -I jail.py SPEC_JSON -- COMMAND [ARG...]")
+    end_like(run(json.loads(args[0]), args[2:]))
+
+
+if __name__ == "__main__":
+    main()
