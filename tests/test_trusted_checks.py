@@ -149,3 +149,30 @@ def test_every_bug_is_caught_whatever_the_students_seed(chapter, tmp_path):
             verdicts = run_checks(COURSE, tmp_path / sub.student, student, sorted(sub.fails))
             missed += [(sub.student, student, n) for n, v in verdicts.items() if v.passed]
     assert missed == []
+
+
+SOLUTION = next(s for s in corpus("feedforward").SAMPLE_CLASS if s.student == "solution")
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda lib: (lib / "feedforward.py").unlink(),
+     "source_lib/feedforward.py is missing from your submission"),
+    (lambda lib: (lib / "feedforward.py").rename(lib / "feed_forward.py"),
+     "source_lib/feedforward.py is missing from your submission"),
+    (lambda lib: (lib / "feedforward.py").write_text(
+        (lib / "feedforward.py").read_text().replace("def sigmoid(z):", "def sigmoid(z)")),
+     "importing source_lib.feedforward failed: SyntaxError"),
+    (lambda lib: (lib / "feedforward.py").write_text(
+        (lib / "feedforward.py").read_text().replace("def sigmoid(z):", "def sigmoid(z):\n"
+                                                      "    return [str(v) for v in z]\n", 1)),
+     "sigmoid(z): expected a numpy array of shape (7, 6), got list"),
+    (lambda lib: (lib / "feedforward.py").write_text(
+        (lib / "feedforward.py").read_text().replace("def sigmoid(z):", "def sigmoid(z):\n"
+                                                      "    return z * np.nan\n", 1)),
+     "sigmoid(z): contains NaN at index (0, 0)"),
+])
+def test_bad_submissions_are_told_what_is_wrong(tmp_path, change, said):
+    write_library(tmp_path, library_texts(COURSE, CHAPTERS[0], SOLUTION))
+    change(tmp_path / "source_lib")
+    verdict = run_checks(COURSE, tmp_path, "ada", ["feedforward.sigmoid"])["feedforward.sigmoid"]
+    assert not verdict.passed and said in verdict.message, verdict.message
