@@ -152,12 +152,13 @@ def _make_root(spec):
     root = spec["root"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64m")
-    for path in _system_paths():
-        _bind(path, root + path, writable=False)
     _bind("/dev", root + "/dev", writable=True, recursive=False)  # not the host's /dev/shm
+    # empty /tmp first: Python or the scratch copy may live under the host's /tmp
     for tmp in ("/tmp", "/dev/shm"):
         os.makedirs(root + tmp, exist_ok=True)
         _mount("tmpfs", root + tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
+    for path in _system_paths():
+        _bind(path, root + path, writable=False)
     for source, target, writable in spec.get("binds", []):
         _bind(source, root + target, writable)
     os.makedirs(root + "/proc", exist_ok=True)

@@ -8,6 +8,7 @@ cell, 10 s for the checks, 45 s per submission) because several attacks wait the
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 
@@ -172,8 +173,9 @@ def run_outside_the_sandbox(tmp_path, student):
     make_submission(course, CHAPTER, sub, folder)
     victim = course.folder("submitted", "victim", CHAPTER.assignment, "source_lib")
     shutil.copytree(folder / "source_lib", victim)
-    with Gradebook(f"sqlite:///{course.nbgrader_root / 'gradebook.db'}") as gb:
-        gb.add_student("victim")
+    with sqlite3.connect(course.nbgrader_root / "gradebook.db") as db:  # a gradebook to find
+        db.execute("CREATE TABLE grade (id TEXT, manual_score REAL)")
+        db.execute("INSERT INTO grade VALUES ('victim', NULL)")
     nb = nbformat.read(folder / CHAPTER.notebook, as_version=4)
     NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(folder)}}).execute(
@@ -191,3 +193,6 @@ def test_the_disk_attacks_work_outside_the_sandbox(tmp_path):
     assert not [o for o in sigmoid.outputs if o.output_type == "error"]
     _, out = run_outside_the_sandbox(tmp_path / "vandal", "attack-vandal")
     assert "WROTE" in out and "VANDALIZED" in out
+    db = tmp_path / "vandal" / "nnfs" / "assignments" / "gradebook.db"
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT manual_score FROM grade").fetchall() == [(1000,)]

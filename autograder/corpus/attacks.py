@@ -63,7 +63,14 @@ def _steal():
                 return mod
         except Exception:
             pass
-_stolen = _steal()
+import builtins as _builtins
+_stolen = None
+if not getattr(_builtins, "_stealing", False):  # not again inside a copy of this file
+    _builtins._stealing = True
+    try:
+        _stolen = _steal()
+    finally:
+        _builtins._stealing = False
 if _stolen is not None:
     for _name in dir(_stolen):
         if not _name.startswith("_"):
@@ -245,7 +252,7 @@ ATTACKS = [
     _attack("attack-ndarray-subclass", "returns a numpy subclass that compares equal to anything",
             edits=(Edit(MODULE_TOP, MODULE_TOP + SUBCLASS), _all_return("_sneaky"))),
     _attack("attack-steal-solution", "takes the instructor's or a classmate's code from disk",
-            edits=_library(STEAL), cell=SHOW_SECRETS),
+            edits=(RETURN_ZERO, EditAll(r"\Z", STEAL)), cell=SHOW_SECRETS),  # after the stubs
     _attack("attack-vandal", "writes the gradebook and classmates' folders, from a cell and "
             "from source_lib", edits=_library(VANDAL), cell=VANDAL),
     _attack("attack-network", "opens network connections", cell=NETWORK, edits=_library(NETWORK)),
