@@ -516,8 +516,15 @@ class Row:
 
 
 def export(course):
-    """Write the grades CSV (nbgrader's CSV export: one row per student and assignment)."""
-    nbgrader(course, "export", f"--to={course.grades_csv}")
+    """Write the grades CSV (nbgrader's CSV export: one row per student and assignment).
+
+    nbgrader's export plugin, run here: ``nbgrader export`` would load nbgrader
+    in a process of its own for the same file.
+    """
+    from nbgrader.plugins import CsvExportPlugin
+
+    with Gradebook(course.db_url) as gb:
+        CsvExportPlugin(to=str(course.grades_csv)).export(gb)
     return course.grades_csv
 
 
