@@ -74,6 +74,12 @@ def _die_with_parent():
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def ignore_links(folder, names):
+    """For ``shutil.copytree``: leave out symlinks (they could lead to the grader's files)
+    and bytecode caches, when a submission is copied for its sandbox."""
+    return [n for n in names if n == "__pycache__" or os.path.islink(os.path.join(folder, n))]
+
+
 def take_slot():
     """A free slot number and the open lock that holds it until this process ends."""
     os.makedirs(SLOT_LOCKS, mode=0o700, exist_ok=True)

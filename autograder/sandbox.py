@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .jail import ignore_links
+
 WORKER = Path(__file__).resolve().parent / "worker.py"
 JAIL = Path(__file__).resolve().parent / "jail.py"
 
@@ -55,10 +57,6 @@ class ProbeResult:
     outputs: dict = field(default_factory=dict)  # name -> ndarray
     types: dict = field(default_factory=dict)  # name -> type name that was not an array
     error: str = None  # what went wrong, worded for the student
-
-
-def _ignore_links(folder, names):
-    return [n for n in names if n == "__pycache__" or os.path.islink(os.path.join(folder, n))]
 
 
 def sandbox_env(home):
@@ -139,7 +137,7 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
     with tempfile.TemporaryDirectory(prefix="nnfs-") as tmp:
         box = Path(tmp) / "box"  # all the sandbox sees and may write
         scratch, req = box / "work", box / "io"
-        shutil.copytree(lib, scratch / "source_lib", ignore=_ignore_links)
+        shutil.copytree(lib, scratch / "source_lib", ignore=ignore_links)
         if reference is not None and any(p.reference_functions for p in probes):
             needed = sorted({f for p in probes for f in p.reference_functions})
             (scratch / "source_lib" / f"_reference_{module}.py").write_text(

@@ -54,13 +54,13 @@ def main():
     sockets = os.path.dirname(os.path.abspath(connection["ip"]))
     with tempfile.TemporaryDirectory(prefix="nnfs-kernel-") as tmp:
         work, run = os.path.join(tmp, "work"), os.path.join(tmp, "run")
-        shutil.copytree(folder, work, symlinks=False, ignore=lambda d, names: [
-            n for n in names if os.path.islink(os.path.join(d, n))])
+        shutil.copytree(folder, work, ignore=jail.ignore_links)
         os.mkdir(run)
         shutil.copyfile(connection_file, os.path.join(run, "connection.json"))
         home = "/tmp" if os.geteuid() == 0 else tmp  # the sandbox's own /tmp when jailed
-        spec = {"cwd": folder, "env": kernel_env(home), "limits": limits(),
-                "cgroup": {"memory": limits()["AS"]},
+        rlimits = limits()
+        spec = {"cwd": folder, "env": kernel_env(home), "limits": rlimits,
+                "cgroup": {"memory": rlimits["AS"]},
                 "binds": [[work, folder, True], [run, run, False], [sockets, sockets, True]],
                 "own": [work, sockets]}
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", os.path.join(run, "connection.json")]
