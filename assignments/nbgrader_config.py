@@ -11,11 +11,11 @@ import tempfile
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
-                                    ClearOutput, DeduplicateIds, Execute, GetGrades,
+                                    ClearOutput, DeduplicateIds, GetGrades,
                                     IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
 
-from autograder.preprocessor import CapOutput, SkipDemoCells, TrustedChecks
+from autograder.preprocessor import CapOutput, GradingExecute, SkipDemoCells, TrustedChecks
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -31,6 +31,9 @@ c.CourseDirectory.db_url = os.environ.get(
 # sockets in a folder of this process. Each cell may run for Execute.timeout s.
 c.Execute.kernel_name = "nnfs-sandbox"
 c.Execute.timeout = 120
+# Once the last cell has run the kernel has nothing left to do: stop it at once
+# (the sandbox ends everything it started, and the grader removes its files).
+c.Execute.shutdown_kernel = "immediate"
 _sockets = tempfile.mkdtemp(prefix="nnfs-ipc-")
 atexit.register(shutil.rmtree, _sockets, ignore_errors=True)
 c.KernelManager.transport = "ipc"
@@ -49,7 +52,7 @@ c.Autograde.sanitize_preprocessors = [
 # Trusted checks decide the autograder-test cells after the notebook ran and
 # before nbgrader reads the scores.
 c.Autograde.autograde_preprocessors = [
-    Execute,
+    GradingExecute,  # nbgrader's Execute, without jupyter_client's fixed waits
     TrustedChecks,
     IgnorePattern,
     ClearMetadataPreprocessor,

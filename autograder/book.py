@@ -1,15 +1,42 @@
-"""Sphinx extension for the book: readers never see hidden tests or solutions.
+"""Sphinx extension for the book: no secrets shown, no stale outputs, no noise.
 
-Chapter notebooks in ``book/`` carry nbgrader's hidden-test regions (they name
-the trusted checks) and may carry solution regions. Sphinx hands each source
-file to the ``source-read`` event before MyST-NB parses, executes and renders
-it; here those regions are cut out of every cell, exactly as nbgrader cuts
-them from the student release.
+* Readers never see hidden tests or solutions. Chapter notebooks in ``book/``
+  carry nbgrader's hidden-test regions (they name the trusted checks) and may
+  carry solution regions. Sphinx hands each source file to the ``source-read``
+  event before MyST-NB parses, executes and renders it; here those regions are
+  cut out of every cell, exactly as nbgrader cuts them from the student release.
+
+* Outputs follow ``source_lib``. MyST-NB's execution cache (jupyter-cache)
+  matches a notebook by its code cells and its ``kernelspec`` metadata only, so
+  it does not see the modules a notebook imports. Here each notebook's
+  ``kernelspec`` gets a digest of the local modules it imports (``source_lib``
+  or any other package of the book folder, followed through their own imports),
+  so changing one of them misses the cache and runs again exactly the chapters
+  that import it; and Sphinx is told to read those chapters again
+  (``env-get-outdated``) even when the notebook file itself is unchanged.
+
+* Kernels start quiet: TensorFlow's start-up notices would be stderr output,
+  which the strict build (``stderr_output: error``) rejects.
+
+* Pages load each script once (see ``_on_page_context``).
 """
+import ast
+import hashlib
+import inspect
 import json
+import os
+import re
+import shutil
+from pathlib import Path
 
 REGIONS = (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
            ("### BEGIN SOLUTION", "### END SOLUTION"))
+
+# Notebook kernelspec key holding the digest of the local modules it imports.
+DIGEST_KEY = "nnfs_local_modules"
+
+# Set for the kernels the build starts (they inherit the build's environment).
+KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 def strip_regions(source):
@@ -34,18 +61,278 @@ def _join(source):
     return source if isinstance(source, str) else "".join(source)
 
 
-def strip_notebook(text):
+def strip_notebook(text, digest=None):
+    """The notebook ``text`` with secret regions cut out; ``digest`` (if any) in its kernelspec."""
     nb = json.loads(text)
     for cell in nb.get("cells", []):
         cell["source"] = strip_regions(_join(cell.get("source", "")))
+    kernelspec = nb.get("metadata", {}).get("kernelspec")
+    if digest and isinstance(kernelspec, dict):
+        kernelspec[DIGEST_KEY] = digest
     return json.dumps(nb, indent=1)
 
 
+# --- the local modules a notebook runs -------------------------------------
+
+_SHELL_OR_MAGIC = re.compile(r"^\s*[%!]")
+
+
+def _parse(code):
+    """The AST of ``code`` (IPython magics and shell lines blanked), or None."""
+    code = "\n".join("" if _SHELL_OR_MAGIC.match(line) else line for line in code.splitlines())
+    try:
+        return ast.parse(code)
+    except SyntaxError:
+        return None
+
+
+def _imported(tree, package=""):
+    """Dotted names ``tree`` imports (``from a import b`` gives ``a`` and ``a.b``)."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative to the importing module's package
+                parts = package.split(".") if package else []
+                parts = parts[:len(parts) - (node.level - 1)]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            if base:
+                names.append(base)
+            names += [f"{base}.{a.name}" if base else a.name for a in node.names if a.name != "*"]
+    return names
+
+
+def _module_files(name, roots):
+    """Files run by importing the dotted ``name`` from one of ``roots``: its packages'
+    ``__init__.py`` and the module itself (nothing if it is not a local module)."""
+    parts = name.split(".")
+    for root in roots:
+        files, folder = [], root
+        for part in parts:
+            package, module = folder / part, folder / f"{part}.py"
+            if (package / "__init__.py").is_file():
+                files.append(package / "__init__.py")
+                folder = package
+            elif module.is_file():
+                files.append(module)
+                break
+            else:
+                break
+        if files:
+            return files
+    return []
+
+
+def _package_of(path, roots):
+    """Dotted package of a module file found under one of ``roots`` (a package's
+    ``__init__.py`` belongs to that package)."""
+    for root in roots:
+        if path.is_relative_to(root):
+            return ".".join(path.relative_to(root).parent.parts)
+    return ""
+
+
+def _package_modules(folder, roots):
+    """Dotted names of every module of the package ``folder``, subpackages included."""
+    root = next(r for r in roots if folder.is_relative_to(r))
+    return [".".join(f.relative_to(root).with_suffix("").parts) for f in folder.rglob("*.py")]
+
+
+def local_modules(notebook_path, code_cells, srcdir):
+    """The local Python files a notebook runs, followed through their imports.
+
+    Local means found in the notebook's folder or the book folder (where the
+    notebooks' ``sys.path.insert(0, "..")`` points). A cell or module that does
+    not parse depends on every module of the local packages it names.
+    """
+    roots = [Path(notebook_path).parent.resolve(), Path(srcdir).resolve()]
+    found, todo = set(), []
+
+    def add(names):
+        for name in names:
+            for f in _module_files(name, roots):
+                f = f.resolve()
+                if f not in found:
+                    found.add(f)
+                    todo.append(f)
+
+    def add_all(code):
+        for name in set(re.findall(r"\b[A-Za-z_]\w*\b", code)):
+            for f in _module_files(name, roots):
+                add(_package_modules(f.parent, roots) if f.name == "__init__.py" else [name])
+
+    for code in code_cells:
+        tree = _parse(code)
+        if tree is None:
+            add_all(code)
+            continue
+        add(_imported(tree))
+        # importlib.import_module("source_lib.x") and the like.
+        add(re.findall(r"[\"']([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)[\"']", code))
+    while todo:
+        path = todo.pop()
+        code = path.read_text(encoding="utf-8", errors="replace")
+        tree = _parse(code)
+        if tree is None:
+            add_all(code)
+        else:
+            add(_imported(tree, _package_of(path, roots)))
+    return sorted(found)
+
+
+def _code_cells(text):
+    nb = json.loads(text)
+    return [_join(c.get("source", "")) for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+
+
+def modules_digest(notebook_path, text, srcdir):
+    """Digest of the local modules the notebook ``text`` imports ("" if none)."""
+    files = local_modules(notebook_path, _code_cells(text), srcdir)
+    if not files:
+        return ""
+    h = hashlib.sha256()
+    root = Path(srcdir).resolve()
+    for f in files:
+        name = f.relative_to(root).as_posix() if f.is_relative_to(root) else f.name
+        h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+# --- Sphinx events -----------------------------------------------------------
+
+def _is_notebook(app, docname):
+    return str(app.env.doc2path(docname)).endswith(".ipynb")
+
+
+def _digests(env):
+    if not hasattr(env, "nnfs_module_digests"):
+        env.nnfs_module_digests = {}
+    return env.nnfs_module_digests
+
+
 def _on_source_read(app, docname, content):
-    if str(app.env.doc2path(docname)).endswith(".ipynb"):
-        content[0] = strip_notebook(content[0])
+    if _is_notebook(app, docname):
+        # From the file, as _on_get_outdated computes it (content[0] may differ).
+        path = Path(app.env.doc2path(docname))
+        digest = modules_digest(path, path.read_text(encoding="utf-8"), app.srcdir)
+        _digests(app.env)[docname] = digest
+        content[0] = strip_notebook(content[0], digest)
+
+
+def _on_get_outdated(app, env, added, changed, removed):
+    """Notebooks whose local modules changed since they were last read."""
+    outdated = []
+    for docname, digest in _digests(env).items():
+        if docname in added or docname in changed or docname in removed:
+            continue
+        path = Path(env.doc2path(docname))
+        try:
+            now = modules_digest(path, path.read_text(encoding="utf-8"), app.srcdir)
+        except (OSError, ValueError):
+            continue  # gone or unreadable: Sphinx's own checks decide
+        if now != digest:
+            outdated.append(docname)
+    return outdated
+
+
+def _on_purge_doc(app, env, docname):
+    _digests(env).pop(docname, None)
+
+
+def _on_merge_info(app, env, docnames, other):
+    for docname in docnames:
+        if docname in _digests(other):
+            _digests(env)[docname] = _digests(other)[docname]
+
+
+def _on_page_context(app, pagename, templatename, context, doctree):
+    """Each script once per page.
+
+    Sphinx 7.4 adds an inline script registered after the builder started
+    (sphinx-thebe's ``const THEBE_JS_URL = ...``) a second time, with filename
+    ``''`` instead of ``None``: the second copy stops with a SyntaxError
+    ("already declared") in the browser's console.
+    """
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        key = (getattr(script, "filename", script) or "", getattr(script, "priority", None),
+               tuple(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
+def _check_cache_hashes_kernelspec():
+    """The digest works only while jupyter-cache hashes the kernelspec: fail loudly if not."""
+    from jupyter_cache.cache.main import JupyterCacheBase
+
+    default = inspect.signature(JupyterCacheBase.create_hashed_notebook).parameters["nb_metadata"].default
+    if default is not None and "kernelspec" not in default:
+        from sphinx.errors import ExtensionError
+
+        raise ExtensionError("jupyter-cache no longer hashes the notebook's kernelspec: "
+                             "autograder/book.py must mark source_lib changes another way")
 
 
 def setup(app):
+    for name, value in KERNEL_ENV.items():
+        os.environ.setdefault(name, value)
+    # The notebooks need the inline backend for their figures; a backend set
+    # for the build's own process (MPLBACKEND=Agg) would leave them empty.
+    os.environ.pop("MPLBACKEND", None)
+    _check_cache_hashes_kernelspec()
     app.connect("source-read", _on_source_read)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    app.connect("env-get-outdated", _on_get_outdated)
+    app.connect("env-purge-doc", _on_purge_doc)
+    app.connect("env-merge-info", _on_merge_info)
+    app.connect("html-page-context", _on_page_context)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
+
+
+# --- the external link check (``autograder links``) ---------------------------
+
+BAD_LINKS = ("broken", "timeout")
+
+
+def check_links(root):
+    """Run Sphinx's linkcheck builder on the book in ``root``; return its results.
+
+    Notebooks are read without being executed (the links are in their text),
+    into ``_build/linkcheck`` with doctrees of their own, so the HTML build's
+    environment and execution cache stay as they are. Returns
+    ``(status, results)``: Sphinx's exit status (an exception if it crashed)
+    and the list of checked links, dicts with ``filename``, ``lineno``,
+    ``status`` (working, redirected, broken, timeout, ignored, ...), ``uri``
+    and ``info``.
+    """
+    import warnings
+
+    from jupyter_book.sphinx import build_sphinx
+    from sphinx.deprecation import RemovedInSphinx80Warning
+
+    root = Path(root).resolve()
+    build = root / "_build"
+    out = build / "linkcheck"
+    config = root / "_config.yml"
+    report = out / "output.json"
+    report.unlink(missing_ok=True)  # never read a previous run's results
+    with warnings.catch_warnings():
+        # About Sphinx 8's defaults for 401 answers and timeouts: both count
+        # as broken here whatever the book's configuration says.
+        warnings.simplefilter("ignore", RemovedInSphinx80Warning)
+        status = build_sphinx(
+            root, out, doctreedir=build / ".doctrees-linkcheck", builder="linkcheck",
+            noconfig=True, path_config=config if config.is_file() else None,
+            confoverrides={"external_toc_path": (root / "_toc.yml").as_posix(),
+                           "nb_execution_mode": "off", "latex_individualpages": False})
+    # sphinx-mathjax-offline copies MathJax (24 MB) into every builder's output.
+    shutil.rmtree(out / "_static" / "mathjax", ignore_errors=True)
+    results = ([json.loads(line) for line in report.read_text(encoding="utf-8").splitlines() if line]
+               if report.is_file() else [])
+    return status, results

@@ -166,6 +166,31 @@ def book(course: Optional[Path] = CourseOpt):
     _log(f"Book: {c.root / '_build' / 'html' / 'index.html'}")
 
 
+@app.command()
+def links(course: Optional[Path] = CourseOpt):
+    """Check the book's external links (needs the internet); exit 1 if one is broken.
+
+    Sphinx's linkcheck builder on the book's text, notebooks not executed; the
+    full report is in _build/linkcheck/output.txt.
+    """
+    from .book import BAD_LINKS, check_links
+
+    c = _course(course)
+    status, results = check_links(c.root)
+    if isinstance(status, BaseException):
+        _fail(f"the link check could not run: {status}")
+    bad = [r for r in results if r["status"] in BAD_LINKS]
+    for r in bad:
+        _log(f"{r['status']}: {r['uri']} ({r['filename']}:{r['lineno']}) {r['info']}".rstrip())
+    checked = sum(r["status"] not in ("ignored", "unchecked", "local") for r in results)
+    _log(f"{checked} external links checked, {len(bad)} broken; "
+         f"report: {c.root / '_build' / 'linkcheck' / 'output.txt'}")
+    if bad:
+        raise typer.Exit(1)
+    if status:
+        _fail("the link check failed (see the messages above)")
+
+
 def print_table(course, chapters):
     from .grading import short_id, table
 

@@ -142,12 +142,16 @@ class LocalWorker:
         self.expired = True
         self.stop()
 
-    def do(self, job, timeout):
-        """Send ``job`` (``assignment``, ``student``, ``action``); an ``Outcome``."""
-        student = job["student"]
+    def start(self):
+        """Start the worker process, unless it is running and young enough."""
         if self.proc is None or self.proc.poll() is not None or self.jobs >= self.RESTART_AFTER:
             self.stop()
             self._start()
+
+    def do(self, job, timeout):
+        """Send ``job`` (``assignment``, ``student``, ``action``); an ``Outcome``."""
+        student = job["student"]
+        self.start()
         self.jobs += 1
         with tempfile.TemporaryDirectory(prefix="nnfs-job-", ignore_cleanup_errors=True) as tmp:
             self.expired = False
@@ -185,6 +189,18 @@ class LocalPool:
         for worker in self.workers:
             self.idle.put(worker)
         self.threads = ThreadPoolExecutor(max_workers=size)
+
+    def start(self):
+        """Start the workers now (nbgrader takes seconds to load), not at their first job."""
+        for _ in self.workers:
+            self.threads.submit(self._start)
+
+    def _start(self):
+        worker = self.idle.get()
+        try:
+            worker.start()
+        finally:
+            self.idle.put(worker)
 
     def _do(self, job, timeout):
         worker = self.idle.get()
@@ -416,6 +432,8 @@ def _grade(course, chapters, workers, pool, scheduler, regrade, timeout, log):
         prints = {s: recorder.fingerprint(chapter, s, grader) for s in students}
         todo = [s for s in students
                 if regrade or not recorder.is_graded(chapter, s, prints[s], timeout)]
+        if todo and pool:
+            pool.start()  # while the gradebook is prepared for the batch
         where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} workers"
         log(f"{chapter.assignment}: grading {len(todo)} of {len(students)} submissions {where}"
             + (f" ({len(students) - len(todo)} already graded)" if len(todo) < len(students) else ""))

@@ -202,9 +202,8 @@ def _init(spec, argv, uid, go, report):
     child = os.fork()
     if child == 0:
         _exec_confined(spec, argv, uid)
-    forward = lambda signum, frame: os.kill(child, signum)  # noqa: E731 (interrupts from Jupyter)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, forward)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # interrupts from Jupyter
+        signal.signal(sig, _forward_to(child))
     while True:  # reap orphans too: PID 1 inherits them
         try:
             pid, status = os.wait()
@@ -291,9 +290,19 @@ def _watch_parent(children, made):
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _forward_to(pid):
+    """A signal handler passing the signal on to ``pid``, unless it has ended meanwhile."""
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:  # reaped already (Jupyter interrupts a kernel before stopping it)
+            pass
+    return forward
+
+
 def _wait(pid, *forwarded):
     for sig in forwarded:
-        signal.signal(sig, lambda signum, frame: os.kill(pid, signum))
+        signal.signal(sig, _forward_to(pid))
     while True:
         try:
             return os.waitpid(pid, 0)[1]

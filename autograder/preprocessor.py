@@ -14,11 +14,12 @@ from pathlib import Path
 
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
 
 from .checks import checks_named_in, run_checks
 from .course import Course
+from .kernel import GradingKernelManager
 from .sandbox import Limits
 
 
@@ -97,6 +98,18 @@ class TrustedChecks(NbGraderPreprocessor):
 
 
 SKIP_TAG = "grading-skip"
+
+
+class GradingExecute(Execute):
+    """nbgrader's ``Execute`` with the kernel manager of ``autograder.kernel`` (no fixed waits).
+
+    ``Execute`` passes its kernel manager class as an argument, which the
+    configuration cannot override.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", GradingKernelManager)
+        super().__init__(*args, **kwargs)
 
 
 class SkipDemoCells(NbGraderPreprocessor):
