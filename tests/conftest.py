@@ -1,12 +1,21 @@
-"""Shared fixtures: a throwaway copy of the course, released and graded once per session."""
+"""Shared fixtures: a throwaway copy of the course, its book, release and grades, made once.
+
+Every command line these fixtures and the tests run through ``autograder()`` or
+``dask_cluster()`` is recorded in ``RAN``: ``test_instructor_guide`` checks that
+each command of the instructor guide is among them, as written there.
+"""
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from autograder.course import Course
+from autograder.course import CHAPTERS, Course
 
 REPO = Path(__file__).resolve().parents[1]
 AUTOGRADER = Path(sys.executable).with_name("autograder")
@@ -20,10 +29,17 @@ def _ignore(folder, names):
     return skip
 
 
+# (command line, exit status) of every command run: ("autograder", "grade", ...)
+# without the "--course <path>" the tests add, ("dask", "scheduler", ...) as run.
+RAN = []
+
+
 def autograder(course, *args, check=True):
     """Run the real ``autograder`` command on ``course``; returns the completed process."""
+    args = [str(a) for a in args]
     proc = subprocess.run([str(AUTOGRADER), *args, "--course", str(course.root)],
                           capture_output=True, text=True, cwd=course.root)
+    RAN.append((("autograder", *args), proc.returncode))
     if check and proc.returncode != 0:
         raise AssertionError(f"autograder {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -34,6 +50,20 @@ def course_copy(tmp_path_factory):
     dest = tmp_path_factory.mktemp("course") / "nnfs"
     shutil.copytree(REPO, dest, ignore=_ignore)
     return Course(dest)
+
+
+@pytest.fixture(scope="session")
+def book_html(course_copy):
+    """The HTML book of the course copy, built once for the session (test_book, test_browser).
+
+    ``NNFS_BOOK_HTML=<folder>`` uses a book built earlier instead, to iterate on the
+    tests quickly; the strict build itself is then not tested.
+    """
+    prebuilt = os.environ.get("NNFS_BOOK_HTML")
+    if prebuilt:
+        return Path(prebuilt).resolve()
+    autograder(course_copy, "book")  # -W -n --keep-going: any warning fails the build
+    return course_copy.root / "_build" / "html"
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +90,96 @@ def graded(released):
         (submitted("junk") / junk).write_bytes(content)
     autograder(released, "grade")
     return released
+
+
+@pytest.fixture(scope="session")
+def exported(graded):
+    """The guide's commands after manual grading, as written there: the CSV, the table,
+    every chapter's class summary. Their outputs, by command."""
+    return {cmd: autograder(graded, cmd).stdout for cmd in ("export", "table", "report")}
+
+
+@pytest.fixture(scope="session")
+def validated(course_copy):
+    """The output of ``autograder validate`` (every chapter: minutes), run once a session."""
+    return autograder(course_copy, "validate").stdout
+
+
+SMALL_CLASS = ["solution", "blank", "bug-bias-axis", "bug-transposed-dw1", "attack-cell",
+               "alt-formulas"]
+
+
+def small_course(graded, folder):
+    """A new course in ``folder`` with Chapter 1 released and six of the graded sample
+    class's submissions (``SMALL_CLASS``), to grade again in other ways."""
+    chapter = CHAPTERS[0]
+    course = Course(Path(folder) / "nnfs")
+    shutil.copytree(REPO, course.root, ignore=_ignore)
+    autograder(course, "release", chapter.assignment)
+    for student in SMALL_CLASS:
+        shutil.copytree(graded.folder("submitted", student, chapter.assignment),
+                        course.folder("submitted", student, chapter.assignment))
+    return course
+
+
+# The only arguments the tests add to the guide's `dask scheduler`: listen on
+# loopback rather than every interface, on a free port rather than 8786, without
+# the dashboard's port 8787. test_instructor_guide allows exactly these.
+DASK_SCHEDULER_LOOPBACK = ("--host", "127.0.0.1", "--port", "0", "--no-dashboard")
+
+
+@contextlib.contextmanager
+def dask_cluster(folder):
+    """A real Dask cluster on loopback, started with the instructor guide's commands:
+    ``dask scheduler`` and ``dask worker <address> --nworkers -1 --nthreads 1`` (a
+    single-threaded worker per core: two on a 2-core machine). Yields its address."""
+    from dask.system import CPU_COUNT
+    from distributed import Client
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    scheduler = ("scheduler", *DASK_SCHEDULER_LOOPBACK)
+    procs = []
+    paths = {name: Path(folder) / f"dask-{name}.log" for name in ("scheduler", "worker")}
+    logs = {name: path.open("w") for name, path in paths.items()}
+    try:
+        procs.append(subprocess.Popen([dask, *scheduler], stdout=logs["scheduler"],
+                                      stderr=subprocess.STDOUT, cwd=folder))
+        address, deadline = None, time.monotonic() + 60
+        while address is None:  # the port is the scheduler's choice: read it from its log
+            for line in paths["scheduler"].read_text().splitlines():
+                if "Scheduler at:" in line:
+                    address = line.split("Scheduler at:")[1].strip()
+            if address is None:
+                assert procs[0].poll() is None and time.monotonic() < deadline, \
+                    "dask scheduler did not start:\n" + paths["scheduler"].read_text()
+                time.sleep(0.2)
+        worker = ("worker", address, "--nworkers", "-1", "--nthreads", "1")
+        procs.append(subprocess.Popen([dask, *worker], stdout=logs["worker"],
+                                      stderr=subprocess.STDOUT, cwd=folder))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(CPU_COUNT, timeout=120)
+        # daemons have no exit status: recorded as run once the cluster is up
+        RAN.extend(((("dask", *scheduler), 0), (("dask", *worker), 0)))
+        yield address
+    finally:
+        for proc in reversed(procs):  # the workers first; `dask worker` ends its nannies
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in logs.values():
+            log.close()
+
+
+@pytest.fixture(scope="session")
+def dask_graded(graded, tmp_path_factory):
+    """``SMALL_CLASS`` graded on a Dask cluster with the guide's commands, the cluster
+    stopped again: ``course``, ``address`` (the cluster's) and ``out`` (grade's output)."""
+    folder = tmp_path_factory.mktemp("dask")
+    course = small_course(graded, folder)
+    with dask_cluster(folder) as address:
+        out = autograder(course, "grade", "--scheduler", address).stdout
+    return SimpleNamespace(course=course, address=address, out=out)

@@ -6,14 +6,12 @@ import pytest
 from autograder.course import CHAPTERS
 from autograder.release import find_leaks, secret_lines
 
-from conftest import autograder
 from test_grading import page_text
 
 
 @pytest.fixture(scope="module")
-def html(course_copy):
-    autograder(course_copy, "book")  # -W -n --keep-going: any warning fails the build
-    return course_copy.root / "_build" / "html"
+def html(book_html):
+    return book_html  # built once for the session, in conftest.py
 
 
 def test_pages_are_built(html):

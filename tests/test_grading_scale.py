@@ -1,8 +1,8 @@
 """Grading at scale: resume after SIGKILL, a Dask cluster, a PostgreSQL gradebook.
 
-Both grade a few Chapter 1 submissions of the sample class in a course of their
-own and compare with the end-to-end run of ``test_grading`` (the local pool,
-uninterrupted) on the same submissions.
+Each grades a few Chapter 1 submissions of the sample class in a course of its
+own (conftest's ``small_course``) and compares with the end-to-end run of
+``test_grading`` (the local pool, uninterrupted) on the same submissions.
 """
 import csv
 import os
@@ -10,32 +10,18 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from autograder.course import CHAPTERS, Course
+from autograder.course import CHAPTERS
 from autograder.grading import table
 
-from conftest import AUTOGRADER, REPO, _ignore, autograder
+from conftest import AUTOGRADER, SMALL_CLASS as STUDENTS, autograder, small_course
 
 CHAPTER = CHAPTERS[0]
-STUDENTS = ["solution", "blank", "bug-bias-axis", "bug-transposed-dw1", "attack-cell",
-            "alt-formulas"]
-
-
-def small_course(graded, tmp_path):
-    """A new course with Chapter 1 released and six of the graded sample class's submissions."""
-    course = Course(tmp_path / "nnfs")
-    shutil.copytree(REPO, course.root, ignore=_ignore)
-    autograder(course, "release", CHAPTER.assignment)
-    for student in STUDENTS:
-        shutil.copytree(graded.folder("submitted", student, CHAPTER.assignment),
-                        course.folder("submitted", student, CHAPTER.assignment))
-    return course
 
 
 def csv_rows(course, students=STUDENTS):
@@ -97,41 +83,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """A real Dask scheduler and two single-threaded workers on loopback."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    bin_dir = Path(sys.executable).parent
-    env = dict(os.environ)
-    logs = (tmp_path / "dask.log").open("w")
-    procs = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1",
-                               "--port", str(port), "--no-dashboard"],
-                              env=env, stdout=logs, stderr=logs, cwd=tmp_path)]
-    for _ in range(2):
-        procs.append(subprocess.Popen(
-            [str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
-             "--host", "127.0.0.1"], env=env, stdout=logs, stderr=logs, cwd=tmp_path))
-    from distributed import Client
-
-    with Client(address, timeout=60) as client:
-        client.wait_for_workers(2, timeout=60)
-    yield address
-    for proc in reversed(procs):
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    logs.close()
-
-
-def test_a_dask_cluster_grades_like_the_local_pool(graded, tmp_path, dask_cluster):
-    course = small_course(graded, tmp_path)
-    out = autograder(course, "grade", CHAPTER.assignment, "--scheduler", dask_cluster).stdout
-    assert f"on the Dask cluster at {dask_cluster}" in out
-    assert_same_grades(course, graded)
+def test_a_dask_cluster_grades_like_the_local_pool(graded, dask_graded):
+    """On a cluster started as the instructor guide says (conftest's ``dask_cluster``),
+    with the guide's ``autograder grade --scheduler <address>``."""
+    assert (f"{CHAPTER.assignment}: grading {len(STUDENTS)} of {len(STUDENTS)} submissions "
+            f"on the Dask cluster at {dask_graded.address}") in dask_graded.out, dask_graded.out
+    assert_same_grades(dask_graded.course, graded)
 
 
 def postgres_bin(name):
