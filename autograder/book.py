@@ -214,9 +214,8 @@ def _digests(env):
 
 def _on_source_read(app, docname, content):
     if _is_notebook(app, docname):
-        # From the file, as _on_get_outdated computes it (content[0] may differ).
-        path = Path(app.env.doc2path(docname))
-        digest = modules_digest(path, path.read_text(encoding="utf-8"), app.srcdir)
+        # content[0] is the file as read, which _on_get_outdated reads again later
+        digest = modules_digest(app.env.doc2path(docname), content[0], app.srcdir)
         _digests(app.env)[docname] = digest
         content[0] = strip_notebook(content[0], digest)
 
