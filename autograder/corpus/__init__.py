@@ -79,7 +79,8 @@ class Submission:
     ``"release"`` (the untouched stubs); ``edits`` then change the chapter's
     module; ``cell`` is a code cell inserted after the notebook's setup cell;
     ``answer`` fills the written answers; ``transform`` is a function that
-    changes the notebook further (in place). ``fails`` names the trusted checks
+    changes the notebook further (in place); ``files`` is a function of the
+    written submission folder that adds or replaces files (symlinks, FIFOs). ``fails`` names the trusted checks
     this submission must fail (all others must pass); ``None`` means all fail.
     """
 
@@ -91,6 +92,7 @@ class Submission:
     answer: str = None
     fails: frozenset = field(default_factory=frozenset)
     transform: object = None
+    files: object = None  # a function of the submission folder, called last (links, FIFOs...)
 
 
 def corpus(module):
@@ -134,6 +136,8 @@ def make_submission(course, chapter, sub, dest):
     if sub.transform is not None:
         sub.transform(nb)
     nbformat.write(nb, dest / chapter.notebook)
+    if sub.files is not None:
+        sub.files(dest)
     return dest
 
 
