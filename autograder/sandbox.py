@@ -3,35 +3,50 @@
 The submission's ``source_lib`` is copied (symlinks dropped) into a scratch
 folder that is thrown away afterwards; ``worker.py`` runs there under
 ``python -I``, confined by ``jail.py`` (no network, nothing of the course but
-the scratch folder, an unprivileged user) with limits on wall time, CPU time,
-address space, file size and processes. Results come back as ``.npz`` arrays
-read with ``allow_pickle=False``: no student object ever reaches this process.
+the scratch folder, an unprivileged user) with limits on CPU time, address
+space, file size and processes. Each check (a ``group`` of probes) has its own
+wall-time budget, and so has importing the module: a check that runs out of
+time, or crashes the process, fails alone, and the checks after it run in a
+fresh process. Results come back in ``wire.py``'s format, their size and
+headers checked before they are read: no student object, and no more than
+``MAX_RESULT_BYTES`` per submission, ever reaches this process. Verdict texts
+made from a student's exception keep only its type, a short message and the
+student's own file and line.
 """
-import ast
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from . import wire
 from .jail import ignore_links
+from .lending import Lender, public_functions, stand_in_module
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
 JAIL = Path(__file__).resolve().parent / "jail.py"
+WIRE = Path(__file__).resolve().parent / "wire.py"
+RESULT_CAPS = wire.Caps(total=64 * 1024**2, array=32 * 1024**2)  # one probe's results
+MAX_RESULT_BYTES = 256 * 1024**2  # all results of one submission's probes
+POLL = 0.01  # seconds between looks at the probe process's progress
+MAX_MESSAGE = 200  # characters of a student's exception message in a verdict
 
 
 @dataclass(frozen=True)
 class Limits:
     """Per-submission limits for student code run by the trusted checks."""
 
-    wall_seconds: float = 60.0
-    cpu_seconds: int = 60
+    wall_seconds: float = 60.0  # for importing the module, and again for each check
+    cpu_seconds: int = 60  # per check (a process that runs several checks gets the sum)
     memory_bytes: int = 4 * 1024**3
     file_bytes: int = 64 * 1024**2
     processes: int = 256  # processes and threads of the sandbox user
@@ -50,6 +65,7 @@ class Probe:
     steps: list
     returns: dict
     reference_functions: list = field(default_factory=list)  # see ``Trial``
+    group: str = ""  # the function under test: probes of one group share a time budget
 
 
 @dataclass
@@ -81,10 +97,7 @@ def sandbox_env(home):
     return env
 
 
-def _crash_reason(returncode, timed_out, limits, stderr_tail):
-    if timed_out:
-        return (f"your code did not finish within {limits.wall_seconds:g} seconds "
-                f"(an infinite loop, or far too slow?)")
+def _crash_reason(returncode, limits, stderr_tail):
     if returncode is not None and returncode < 0:
         sig = signal.Signals(-returncode).name
         if sig == "SIGXCPU":
@@ -109,127 +122,224 @@ def kill_session(proc):
     proc.wait()
 
 
+
 def run_probes(submission, module, probes, limits=Limits(), reference=None, substitute=()):
     """Run ``probes`` against ``submission/source_lib/<module>.py``.
 
     Args:
         submission: folder holding the student's ``source_lib``.
         module: ``source_lib`` module name, e.g. ``"feedforward"``.
-        probes: list of ``Probe``.
-        limits: ``Limits`` for the whole run.
-        reference: the instructor's version of the module, copied into the
-            scratch folder as ``source_lib/_reference_<module>.py`` when a
-            probe substitutes some of its functions (``reference_functions``).
-        substitute: instructor module files that replace the student's of the
-            same name in the scratch folder (earlier chapters' layers, so that
-            a function building on them is graded on its own code).
+        probes: list of ``Probe``; consecutive probes of one ``group`` share a
+            time budget of ``limits.wall_seconds``.
+        limits: ``Limits``.
+        reference: the instructor's version of the module, whose functions a
+            probe's ``reference_functions`` replace by stand-ins (``lending.py``).
+        substitute: instructor module files whose functions the student's
+            code gets as stand-ins, instead of the student's modules of the
+            same name (earlier chapters' layers, so that a function building
+            on them is graded on its own code).
 
     Returns:
         Dict probe id -> ``ProbeResult``.
     """
     results = {p.id: ProbeResult() for p in probes}
     lib = Path(submission) / "source_lib"
-    if not (lib / f"{module}.py").is_file():
+    target = lib / f"{module}.py"
+    if target.is_symlink() or not target.is_file():
         for res in results.values():
-            res.error = (f"source_lib/{module}.py is missing from your submission; "
+            res.error = (f"source_lib/{module}.py is a symbolic link, which the grader ignores; "
+                         f"submit the file itself" if target.is_symlink() else
+                         f"source_lib/{module}.py is missing from your submission; "
                          f"submit the whole source_lib folder next to the notebook")
         return results
     with tempfile.TemporaryDirectory(prefix="nnfs-") as tmp:
         box = Path(tmp) / "box"  # all the sandbox sees and may write
         scratch, req = box / "work", box / "io"
         shutil.copytree(lib, scratch / "source_lib", ignore=ignore_links)
-        if reference is not None and any(p.reference_functions for p in probes):
-            needed = sorted({f for p in probes for f in p.reference_functions})
-            (scratch / "source_lib" / f"_reference_{module}.py").write_text(
-                only_functions(Path(reference).read_text(), needed))
-        for path in substitute:
-            shutil.copyfile(path, scratch / "source_lib" / Path(path).name)
         req.mkdir()
-        shutil.copyfile(WORKER, box / "worker.py")
+        lent = _lend(scratch / "source_lib", module, probes, reference, substitute, req / "lend.sock")
+        for path in (WORKER, WIRE):
+            shutil.copyfile(path, box / path.name)
         for p in probes:
-            np.savez(req / f"{p.id}.in.npz", **p.inputs)
-        request = {"module": module,
-                   "probes": [{"id": p.id, "inputs": f"{p.id}.in.npz", "steps": p.steps,
-                               "returns": p.returns, "reference": p.reference_functions}
-                              for p in probes]}
-        (req / "request.json").write_text(json.dumps(request))
-        spec = {"cwd": str(scratch), "env": sandbox_env(scratch), "limits": limits.rlimits(),
-                "binds": [[str(box), str(box), True]], "own": [str(box)],
-                "cgroup": {"memory": limits.memory_bytes, "pids": limits.processes}}
-        log = (Path(tmp) / "output.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-I", str(JAIL), json.dumps(spec), "--",
-             sys.executable, "-I", str(box / "worker.py"), str(req)],
-            cwd=tmp, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        timed_out = False
-        try:
-            proc.wait(timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            kill_session(proc)
-            log.close()
-        tail = (Path(tmp) / "output.log").read_bytes()[-4000:].decode("utf-8", "replace")
-        crash = _crash_reason(proc.returncode, timed_out, limits, tail)
-        import_note = req / "import.json"
-        if import_note.exists():
-            message = _read_note(import_note).get("error", "unknown error")
-            for res in results.values():
-                res.error = f"importing source_lib.{module} failed: {message}"
-            return results
-        for p in probes:
-            _collect(req, p, results[p.id], crash)
+            wire.save(req / f"{p.id}.in", p.inputs)
+        groups = len({p.group for p in probes}) + 1
+        with (Lender(lent[0], lent[1], req / "lend.sock", limits.cpu_seconds * groups)
+              if lent else contextlib.nullcontext()):
+            budget = [MAX_RESULT_BYTES]
+            pending = list(probes)
+            while pending:
+                pending = _run_batch(box, module, pending, limits, results, budget)
     return results
 
 
-def only_functions(source, names):
-    """``source`` with only the top-level functions and classes that ``names`` need.
+def _lend(scratch_lib, module, probes, reference, substitute, address):
+    """Write the stand-in modules a run needs; ``(library, {module: [names]})`` to lend, or None."""
+    functions = {}
+    needed = sorted({f for p in probes for f in p.reference_functions})
+    if reference is not None and needed:
+        functions[module] = needed
+        (scratch_lib / f"_reference_{module}.py").write_text(
+            stand_in_module(module, needed, str(address)))
+    for path in substitute:
+        names = public_functions(path)
+        functions[Path(path).stem] = names
+        (scratch_lib / Path(path).name).unlink(missing_ok=True)  # the student's, or a link
+        (scratch_lib / Path(path).name).write_text(stand_in_module(Path(path).stem, names,
+                                                                   str(address)))
+    if not functions:
+        return None
+    shutil.copyfile(WIRE, scratch_lib / "_nnfs_wire.py")
+    library = Path(reference if reference is not None else substitute[0]).parent
+    return library, functions
 
-    The instructor's module lent to a probe (``reference_functions``) keeps
-    those functions and whatever they use; the rest, the function under test
-    above all, is not in the sandbox for student code to import or read.
+
+def _run_batch(box, module, pending, limits, results, budget):
+    """Run ``pending`` probes in one sandboxed process; the probes left for the next one.
+
+    Importing the module has a budget of ``limits.wall_seconds``, and so has
+    each group of probes, counted from the moment the group before it
+    finished. A group that runs out of time, or during which the process
+    ends, fails with that reason; the groups after it are returned.
     """
-    tree = ast.parse(source)
-    defs = {node.name: node for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    keep, todo = set(), list(names)
-    while todo:
-        name = todo.pop()
-        if name in defs and name not in keep:
-            keep.add(name)
-            todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name)]
-    tree.body = [node for node in tree.body if getattr(node, "name", None) not in defs
-                 or node.name in keep]
-    return ast.unparse(tree) + "\n"
+    req, scratch = box / "io", box / "work"
+    for stale in ("ready", "import.out"):
+        (req / stale).unlink(missing_ok=True)
+    request = {"module": module,
+               "probes": [{"id": p.id, "inputs": f"{p.id}.in", "steps": p.steps,
+                           "returns": p.returns, "reference": p.reference_functions}
+                          for p in pending]}
+    (req / "request.json").write_text(json.dumps(request))
+    groups = len({p.group for p in pending})
+    rlimits = dict(limits.rlimits(), CPU=limits.cpu_seconds * (groups + 1))
+    spec = {"cwd": str(scratch), "env": sandbox_env(scratch), "limits": rlimits,
+            "binds": [[str(box), str(box), True]], "own": [str(box)],
+            "cgroup": {"memory": limits.memory_bytes, "pids": limits.processes}}
+    log_path = box.parent / "output.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", str(JAIL), json.dumps(spec), "--",
+             sys.executable, "-I", str(box / "worker.py"), str(req)],
+            cwd=box.parent, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True)
+        try:
+            ready, done, timed_out = _watch(proc, req, pending, limits.wall_seconds)
+        finally:
+            kill_session(proc)
+    tail = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
+    crash = _crash_reason(proc.returncode, replace(limits, cpu_seconds=rlimits["CPU"]), tail)
+    if not ready:
+        note = _load(req / "import.out", budget)
+        if isinstance(note, dict) and "error" in note:
+            problem = f"importing source_lib.{module} failed: {error_text(note['error'])}"
+        elif timed_out:
+            problem = (f"importing source_lib.{module} did not finish within "
+                       f"{limits.wall_seconds:g} seconds (an infinite loop, or far too slow?)")
+        else:
+            problem = f"importing source_lib.{module} failed: {crash}"
+        for p in pending:
+            results[p.id].error = problem
+        return []
+    for p in pending[:done]:
+        _collect(req, p, results[p.id], budget)
+    if done == len(pending):
+        return []
+    stuck = pending[done].group
+    problem = (f"{stuck or 'your code'} did not finish within {limits.wall_seconds:g} seconds "
+               f"(an infinite loop, or far too slow?)" if timed_out else crash)
+    rest = pending[done:]
+    for p in rest:
+        if p.group == stuck:
+            results[p.id].error = problem
+    return [p for p in rest if p.group != stuck]
 
 
-def _read_note(path):
+def _watch(proc, req, pending, seconds):
+    """Wait for ``proc`` while it keeps within its budgets.
+
+    Returns ``(ready, done, timed_out)``: whether the module was imported, how
+    many probes finished in order, and whether a budget ran out.
+    """
+    ready, done, group = False, 0, None
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            proc.wait(timeout=POLL)
+            ended = True
+        except subprocess.TimeoutExpired:
+            ended = False
+        now = time.monotonic()
+        if not ready and os.path.lexists(req / "ready"):
+            ready, deadline = True, now + seconds
+        while ready and done < len(pending) and os.path.lexists(req / f"{pending[done].id}.out"):
+            done += 1
+        if ready and done < len(pending) and pending[done].group != group:
+            group, deadline = pending[done].group, now + seconds  # a new check's budget
+        if ended or (ready and done == len(pending)):
+            return ready, done, False
+        if now > deadline:
+            return ready, done, True
+
+
+def _load(path, budget):
+    """A value the student's process wrote, or None if absent or unreadable (its size is
+    charged to ``budget``, the bytes left to read for this submission)."""
+    if not os.path.lexists(path):
+        return None
     try:
-        note = json.loads(path.read_text()[:100_000])
-    except (OSError, ValueError):
-        return {}
-    return note if isinstance(note, dict) else {}
+        caps = wire.Caps(total=min(RESULT_CAPS.total, budget[0]), array=RESULT_CAPS.array)
+        data = wire.read_file(path, caps.total)
+        budget[0] -= len(data)
+        return wire.decode(data, caps)
+    except wire.WireError as exc:
+        return exc
 
 
-def _collect(req, probe, res, crash):
-    note_path = req / f"{probe.id}.out.json"
-    if not note_path.exists():
-        res.error = crash
+IDENTIFIER = re.compile(r"[A-Za-z_][\w.]{0,79}")
+FILE_NAME = re.compile(r"[\w.-]{1,64}\.py")
+
+
+def _short(text, limit=MAX_MESSAGE):
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", str(text)).strip()
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
+def error_text(error):
+    """A student's exception, as the worker reported it, worded for the verdict.
+
+    Only the exception type, a short message and the student's own file, line
+    and function come through, each checked: the report is written by code
+    the student controls.
+    """
+    if not isinstance(error, dict):
+        return "your code raised an exception"
+    name = lambda key: (error.get(key) if isinstance(error.get(key), str)  # noqa: E731
+                        and IDENTIFIER.fullmatch(error[key]) else None)
+    text = f"{name('type') or 'Exception'}: {_short(error.get('message', ''))}"
+    line = error.get("line")
+    if (isinstance(error.get("file"), str) and FILE_NAME.fullmatch(error["file"])
+            and isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**7):
+        text += f" (in {error['file']}, line {line}, in {name('function') or '?'}"
+        if name("inside"):
+            text += f", inside the course's {name('inside')} it called"
+        text += ")"
+    return text
+
+
+def _collect(req, probe, res, budget):
+    note = _load(req / f"{probe.id}.out", budget)
+    if isinstance(note, wire.WireError):  # too large, tampered or truncated: the student's loss
+        res.error = f"the results of your code could not be read back: {note}"
         return
-    note = _read_note(note_path)
-    if note.get("status") != "ok":
-        res.error = str(note.get("error", "unknown error"))[:2000]
+    if not isinstance(note, dict) or note.get("status") not in ("ok", "error"):
+        res.error = "the results of your code could not be read back"
         return
-    names = note.get("names", [])
-    try:
-        with np.load(req / f"{probe.id}.out.npz", allow_pickle=False) as data:
-            arrays = [data[f"a{i}"] for i in range(len(names))]
-    except Exception as exc:  # a tampered or truncated file is the student's loss
-        res.error = f"the results of your code could not be read back ({type(exc).__name__})"
+    if note["status"] == "error":
+        res.error = error_text(note.get("error"))
         return
-    for name, arr in zip(names, arrays):
-        if name in probe.returns and arr.dtype.kind in "biuf":
+    arrays, types = note.get("arrays"), note.get("types")
+    for name, arr in (arrays.items() if isinstance(arrays, dict) else ()):
+        if name in probe.returns and isinstance(arr, np.ndarray):
             res.outputs[name] = np.asarray(arr, dtype=np.float64)
-    types = note.get("types", {})
-    if isinstance(types, dict):
-        res.types = {str(k)[:200]: str(v)[:200] for k, v in types.items() if k in probe.returns}
+    for name, kind in (types.items() if isinstance(types, dict) else ()):
+        if name in probe.returns:
+            res.types[name] = _short(kind)

@@ -3,13 +3,13 @@
 Started by ``sandbox.run_probes`` as ``python -I worker.py REQUEST_DIR`` in a
 scratch copy of the submission, under resource limits. Everything here may be
 tampered with by the student's code it imports, so it decides nothing: it only
-writes plain arrays (``.npz``, read back with ``allow_pickle=False``) and short
-JSON notes, which the trusted side validates.
+writes plain values in ``wire.py``'s format, which the trusted side reads only
+after checking their size and headers.
 
 ``REQUEST_DIR/request.json``::
 
     {"module": "feedforward",
-     "probes": [{"id": "sigmoid-0", "inputs": "sigmoid-0.in.npz",
+     "probes": [{"id": "sigmoid-0", "inputs": "sigmoid-0.in",
                  "steps": [{"call": "sigmoid", "args": ["$z"], "as": "y"}],
                  "returns": {"sigmoid(z)": "@y"}}]}
 
@@ -19,11 +19,15 @@ method when it has no such key, as in ``"@net.params.update"``); dicts and
 lists are resolved recursively; anything else is a literal. A step's ``call``
 is a function of the module, or a reference to a callable (``"@layer"``,
 ``"@layer.build"``). A step ``{"value": ..., "as": name}`` makes an object that
-later steps share (a ``bn_param`` dict the student's code updates in place). For each probe the worker
-writes ``<id>.out.npz`` and then ``<id>.out.json`` (``status``, ``error``,
-``types``); a probe with no JSON note did not finish. A probe's ``reference``
-lists functions of the module that are replaced, for that probe only, by the
-instructor's versions from ``source_lib/_reference_<module>.py``.
+later steps share (a ``bn_param`` dict the student's code updates in place).
+
+Once the module is imported the worker writes ``ready`` (or ``import.out``
+with the error), then for each probe ``<id>.out``: ``{"status": "ok",
+"arrays": {name: array}, "types": {name: type name}}`` or ``{"status":
+"error", "error": {...}}``; a probe with no ``.out`` did not finish. A probe's
+``reference`` lists functions of the module that are replaced, for that probe
+only, by stand-ins for the course's versions in
+``source_lib/_reference_<module>.py`` (see ``lending.py``).
 """
 import importlib
 import json
@@ -33,7 +37,10 @@ import traceback
 
 import numpy as np
 
-MAX_NOTE = 2000  # characters of an error message sent back
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wire.py, beside this file
+import wire  # noqa: E402
+
+MAX_MESSAGE = 300  # characters of an exception's message sent back (the grader cuts again)
 
 
 def resolve(ref, inputs, results):
@@ -75,26 +82,25 @@ def to_plain(value):
     return None, type(value).__name__
 
 
-def short(text):
-    return text if len(text) <= MAX_NOTE else text[:MAX_NOTE] + " [...]"
-
-
 def student_error(exc):
-    """'ExcType: message' plus the innermost frame in the student's files."""
+    """The exception's type, a short message, and the innermost frame in the student's files."""
+    try:
+        message = str(exc)[:MAX_MESSAGE]
+    except Exception:  # a student exception whose __str__ raises
+        message = ""
+    error = {"type": type(exc).__name__, "message": message}
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "source_lib" in f.filename]
-    theirs = [f for f in frames if not os.path.basename(f.filename).startswith("_reference_")]
-    where = ""
+    theirs = [f for f in frames if not os.path.basename(f.filename).startswith("_")]
     if theirs:
         f = theirs[-1]
-        where = f" (in {os.path.basename(f.filename)}, line {f.lineno}, in {f.name}"
+        error.update(file=os.path.basename(f.filename), line=f.lineno, function=f.name)
         if frames[-1] is not theirs[-1]:  # raised in a course function that line called
-            where += f", inside the course's {frames[-1].name} it called"
-        where += ")"
-    return short(f"{type(exc).__name__}: {exc}{where}")
+            error["inside"] = frames[-1].name
+    return error
 
 
 def run_probe(module, probe, request_dir):
-    inputs = dict(np.load(os.path.join(request_dir, probe["inputs"]), allow_pickle=False))
+    inputs = wire.load(os.path.join(request_dir, probe["inputs"]))
     results, arrays, types = {}, {}, {}
     note = {"status": "ok"}
     replaced = {}
@@ -134,12 +140,8 @@ def run_probe(module, probe, request_dir):
     finally:
         for name, original in replaced.items():
             setattr(module, name, original)
-    out = os.path.join(request_dir, probe["id"] + ".out")
-    np.savez(out + ".npz", **{f"a{i}": a for i, a in enumerate(arrays.values())})
-    note["names"] = list(arrays)
-    note["types"] = {k: short(v) for k, v in types.items()}
-    with open(out + ".json", "w") as fh:
-        json.dump(note, fh)
+    note.update(arrays=arrays, types={k: v[:MAX_MESSAGE] for k, v in types.items()})
+    wire.save(os.path.join(request_dir, probe["id"] + ".out"), note)
 
 
 def main(request_dir):
@@ -149,9 +151,9 @@ def main(request_dir):
     try:
         module = importlib.import_module("source_lib." + request["module"])
     except BaseException as exc:
-        with open(os.path.join(request_dir, "import.json"), "w") as fh:
-            json.dump({"error": student_error(exc)}, fh)
+        wire.save(os.path.join(request_dir, "import.out"), {"error": student_error(exc)})
         return
+    open(os.path.join(request_dir, "ready"), "w").close()
     for probe in request["probes"]:
         run_probe(module, probe, request_dir)
 

@@ -49,7 +49,7 @@ class Trial:
     # trial, so that a function is graded apart from the ones it builds on.
     reference_functions: tuple = ()
 
-    def probe(self, probe_id):
+    def probe(self, probe_id, group=""):
         returns = {name: self.refs.get(name, "@" + name) for name in self.expected}
         inputs = dict(self.inputs)
 
@@ -64,7 +64,8 @@ class Trial:
                 return [lift(v) for v in value]
             return value
 
-        return Probe(probe_id, inputs, lift(self.steps), returns, list(self.reference_functions))
+        return Probe(probe_id, inputs, lift(self.steps), returns, list(self.reference_functions),
+                     group)
 
 
 @dataclass
@@ -207,7 +208,7 @@ def run_checks(course, submission, student, names, limits=Limits()):
         submission: folder holding the student's ``source_lib``.
         student: student id (seeds the inputs).
         names: trusted check names.
-        limits: sandbox ``Limits``, shared by all checks of one module.
+        limits: sandbox ``Limits``; each check has its own ``wall_seconds``.
 
     Returns:
         Dict name -> ``Verdict``.
@@ -224,7 +225,7 @@ def run_checks(course, submission, student, names, limits=Limits()):
         lends = any(t.reference_functions for t in trials)
         by_module.setdefault((chk.module, lends, chk.reference_modules), []).append((chk, trials))
     for (module, lends, modules), items in by_module.items():
-        probes = [t.probe(f"{chk.function}-{i}") for chk, trials in items
+        probes = [t.probe(f"{chk.function}-{i}", chk.function) for chk, trials in items
                   for i, t in enumerate(trials)]
         reference = course.source_lib / f"{module}.py" if lends else None
         substitute = [course.source_lib / f"{m}.py" for m in modules]

@@ -1,0 +1,113 @@
+"""The course's functions lent to a student's code, without their source entering the sandbox.
+
+Some checks run the student's code on the instructor's version of a function
+it calls (Chapter 5's training on the course's cost; Chapter 6's network on
+the course's layers), so that a bug is not paid for twice. The student's
+process then gets stand-in modules (``stand_in_module``): each function sends
+its arguments, as plain values (``wire.py``), over a Unix socket to a
+reference server in a trusted process outside the sandbox, which runs the
+course's function and sends back its result. No source or bytecode of the
+course is in the sandbox to read. Arguments the course's function changes in
+place are not sent back: lent functions return their results.
+
+The server (``python -m autograder.lending``) is started by ``Lender`` with
+the listening socket already bound, limits its own memory and CPU time, and
+serves one call per connection until it is killed.
+"""
+import ast
+import importlib
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from . import wire
+
+SERVER_MEMORY = 4 * 1024**3  # address space of the reference server
+
+
+def public_functions(path):
+    """Names of the top-level public functions of the Python file ``path``."""
+    tree = ast.parse(Path(path).read_text())
+    return [node.name for node in tree.body
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")]
+
+
+def stand_in_module(module, names, address):
+    """Source of a module whose ``names`` call the course's ``module`` at ``address``."""
+    lines = [f'"""Stand-ins: the course\'s {module} functions run in the grader, not here."""',
+             "from ._nnfs_wire import stand_in as _stand_in", ""]
+    lines += [f"{name} = _stand_in({address!r}, {module!r}, {name!r})" for name in names]
+    return "\n".join(lines) + "\n"
+
+
+class Lender:
+    """A reference server lending ``functions`` ({module: [name]}) of the course ``library``.
+
+    Use as a context manager around the sandboxed run; ``address`` is the
+    socket path the stand-ins connect to (inside a folder the sandbox sees).
+    """
+
+    def __init__(self, library, functions, address, cpu_seconds):
+        self.library, self.functions = Path(library), functions
+        self.address, self.cpu_seconds = str(address), int(cpu_seconds)
+
+    def __enter__(self):
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.address)
+        os.chmod(self.address, 0o666)  # the sandbox user connects
+        listener.listen(16)
+        spec = {"library": str(self.library), "functions": self.functions,
+                "cpu": self.cpu_seconds, "fd": listener.fileno()}
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "OPENBLAS_CORETYPE",
+                                                             "OPENBLAS_L2_SIZE")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.lending", json.dumps(spec)], pass_fds=[listener.fileno()],
+            env=dict(env, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"),
+            cwd=self.library.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        listener.close()  # the server has its copy
+        return self
+
+    def __exit__(self, *exc):
+        from .sandbox import kill_session
+
+        kill_session(self.proc)
+
+
+def _answer(conn, functions):
+    try:
+        request = wire.receive(conn)
+        module, name = request["module"], request["function"]
+        if name not in functions.get(module, ()):
+            raise LookupError(f"{module}.{name} is not lent to this check")
+        func = getattr(importlib.import_module(f"source_lib.{module}"), name)
+        reply = {"value": func(*request["args"], **request["kwargs"])}
+    except Exception as exc:  # the student's arguments made the course's function fail
+        reply = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    try:
+        wire.send(conn, reply)
+    except wire.WireError as exc:  # a result the wire cannot carry
+        wire.send(conn, {"error": f"WireError: {exc}"})
+
+
+def serve(spec):
+    """The reference server's loop (never returns)."""
+    resource.setrlimit(resource.RLIMIT_AS, (SERVER_MEMORY, SERVER_MEMORY))
+    resource.setrlimit(resource.RLIMIT_CPU, (spec["cpu"], spec["cpu"] + 1))
+    sys.path.insert(0, str(Path(spec["library"]).parent))  # the course's source_lib package
+    listener = socket.socket(fileno=spec["fd"])
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            try:
+                _answer(conn, spec["functions"])
+            except (OSError, wire.WireError):  # the caller went away
+                pass
+
+
+if __name__ == "__main__":
+    serve(json.loads(sys.argv[1]))
