@@ -56,7 +56,8 @@ class TrustedChecks(NbGraderPreprocessor):
     course_root = Unicode(
         "", help="The course checkout whose instructor source_lib is the reference "
                  "(default: the parent of the nbgrader course root).").tag(config=True)
-    wall_seconds = Float(Limits.wall_seconds, help="Wall-time limit for one notebook's checks.").tag(config=True)
+    wall_seconds = Float(Limits.wall_seconds, help="Wall-time limit of each check, and of "
+                                                   "importing the student's module.").tag(config=True)
     memory_bytes = Integer(Limits.memory_bytes, help="Address-space limit of the student process.").tag(config=True)
 
     def _course(self, resources):
