@@ -4,10 +4,7 @@ Everything nbgrader generates here (source, release, submitted, autograded,
 feedback, gradebook.db, grades.csv) is git-ignored: ``autograder release``
 makes it from ``book/`` and ``source_lib/``.
 """
-import atexit
 import os
-import shutil
-import tempfile
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
@@ -15,6 +12,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
 
+from autograder.cells import RestoreCells
+from autograder.intake import IntakeNotes
 from autograder.preprocessor import CapOutput, GradingExecute, SkipDemoCells, TrustedChecks
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
@@ -28,20 +27,24 @@ c.CourseDirectory.db_url = os.environ.get(
 # Student notebooks run in the sandboxed kernel (autograder/jupyter/kernels/nnfs-sandbox):
 # a throwaway copy of the submission, no network, an unprivileged user, resource
 # limits (autograder/jail.py). With no network it talks to nbgrader over Unix
-# sockets in a folder of this process. Each cell may run for Execute.timeout s.
+# sockets, in a folder of each kernel's own (autograder/kernel.py: nothing a student
+# writes there survives the job). Each cell may run for Execute.timeout s.
 c.Execute.kernel_name = "nnfs-sandbox"
 c.Execute.timeout = 120
 # Once the last cell has run the kernel has nothing left to do: stop it at once
 # (the sandbox ends everything it started, and the grader removes its files).
 c.Execute.shutdown_kernel = "immediate"
-_sockets = tempfile.mkdtemp(prefix="nnfs-ipc-")
-atexit.register(shutil.rmtree, _sockets, ignore_errors=True)
 c.KernelManager.transport = "ipc"
-c.KernelManager.ip = os.path.join(_sockets, "kernel")
 
 # Demonstrations tagged "grading-skip" (speed tables, long training) are not run.
 c.Autograde.sanitize_preprocessors = [
+    IntakeNotes,  # first: removes forged grader notes, adds what the intake left out
+    # the release's graded cells back in place, whatever the submitted metadata says
+    # (autograder/cells.py), so that tampering costs only the tampered cell
+    RestoreCells,
     ClearOutput,
+    # nbgrader's own checks find nothing to fix after RestoreCells; kept as a second
+    # line of defence (they cost milliseconds) should it ever miss a cell
     DeduplicateIds,
     OverwriteKernelspec,
     OverwriteCells,

@@ -1,24 +1,30 @@
 """A grading worker: one submission through ``nbgrader autograde``, gradebook read only.
 
-Run as ``python -m autograder.autograde_one ASSIGNMENT --student=ID --force``
-in the nbgrader course root (``grading.py`` does, on a Dask worker), or as a
-long-lived worker, ``python -m autograder.autograde_one --serve --force``,
-that grades one submission per JSON line on stdin (``{"assignment",
-"student", "tmp"}``; with ``"action": "feedback"``, writes its feedback page
-instead) and answers each with a JSON line on stdout (``{"student", "ok",
-"log"}``), so that the local pool loads nbgrader once per worker instead of
-once per submission. It does what ``nbgrader
-autograde`` does with the course's configuration (copies the submission into
-``autograded/``, sanitizes it against the gradebook's source cells, executes it
-in the sandboxed kernel, lets the trusted checks decide the grade cells) except
-write the gradebook: the scores stay in the autograded notebook, and the one
-process that writes the gradebook records them. Many workers can then run at
-once, on one machine or on a Dask cluster, with SQLite as the gradebook.
+Run as ``python -m autograder.autograde_one ASSIGNMENT --student=ID --force
+--CourseDirectory.submitted_directory=intake`` in the nbgrader course root
+(``grading.py`` does, on a Dask worker), or as a long-lived worker, ``python -m
+autograder.autograde_one --serve`` with the same options, that grades one
+submission per JSON line on stdin (``{"assignment", "student", "tmp"}``; with
+``"action": "feedback"``, writes its feedback page instead) and answers each
+with a JSON line on stdout (``{"student", "ok", "log", "restart"}``; restart:
+the job ran out of memory, so the worker is not to be trusted with another),
+so that the local pool loads nbgrader once per worker instead of once per
+submission. It does what ``nbgrader autograde`` does with the course's
+configuration (copies the submission into ``autograded/``, sanitizes it
+against the gradebook's source cells, executes it in the sandboxed kernel,
+lets the trusted checks decide the grade cells) except write the gradebook:
+the scores stay in the autograded notebook, and the one process that writes
+the gradebook records them. Many workers can then run at once, on one machine
+or on a Dask cluster, with SQLite as the gradebook.
+
+The grader points ``submitted_directory`` at the intake's sanitized copies
+(``autograder/intake.py``): what students handed in is never read here.
 """
 import ctypes
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -111,7 +117,7 @@ class AutogradeWorkerApp(AutogradeApp):
             tempfile.tempdir = os.environ["TMPDIR"] = job["tmp"]
             self.coursedir.assignment_id, self.coursedir.student_id = job["assignment"], job["student"]
             capture.lines.clear()
-            ok = False
+            ok = restart = False
             converter = GenerateFeedback if job.get("action") == "feedback" else ReadOnlyAutograde
             try:
                 # the grader decides what to (re)do: always overwrite
@@ -119,11 +125,19 @@ class AutogradeWorkerApp(AutogradeApp):
                 ok = True
             except NbGraderException:  # the reason is in the log already
                 pass
+            except MemoryError:  # this submission fails; the grader restarts the worker
+                restart = True
+                limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+                self.log.error("MemoryError: the grading worker ran out of memory (its limit is "
+                               "%g GiB, NNFS_WORKER_MEMORY)", limit / 1024**3)
             except Exception:  # a bug: this submission fails, not the worker
                 self.log.error(traceback.format_exc())
             tempfile.tempdir = None
+            # nbgrader logs a MemoryError of its own conversion and goes on
+            restart = restart or any("MemoryError" in line for line in capture.lines)
             log = "\n".join(capture.lines)[-4000:]
-            replies.write(json.dumps({"student": job["student"], "ok": ok, "log": log}) + "\n")
+            replies.write(json.dumps({"student": job["student"], "ok": ok, "log": log,
+                                      "restart": restart}) + "\n")
 
 
 def die_with_parent():

@@ -11,6 +11,12 @@ the gradebook's only writer: it creates each submission before its worker
 starts and records the scores from the autograded notebook when the worker
 ends, so SQLite stays safe and any SQLAlchemy URL works.
 
+A submission reaches this side only as a sanitized copy: before anything
+reads it, ``intake.take_in`` copies ``submitted/<student>/<assignment>`` into
+``intake/<student>/<assignment>`` (regular files and folders only, within
+caps; links and special files are left out and reported to the student), and
+everything here and in the workers reads only that copy.
+
 Grading resumes: a submission is recorded in ``assignments/.grading/`` once its
 scores are committed, with a fingerprint of its files and of the grader
 (solutions, checks, released notebook, configuration). A rerun grades only the
@@ -28,7 +34,10 @@ import json
 import os
 import queue
 import re
+import resource
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -46,12 +55,43 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from sqlalchemy.exc import SAWarning
 
+from . import intake
 from .course import CHAPTERS, PACKAGE_DIR, Course
 from .nbgrader_cli import nbgrader, nbgrader_env
 from .sandbox import kill_session
 
 SUBMISSION_TIMEOUT = 600.0  # seconds for one submission, all its notebooks and checks
-IGNORED = {"__pycache__", ".ipynb_checkpoints"}
+# Address space of a grading worker (nbgrader, the trusted checks; the kernels and probes
+# it starts inherit it and lower it to their own). Its VmPeak grading Chapter 4 and 6
+# solutions was 0.62 GiB (2026-12-01): 8 GiB stops a runaway job, never an honest one,
+# and two workers stay within this machine's 24 GiB. NNFS_WORKER_MEMORY overrides it (bytes).
+WORKER_MEMORY = 8 * 1024**3
+# nbgrader's autograde reads the sanitized copies, not what students handed in
+WORKER_ARGS = ("--force", f"--CourseDirectory.submitted_directory={intake.INTAKE}")
+
+
+def worker_memory():
+    """The grading workers' address-space limit in bytes: ``NNFS_WORKER_MEMORY`` or the default."""
+    return int(os.environ.get("NNFS_WORKER_MEMORY", WORKER_MEMORY))
+
+
+def limit_memory(proc, limit):
+    """Cap the address space of the just-started ``proc`` (and of what it starts) at ``limit`` bytes.
+
+    Set from here rather than in a ``preexec_fn``, which is unsafe in a threaded grader.
+    """
+    try:
+        resource.prlimit(proc.pid, resource.RLIMIT_AS, (limit, limit))
+    except (ProcessLookupError, PermissionError, ValueError):
+        pass  # it ended already, or we may not raise our own limit: the time limit remains
+
+
+def worker_died(returncode, limit):
+    """Why a grading worker that stopped without answering did, for the log."""
+    how = (f"killed by {signal.Signals(-returncode).name}" if returncode and returncode < 0
+           else f"exit status {returncode}")
+    return (f"the grading worker stopped unexpectedly ({how}); it may have run out of memory "
+            f"(its limit is {limit / 1024**3:g} GiB, NNFS_WORKER_MEMORY)")
 
 
 def default_workers():
@@ -69,14 +109,15 @@ class Outcome:
     timed_out_after: float = None  # the limit it hit, if grading was stopped
 
 
-def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT):
+def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT, memory=None):
     """Grade one submission in a worker process of its own (gradebook read only); an ``Outcome``.
 
     Runs on a Dask worker, which must see the course folder at the same path.
+    ``memory``: the worker's address-space limit (default ``worker_memory()``).
     """
-    course = Course(Path(root))
+    course, memory = Course(Path(root)), memory or worker_memory()
     cmd = [sys.executable, "-m", "autograder.autograde_one", assignment,
-           f"--student={student}", "--force"]
+           f"--student={student}", *WORKER_ARGS]
     # The worker's temporary files (kernel sockets, the sandboxes' scratch copies)
     # go in a folder of its own, removed however the worker ended.
     with tempfile.TemporaryDirectory(prefix="nnfs-job-", ignore_cleanup_errors=True) as tmp:
@@ -84,6 +125,7 @@ def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT):
         proc = subprocess.Popen(cmd, cwd=course.nbgrader_root, env=env, text=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+        limit_memory(proc, memory)
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -91,6 +133,8 @@ def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT):
                            timed_out_after=timeout)
         finally:
             kill_session(proc)  # a kernel left behind by the worker dies with it
+    if proc.returncode < 0:  # a signal: no Python traceback says why
+        return Outcome(student, False, out[-3000:] + "\n" + worker_died(proc.returncode, memory))
     if proc.returncode != 0:
         return Outcome(student, False, out[-4000:])
     return Outcome(student, True, "")
@@ -112,23 +156,29 @@ class LocalWorker:
     It does one job at a time (grade a submission, or write its feedback). A
     job that runs over its time limit, or crashes the worker, costs the worker
     its life: the next job gets a fresh one. So does every ``RESTART_AFTER``-th,
-    to keep memory in check.
+    to keep memory in check, and a job that ran out of memory (the worker's
+    address space is capped at ``memory`` bytes, default ``worker_memory()``).
     """
 
     RESTART_AFTER = 100
 
-    def __init__(self, course):
+    def __init__(self, course, memory=None):
         self.course, self.proc, self.jobs = course, None, 0
+        self.memory = memory or worker_memory()
         self.lock, self.expired = threading.Lock(), False
 
+    def command(self):
+        """The worker's command line."""
+        return [sys.executable, "-m", "autograder.autograde_one", "--serve", *WORKER_ARGS]
+
     def _start(self):
-        cmd = [sys.executable, "-m", "autograder.autograde_one", "--serve", "--force"]
-        # its own temporary folder (the kernels' socket folder), removed when it stops
+        # its own temporary folder, removed when it stops (each job gets one of its own too)
         self.tmp = tempfile.mkdtemp(prefix="nnfs-worker-")
-        self.proc = subprocess.Popen(cmd, cwd=self.course.nbgrader_root,
+        self.proc = subprocess.Popen(self.command(), cwd=self.course.nbgrader_root,
                                      env=dict(nbgrader_env(self.course), TMPDIR=self.tmp), text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
+        limit_memory(self.proc, self.memory)
         self.jobs = 0
 
     def stop(self):
@@ -166,13 +216,23 @@ class LocalWorker:
             finally:
                 timer.cancel()
             if not reply:
+                returncode = self._wait()
                 self.stop()
                 if self.expired:
                     return Outcome(student, False, f"grading took longer than {timeout:g} s and "
                                    f"was stopped", timed_out_after=timeout)
-                return Outcome(student, False, "the grading worker stopped unexpectedly")
+                return Outcome(student, False, worker_died(returncode, self.memory))
         answer = json.loads(reply)
+        if answer.get("restart"):  # out of memory: its state is not to be trusted
+            self.stop()
         return Outcome(student, bool(answer["ok"]), str(answer["log"]))
+
+    def _wait(self):
+        """The exit status of a worker whose output ended (None if it is still running)."""
+        try:
+            return self.proc.wait(timeout=5)
+        except (subprocess.TimeoutExpired, AttributeError):  # AttributeError: stopped by the timer
+            return None
 
 
 class LocalPool:
@@ -183,8 +243,8 @@ class LocalPool:
     started it (``PR_SET_PDEATHSIG``).
     """
 
-    def __init__(self, course, size):
-        self.workers = [LocalWorker(course) for _ in range(size)]
+    def __init__(self, course, size, memory=None, worker=LocalWorker):
+        self.workers = [worker(course, memory) for _ in range(size)]
         self.idle = queue.SimpleQueue()
         for worker in self.workers:
             self.idle.put(worker)
@@ -243,15 +303,21 @@ def _dask_pool(jobs, scheduler):
 def _digest(paths, root):
     h = hashlib.sha256()
     for path in sorted(paths):
-        h.update(str(path.relative_to(root)).encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+        h.update(str(path.relative_to(root)).encode("utf-8", "surrogateescape") + b"\0")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # a link here fails, never followed
+        with open(fd, "rb") as fh:
+            h.update(hashlib.file_digest(fh, "sha256").digest())
     return h.hexdigest()
 
 
 def _files(folder):
-    folder = Path(folder)
-    return [p for p in folder.rglob("*")
-            if p.is_file() and not IGNORED & set(p.relative_to(folder).parts)]
+    """The regular files below ``folder`` (no link followed or listed), but ``intake.IGNORED``."""
+    found = []
+    for parent, dirs, files in os.walk(folder):  # does not enter links to folders
+        dirs[:] = [d for d in dirs if d not in intake.IGNORED]
+        found += [Path(parent, f) for f in files if f not in intake.IGNORED
+                  and stat.S_ISREG(os.lstat(os.path.join(parent, f)).st_mode)]
+    return found
 
 
 def grader_fingerprint(course, chapter):
@@ -281,8 +347,11 @@ class Recorder:
         return self.course.nbgrader_root / ".grading" / chapter.assignment / f"{student}.json"
 
     def fingerprint(self, chapter, student, grader):
-        submitted = self.course.folder("submitted", student, chapter.assignment)
-        return hashlib.sha256((grader + _digest(_files(submitted), submitted)).encode()).hexdigest()
+        """Of the submission's intake copy and report (what is graded and what the student is told)."""
+        copy = self.course.folder(intake.INTAKE, student, chapter.assignment)
+        report = intake.report_path(self.course.nbgrader_root, chapter.assignment, student)
+        return hashlib.sha256((grader + _digest(_files(copy), copy)
+                               + _digest([report], report.parent)).encode()).hexdigest()
 
     def _read_state(self, chapter, student):
         try:
@@ -298,9 +367,9 @@ class Recorder:
 
     def open(self, chapter, student):
         """Create the student and the submission (with its timestamp) before grading."""
-        submitted = self.course.folder("submitted", student, chapter.assignment)
+        copy = self.course.folder(intake.INTAKE, student, chapter.assignment)
         try:
-            timestamp = self.coursedir.get_existing_timestamp(str(submitted))
+            timestamp = self.coursedir.get_existing_timestamp(str(copy))
         except (ValueError, SystemExit):  # an unreadable timestamp.txt: graded as on time
             timestamp = None
         self._state(chapter, student).unlink(missing_ok=True)
@@ -323,7 +392,7 @@ class Recorder:
         student, problems = outcome.student, {}
         with Gradebook(self.course.db_url) as gb:
             names = [nb.name for nb in gb.find_assignment(chapter.assignment).notebooks]
-        submitted = self.course.folder("submitted", student, chapter.assignment)
+        copy = self.course.folder(intake.INTAKE, student, chapter.assignment)
         for name in names:
             path = self.course.folder("autograded", student, chapter.assignment, f"{name}.ipynb")
             resources = {"nbgrader": {"notebook": name, "assignment": chapter.assignment,
@@ -334,7 +403,7 @@ class Recorder:
                     writer(config=self.config).preprocess(nb, resources)
                 continue
             self._zero(student, chapter.assignment, name)
-            if not (submitted / f"{name}.ipynb").is_file():
+            if not (copy / f"{name}.ipynb").is_file():
                 problems[name] = f"{name}.ipynb is missing from the submission"
             else:
                 problems[name] = failure_reason(outcome.log)
@@ -377,8 +446,13 @@ DEFAULT_HINT = ("Check that the notebook runs from top to bottom in a fresh kern
 
 
 def write_problem_feedback(course, chapter, student, notebook, problem):
-    """The feedback page of a notebook that could not be graded: why, and what to do."""
+    """The feedback page of a notebook that could not be graded: why, what to do, and what
+    the intake left out of the submission."""
     hint = next((h for key, h in HINTS if key in problem), DEFAULT_HINT)
+    left_out = intake.read_messages(course.nbgrader_root, chapter.assignment, student)
+    left_out = ("<p>The grader left out of your submission:</p>\n<ul>\n"
+                + "".join(f"<li>{html.escape(m)}</li>\n" for m in left_out) + "</ul>\n"
+                if left_out else "")
     with Gradebook(course.db_url) as gb:
         max_score = gb.find_submission_notebook(notebook, chapter.assignment, student).max_score
     title = f"{chapter.assignment}: {notebook}.ipynb could not be graded"
@@ -388,19 +462,29 @@ def write_problem_feedback(course, chapter, student, notebook, problem):
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
         f"</title></head>\n<body><h1>{html.escape(title)}</h1>\n"
         f"<p>Score: 0 / {max_score:g}</p>\n<p>Reason: <code>{html.escape(problem)}</code></p>\n"
-        f"<p>{html.escape(hint)}</p>\n</body></html>\n")
+        f"<p>{html.escape(hint)}</p>\n{left_out}</body></html>\n")
     return page
 
 
+def _is_folder(path):
+    """A folder, not a link to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def submitted_students(course, chapter):
+    """Students with a folder for ``chapter`` in ``submitted/``; a link, at either level, is none."""
     root = course.folder("submitted")
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / chapter.assignment).is_dir())
+    return sorted(p.name for p in root.iterdir()
+                  if _is_folder(p) and _is_folder(p / chapter.assignment))
 
 
 def grade(course, chapters=CHAPTERS, workers=None, scheduler=None, regrade=False,
-          timeout=None, log=print):
+          timeout=None, log=print, memory=None):
     """Autograde the submissions of ``chapters`` not graded yet, then write feedback and the CSV.
 
     Args:
@@ -409,14 +493,16 @@ def grade(course, chapters=CHAPTERS, workers=None, scheduler=None, regrade=False
             its workers instead.
         regrade: grade every submission again, even those already recorded.
         timeout: seconds allowed for one submission (default ``SUBMISSION_TIMEOUT``).
+        memory: address-space limit of a grading worker (default ``worker_memory()``).
     """
     workers = workers or default_workers()
     timeout = timeout or SUBMISSION_TIMEOUT
-    with contextlib.nullcontext() if scheduler else LocalPool(course, workers) as pool:
-        return _grade(course, chapters, workers, pool, scheduler, regrade, timeout, log)
+    memory = memory or worker_memory()
+    with contextlib.nullcontext() if scheduler else LocalPool(course, workers, memory) as pool:
+        return _grade(course, chapters, workers, pool, scheduler, regrade, timeout, memory, log)
 
 
-def _grade(course, chapters, workers, pool, scheduler, regrade, timeout, log):
+def _grade(course, chapters, workers, pool, scheduler, regrade, timeout, memory, log):
     recorder = Recorder(course)
     graded = []
     for chapter in chapters:
@@ -428,6 +514,11 @@ def _grade(course, chapters, workers, pool, scheduler, regrade, timeout, log):
         if not students:
             log(f"{chapter.assignment}: no submissions in {course.folder('submitted')}")
             continue
+        for student in students:  # from here on, only the sanitized copies are read
+            left_out = intake.take_in(course.nbgrader_root, chapter.assignment, student).problems
+            if left_out:
+                log(f"{chapter.assignment}: the intake left out of {student}'s submission: "
+                    + ", ".join(sorted({intake.shown(p.path) for p in left_out})))
         grader = grader_fingerprint(course, chapter)
         prints = {s: recorder.fingerprint(chapter, s, grader) for s in students}
         todo = [s for s in students
@@ -437,7 +528,7 @@ def _grade(course, chapters, workers, pool, scheduler, regrade, timeout, log):
         where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} workers"
         log(f"{chapter.assignment}: grading {len(todo)} of {len(students)} submissions {where}"
             + (f" ({len(students) - len(todo)} already graded)" if len(todo) < len(students) else ""))
-        _grade_batch(course, chapter, todo, prints, recorder, pool, scheduler, timeout, log)
+        _grade_batch(course, chapter, todo, prints, recorder, pool, scheduler, timeout, memory, log)
         # the students just graded, and any whose page is older than their grade (a crash)
         stale = [s for s in students if s in todo or recorder.feedback_is_stale(chapter, s)]
         graded.append((chapter, students, stale))
@@ -484,14 +575,14 @@ def generate_feedback(course, chapter, students, total, log, pool=None, recorder
                 f"({failure_reason(outcome.log)})")
 
 
-def _grade_batch(course, chapter, students, prints, recorder, pool, scheduler, timeout, log):
+def _grade_batch(course, chapter, students, prints, recorder, pool, scheduler, timeout, memory, log):
     if not students:
         return
     for student in students:
         recorder.open(chapter, student)
     if scheduler:
-        outcomes = _dask_pool([(str(course.root), chapter.assignment, s, timeout) for s in students],
-                              scheduler)
+        outcomes = _dask_pool([(str(course.root), chapter.assignment, s, timeout, memory)
+                               for s in students], scheduler)
     else:
         outcomes = pool.run([{"assignment": chapter.assignment, "student": s} for s in students],
                             timeout)

@@ -22,7 +22,10 @@ checkout. As root (the grading machine), the command runs:
   as the process count that stops a fork bomb;
 - with its own CPU share, memory and process budget (control groups) where the
   machine lets root make them, so a bomb slows nobody else's grading;
-- with resource limits (address space, CPU time, file size, open files).
+- with resource limits (address space, CPU time, file size, open files);
+- with nothing that outlives the job to write: /tmp and /dev/shm are its own,
+  the kernel's keyrings (which no namespace separates) are off limits, and the
+  control groups' counters of earlier jobs are hidden.
 
 Not root, the command runs with the resource limits only, and the kernel's log
 says so: grade on a machine where the grader is root (a container or a CI job).
@@ -34,6 +37,7 @@ user, so it can write there); ``limits`` (``RLIMIT_*`` name without the prefix
 (``memory`` bytes, ``pids``).
 """
 import ctypes
+import errno
 import fcntl
 import json
 import os
@@ -53,7 +57,11 @@ CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 38, 22
+# The kernel's keyrings are not namespaced: a key that a student adds would wait, under
+# the slot's uid, for the next job in that slot. The sandbox may not use them (nor may
+# Docker's containers): audit architecture and add_key, request_key, keyctl per machine.
+KEYRING_CALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -165,6 +173,8 @@ def _make_root(spec):
         _mount("tmpfs", root + tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
     for path in _system_paths():
         _bind(path, root + path, writable=False)
+    if os.path.isdir(root + CGROUP_V1):  # the slots' counters outlive their jobs: hide them
+        _mount("tmpfs", root + CGROUP_V1, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for source, target, writable in spec.get("binds", []):
         _bind(source, root + target, writable)
     os.makedirs(root + "/proc", exist_ok=True)
@@ -185,12 +195,38 @@ def _exec_confined(spec, argv, uid):
             os.setresuid(uid, uid, uid)
         _die_with_parent()  # after the user change, which clears it
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid program can give root back
+        _no_keyrings()
         os.chdir(spec["cwd"])
         os.closerange(3, 65536)
         os.execvpe(argv[0], argv, spec["env"])
     except BaseException as exc:
         print(f"nnfs jail: could not start {argv[0]}: {exc}", file=sys.stderr, flush=True)
         os._exit(126)
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _no_keyrings():
+    """A seccomp filter: the keyring calls (and any other ABI's calls) fail with ENOSYS."""
+    if os.uname().machine not in KEYRING_CALLS:
+        return
+    arch, calls = KEYRING_CALLS[os.uname().machine]
+    load, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, ..|JGE|K, BPF_RET|K
+    deny, allow, n = 0x00050000 | errno.ENOSYS, 0x7FFF0000, len(calls)  # SECCOMP_RET_ERRNO, _ALLOW
+    program = [(load, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, deny),  # seccomp_data.arch
+               (load, 0, 0, 0), (jge, n + 1, 0, 0x40000000),  # .nr; x32 calls on x86_64
+               *[(jeq, n - i, 0, nr) for i, nr in enumerate(calls)],
+               (ret, 0, 0, allow), (ret, 0, 0, deny)]
+    filters = (_SockFilter * len(program))(*program)
+    _check(libc.prctl(PR_SET_SECCOMP, 2, ctypes.byref(_SockFprog(len(program), filters)), 0, 0),
+           "seccomp")  # 2: SECCOMP_MODE_FILTER
 
 
 def _init(spec, argv, uid, go, report):

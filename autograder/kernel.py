@@ -6,8 +6,18 @@ manager polls a stopping kernel every 0.1 s: about 0.3 s of idle time per
 submission, a sixth of a Chapter 1 submission's grading. Here the client is
 ready as soon as the kernel has answered ``kernel_info`` and IOPub has reported
 that request done (so IOPub is connected and drained), and a stopping kernel is
-polled every 10 ms. Everything else is jupyter_client's.
+polled every 10 ms.
+
+Each kernel also gets a socket folder of its own (ZMQ ``ipc`` transport: the
+sandboxed kernel has no network), made in the job's temporary folder when it
+starts and removed when it stops: the launcher hands that folder to the
+sandbox user, so a folder shared by several kernels would carry what one
+student wrote there into the next student's job. Everything else is
+jupyter_client's.
 """
+import os
+import shutil
+import tempfile
 import time
 from queue import Empty
 
@@ -63,3 +73,43 @@ class GradingKernelManager(AsyncKernelManager):
 
     async def _async_finish_shutdown(self, waittime=None, pollinterval=0.01, restart=False):
         await super()._async_finish_shutdown(waittime, pollinterval, restart)
+
+    _sockets = None  # this kernel's socket folder
+
+    async def _async_pre_start_kernel(self, **kw):
+        if self.transport == "ipc" and self._sockets is None:
+            self._sockets = tempfile.mkdtemp(prefix="nnfs-ipc-")
+            self.ip = os.path.join(self._sockets, "kernel")
+        return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart)
+        if self._sockets is not None:
+            remove_tree(self._sockets)
+            if restart:  # the connection file, which is kept, names the folder: a fresh one there
+                os.mkdir(self._sockets, 0o700)
+            else:
+                self._sockets = None
+
+    # nbclient calls it by this name too (AsyncKernelManager binds jupyter_client's own)
+    cleanup_resources = _async_cleanup_resources
+
+
+def remove_tree(path):
+    """Remove ``path`` and whatever the sandbox user left there, never following a link.
+
+    Root removes anything; a grader that is not root runs student code as itself,
+    so it first opens up the folders the student made read only.
+    """
+    def open_up(folder):
+        if not os.path.islink(folder):  # a link's target is not ours to change
+            try:
+                os.chmod(folder, 0o700)
+            except OSError:
+                pass
+
+    open_up(path)
+    for folder, dirs, _ in os.walk(path):  # top-down: each folder opens before it is read
+        for name in dirs:
+            open_up(os.path.join(folder, name))
+    shutil.rmtree(path, ignore_errors=True)  # never follows links

@@ -122,6 +122,23 @@ def small_course(graded, folder):
     return course
 
 
+def chapter_one_course(folder, submissions, config=""):
+    """A new course in ``folder`` with Chapter 1 released, ``config`` appended to its nbgrader
+    configuration, and ``submissions`` (corpus ``Submission``s) in ``submitted/``."""
+    from autograder.corpus import make_submission
+
+    chapter = CHAPTERS[0]
+    course = Course(Path(folder) / "nnfs")
+    shutil.copytree(REPO, course.root, ignore=_ignore)
+    with open(course.nbgrader_root / "nbgrader_config.py", "a") as fh:
+        fh.write(config)
+    autograder(course, "release", chapter.assignment)
+    for sub in submissions:
+        make_submission(course, chapter, sub,
+                        course.folder("submitted", sub.student, chapter.assignment))
+    return course
+
+
 # The only arguments the tests add to the guide's `dask scheduler`: listen on
 # loopback rather than every interface, on a free port rather than 8786, without
 # the dashboard's port 8787. test_instructor_guide allows exactly these.

@@ -24,7 +24,7 @@ from autograder.grading import table
 from autograder.jail import SLOT_UID, SLOTS
 from autograder.release import find_leaks, secret_lines
 
-from conftest import REPO, _ignore, autograder
+from conftest import REPO, autograder, chapter_one_course
 from test_grading import page_text
 
 CHAPTER = CHAPTERS[0]
@@ -47,14 +47,7 @@ def temporary_files():
 
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
-    course = Course(tmp_path_factory.mktemp("attacks") / "nnfs")
-    shutil.copytree(REPO, course.root, ignore=_ignore)
-    with open(course.nbgrader_root / "nbgrader_config.py", "a") as fh:
-        fh.write(SHORT_LIMITS)
-    autograder(course, "release", CHAPTER.assignment)
-    for sub in ATTACKS + HONEST:
-        make_submission(course, CHAPTER, sub,
-                        course.folder("submitted", sub.student, CHAPTER.assignment))
+    course = chapter_one_course(tmp_path_factory.mktemp("attacks"), ATTACKS + HONEST, SHORT_LIMITS)
     submitted = digest(course.folder("submitted"))
     temporary = temporary_files()
     with socket.socket() as listener:  # what the network attack tries to reach

@@ -3,7 +3,11 @@
 That every corpus submission fails exactly the checks it names is tested end to
 end, through nbgrader, in ``test_grading.py``.
 """
+import io
 import os
+import resource
+import struct
+import time
 
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ import pytest
 from autograder.checks import REGISTRY, get, run_checks, seed_for
 from autograder.corpus import corpus, library_texts
 from autograder.course import CHAPTERS, Course
+from autograder import wire
 from autograder.sandbox import Limits, Probe, run_probes
 
 COURSE = Course.find()
@@ -49,7 +54,7 @@ def test_wrong_shape_message_names_both_shapes(tmp_path):
 
 
 def module(tmp_path, body):
-    (tmp_path / "source_lib").mkdir()
+    (tmp_path / "source_lib").mkdir(parents=True)
     (tmp_path / "source_lib" / "__init__.py").write_text("")
     (tmp_path / "source_lib" / "m.py").write_text(body)
     return tmp_path
@@ -176,3 +181,171 @@ def test_bad_submissions_are_told_what_is_wrong(tmp_path, change, said):
     change(tmp_path / "source_lib")
     verdict = run_checks(COURSE, tmp_path, "ada", ["feedforward.sigmoid"])["feedforward.sigmoid"]
     assert not verdict.passed and said in verdict.message, verdict.message
+
+
+def test_each_check_has_its_own_time_budget(tmp_path):
+    """A slow function fails alone; the checks after it still run (in a fresh process)."""
+    body = ("import time\ndef slow(x):\n    time.sleep(60)\n"
+            "def fast(x):\n    return 2 * x\n")
+    probes = [Probe(f"{name}-0", {"x": np.arange(3.0)},
+                    [{"call": name, "args": ["$x"], "as": "out"}], {"y": "@out"}, group=name)
+              for name in ("fast", "slow", "fast2")]
+    probes[2].steps[0]["call"] = "fast"
+    limits = Limits(wall_seconds=2, cpu_seconds=10)
+    started = time.monotonic()
+    res = run_probes(module(tmp_path, body), "m", probes, limits)
+    assert time.monotonic() - started < 10
+    assert res["slow-0"].error.startswith("slow did not finish within 2 seconds")
+    for fast in ("fast-0", "fast2-0"):
+        assert res[fast].error is None, res[fast].error
+        np.testing.assert_array_equal(res[fast].outputs["y"], [0.0, 2.0, 4.0])
+
+
+def test_a_slow_import_is_told_as_such_once(tmp_path):
+    body = "while True:\n    pass\ndef f(x):\n    return x\n"
+    probes = [Probe(f"p{i}", {"x": np.arange(3.0)}, [{"call": "f", "args": ["$x"], "as": "out"}],
+                    {"y": "@out"}, group=f"g{i}") for i in range(5)]
+    started = time.monotonic()
+    res = run_probes(module(tmp_path, body), "m", probes, Limits(wall_seconds=2, cpu_seconds=10))
+    assert time.monotonic() - started < 6  # one budget, not one per check
+    assert all(r.error.startswith("importing source_lib.m did not finish within 2 seconds")
+               for r in res.values())
+
+
+def test_a_timeout_in_grading_names_the_function(tmp_path):
+    write_library(tmp_path, library_texts(COURSE, CHAPTERS[0], SOLUTION))
+    lib = tmp_path / "source_lib" / "feedforward.py"
+    lib.write_text(lib.read_text().replace("def relu_forward(x):", "def relu_forward(x):\n"
+                                           "    while True:\n        pass\n", 1))
+    names = ["feedforward.relu_forward", "feedforward.sigmoid", "feedforward.softmax_loss"]
+    verdicts = run_checks(COURSE, tmp_path, "ada", names, Limits(wall_seconds=3, cpu_seconds=8))
+    assert "relu_forward did not finish within 3 seconds" in verdicts[names[0]].message
+    assert verdicts[names[1]].passed and verdicts[names[2]].passed
+
+
+def test_student_exceptions_reach_the_verdict_short_and_plain(tmp_path):
+    """A message cannot carry a payload out: type, 200 characters, the student's file and line."""
+    body = ("class Leak(Exception):\n    pass\n"
+            "def f(x):\n    raise Leak('\\x1b[31m' + 'A' * 100_000)\n")
+    res = run_probes(module(tmp_path, body), "m", [probe()])["p"]
+    assert res.error.startswith("Leak: [31m" + "A" * 190)
+    assert res.error.endswith("[...] (in m.py, line 4, in f)") and len(res.error) < 260
+    assert "\x1b" not in res.error
+
+
+FORGED_ERROR = """
+import sys, wire
+_save = wire.save
+def _forge(path, value):
+    if isinstance(value, dict) and value.get("status") == "error":
+        value["error"] = {"type": "X" * 500 + " <script>", "message": "m", "file": "/etc/passwd",
+                          "line": "1; rm", "function": "f" * 1000, "inside": "\\n"}
+    _save(path, value)
+wire.save = _forge
+def f(x):
+    raise ValueError("boom")
+"""
+
+
+def test_a_forged_error_report_is_not_trusted(tmp_path):
+    res = run_probes(module(tmp_path, FORGED_ERROR), "m", [probe()])["p"]
+    assert res.error == "Exception: m"
+
+
+def bomb_writer(payload):
+    """source_lib code that makes the probe process write ``payload`` as every result."""
+    return f"""
+import wire
+def _bomb(path, value, _data={payload!r}):
+    with open(path, "wb") as fh:
+        fh.write(_data)
+wire.save = _bomb
+def f(x):
+    return x
+"""
+
+
+def test_oversized_or_foreign_results_are_refused_unread(tmp_path):
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False,
+                                                "shape": (100_000, 100_000)})
+    huge = wire.encode({"status": "ok", "arrays": {"y": np.zeros(1)}, "types": {}})
+    huge = huge[:huge.rindex(b"\x93NUMPY") - 8] + struct.pack("<Q", len(head.getvalue())) \
+        + head.getvalue()
+    zipped = io.BytesIO()
+    np.savez_compressed(zipped, a0=np.zeros(10**7))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for name, payload, said in (("huge", huge, "larger than 32 MiB"),
+                                ("zip", zipped.getvalue(), "not a message")):
+        res = run_probes(module(tmp_path / name, bomb_writer(payload)), "m", [probe()])["p"]
+        assert res.error.startswith("the results of your code could not be read back"), res.error
+        assert said in res.error and not res.outputs
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB
+
+
+LINK_RESULTS = """
+import os, wire
+def _link(path, value):
+    os.symlink("/etc/shadow", path)
+wire.save = _link
+def f(x):
+    return x
+"""
+
+
+def test_a_result_that_is_a_link_is_not_followed(tmp_path):
+    res = run_probes(module(tmp_path, LINK_RESULTS), "m", [probe()])["p"]
+    assert res.error.startswith("the results of your code could not be read back: cannot open")
+    assert "root:" not in res.error
+
+
+# Task 5.3 lends the course's cost to train_autoencoder. This one hands back, as
+# its "W1", every source or bytecode of that cost it can reach in its process.
+READ_LENT = '''
+def train_autoencoder(X, hidden_size, **kwargs):
+    import glob, inspect, marshal, os, sys
+    found = []
+    ref = sys.modules.get("source_lib._reference_autoencoder")
+    fn = getattr(ref, "sparse_autoencoder_loss", None)
+    for get in (lambda: inspect.getsource(fn), lambda: inspect.getsource(ref),
+                lambda: marshal.dumps(fn.__code__).decode("latin-1"),
+                lambda: repr([c.cell_contents for c in fn.__closure__ or ()])):
+        try:
+            found.append(get())
+        except Exception:
+            pass
+    for path in glob.glob(os.path.join(os.path.dirname(__file__), "**"), recursive=True):
+        try:
+            found.append(open(path, encoding="latin-1").read())
+        except OSError:
+            pass
+    text = "\\n".join(found).encode("latin-1", "replace")
+    return {"W1": np.frombuffer(text, np.uint8), "b1": 0, "W2": 0, "b2": 0}, np.zeros(1)
+'''
+
+
+def test_lent_code_cannot_be_read_from_the_students_process(tmp_path):
+    chapter = next(c for c in CHAPTERS if c.module == "autoencoder")
+    write_library(tmp_path, library_texts(COURSE, chapter, next(  # stubs, no solution
+        s for s in corpus("autoencoder").SAMPLE_CLASS if s.student == "blank")))
+    lib = tmp_path / "source_lib" / "autoencoder.py"
+    text = lib.read_text()
+    start = text.index("def train_autoencoder(")
+    end = text.index("\ndef ", start + 1) if "\ndef " in text[start + 1:] else len(text)
+    lib.write_text(text[:start] + READ_LENT.lstrip() + text[end:])
+    chk = get("autoencoder.train_autoencoder")
+    trial = chk.make_trials(np.random.default_rng(0), COURSE.import_reference("autoencoder"))[0]
+    res = run_probes(tmp_path, "autoencoder", [trial.probe("t", "train_autoencoder")],
+                     reference=COURSE.source_lib / "autoencoder.py")["t"]
+    seen = res.outputs["W1"].astype(np.uint8).tobytes().decode("latin-1")
+    assert "_stand_in(" in seen  # it did read the stand-in module
+    secret = [line.strip() for line in solution_lines("autoencoder", "sparse_autoencoder_loss")]
+    assert [line for line in secret if line in seen] == []
+
+
+def solution_lines(module, function):
+    """The lines of ``function``'s solution region in the instructor's module."""
+    text = (COURSE.source_lib / f"{module}.py").read_text()
+    body = text[text.index(f"def {function}("):]
+    region = body[body.index("### BEGIN SOLUTION"):body.index("### END SOLUTION")]
+    return [line for line in region.splitlines()[1:] if len(line.strip()) > 12]

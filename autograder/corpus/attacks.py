@@ -15,7 +15,8 @@ from dataclasses import replace
 
 import nbformat
 
-from . import Edit, EditAll, Submission
+from ..course import CHAPTERS
+from . import Edit, EditAll, Submission, corpus
 from .feedforward import ALL, PATCH_FROM_CELL, PATCH_FROM_LIBRARY, RETURN_ZERO, SAMPLE_CLASS
 
 PORT = 47913
@@ -196,6 +197,41 @@ def _sneaky(*args, **kwargs):
 """
 
 
+# Replaces what the probe process hands back to the grader, after each probe,
+# with what must never be parsed: a compressed file that inflates to 512 MB
+# (the .npz of an older grader), a link to /dev/zero, or a FIFO nobody writes.
+RESULTS = """
+import io as _io, os as _os, sys as _sys, zipfile as _zipfile
+def _inflating():
+    buf = _io.BytesIO()
+    with _zipfile.ZipFile(buf, "w", _zipfile.ZIP_DEFLATED) as z:
+        with z.open("a0.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(
+                fh, {{"descr": "<f8", "fortran_order": False, "shape": (2**26,)}})
+            for _ in range(32):
+                fh.write(bytes(2**24))
+    return buf.getvalue()
+_main = _sys.modules.get("__main__")
+if _main is not None and hasattr(_main, "run_probe"):
+    _real, _kind = _main.run_probe, {kind!r}
+    _bomb = _inflating() if _kind == "bomb" else None
+    def _run(module, probe, request_dir, _real=_real):
+        _real(module, probe, request_dir)
+        for suffix in (".out", ".out.npz", ".out.json"):  # this grader's, and an older one's
+            path = _os.path.join(request_dir, probe["id"] + suffix)
+            if not _os.path.lexists(path) or (_kind == "bomb" and suffix == ".out.json"):
+                continue
+            _os.remove(path)
+            if _kind == "bomb":
+                open(path, "wb").write(_bomb)
+            elif _kind == "fifo":
+                _os.mkfifo(path)
+            else:
+                _os.symlink("/dev/zero", path)
+    _main.run_probe = _run
+"""
+
+
 def _all_return(factory):
     return EditAll(r'raise NotImplementedError\("Task [^"]*"\)', f"return {factory}()")
 
@@ -260,10 +296,59 @@ ATTACKS = [
     _attack("attack-delete-tests", "deletes every test cell", transform=_delete_tests),
     _attack("attack-slow-cells", "many slow cells, longer than a submission may take",
             transform=_slow_cells),
+    _attack("attack-results-bomb", "hands back a compressed result that inflates to 512 MB",
+            edits=_library(RESULTS.format(kind="bomb"))),
+    _attack("attack-results-zero", "hands back links to /dev/zero as its results",
+            edits=_library(RESULTS.format(kind="zero"))),
+    _attack("attack-results-fifo", "hands back FIFOs as its results",
+            edits=_library(RESULTS.format(kind="fifo"))),
     _attack("attack-ignore-sigterm", "ignores SIGTERM and SIGINT, then never ends",
             cell=IGNORE_TERM + "while True:\n    time.sleep(0.1)\n",
             edits=_library(IGNORE_TERM + "while True:\n    time.sleep(0.1)\n")),
 ]
+
+# An honest student whose back_propagation is far too slow on the hidden inputs
+# (not in the notebook, where it is quick): it loses that task only, and is told
+# which function ran out of time; every later check still gets a budget of its own.
+SLOW_CHECK = Submission(
+    "slow-back-propagation", "back_propagation takes minutes on the hidden inputs",
+    edits=(Edit("def back_propagation(X, Y_T, weights):\n",
+                "def back_propagation(X, Y_T, weights):\n"
+                "    import sys, time\n"
+                "    if 'ipykernel' not in sys.modules:\n"
+                "        time.sleep(300)\n"),),
+    fails=frozenset({"feedforward.back_propagation"}))
+
+# Chapter 5's training is graded on the course's cost, lent to the student's code:
+# this one looks for that cost's source or bytecode wherever its process can
+# reach, and sends what it finds back inside its exception message.
+READ_LENT = """
+def _read_lent():
+    import glob, inspect, marshal, os, sys
+    found = []
+    ref = sys.modules.get("source_lib._reference_autoencoder")
+    fn = getattr(ref, "sparse_autoencoder_loss", None)
+    for get in (lambda: inspect.getsource(fn), lambda: inspect.getsource(ref),
+                lambda: repr(marshal.dumps(fn.__code__))):
+        try:
+            found += get().splitlines()
+        except Exception:
+            pass
+    for path in glob.glob(os.path.join(os.path.dirname(__file__), "*.py")):
+        if not path.endswith("autoencoder.py") or "_reference_" in path:
+            found += open(path).read().splitlines()
+    lines = [line.strip() for line in found if "rho" in line or "W1" in line]
+    raise RuntimeError(" | ".join(lines))
+"""
+LENT_CHAPTER = next(c for c in CHAPTERS if c.module == "autoencoder")
+LENT_ATTACKS = [
+    Submission("attack-read-lent-code", "reads the course's cost lent to its training",
+               library="release", fails=None,
+               edits=(Edit('"""\nimport numpy as np\n', '"""\nimport numpy as np\n' + READ_LENT),
+                      EditAll(r'raise NotImplementedError\("Task 5\.3[^"]*"\)',
+                              "return _read_lent()"))),
+]
+LENT_HONEST = [s for s in corpus("autoencoder").SAMPLE_CLASS if s.student == "solution"]
 
 # Graded in the same batch: their grades must be exactly what they are alone.
 HONEST = [s for s in SAMPLE_CLASS if s.student in ("solution", "alt-formulas", "bug-bias-axis")]

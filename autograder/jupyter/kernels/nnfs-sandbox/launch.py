@@ -4,7 +4,8 @@ nbgrader's ``Execute`` starts this kernel (``c.Execute.kernel_name``) in the
 student's autograded folder. The kernel runs on a throwaway copy of that folder,
 shown at the same path, with no network (it talks to nbgrader over ZMQ ``ipc``
 sockets: ``c.KernelManager.transport = "ipc"`` in the course's nbgrader
-configuration), as an unprivileged user who sees nothing of the course but its
+configuration, in a folder of this kernel's own that ``autograder/kernel.py``
+makes), as an unprivileged user who sees nothing of the course but its
 own copy, and with these limits from the environment (defaults in brackets):
 NNFS_KERNEL_MEMORY, bytes of address space [8 GiB: TensorFlow reserves much
 virtual memory]; NNFS_KERNEL_CPU, CPU seconds per process [600];
@@ -52,6 +53,11 @@ def main():
                  "set c.KernelManager.transport = 'ipc' (assignments/nbgrader_config.py does)")
     folder = os.getcwd()
     sockets = os.path.dirname(os.path.abspath(connection["ip"]))
+    # The sandbox user may write there: only a fresh folder of this kernel's own, never
+    # one that other kernels share (a student's files would wait there for the next).
+    if os.path.islink(sockets) or os.listdir(sockets):
+        sys.exit(f"the nnfs-sandbox kernel needs an empty socket folder of its own, not {sockets}: "
+                 "grade with autograder.kernel.GradingKernelManager, which makes one per kernel")
     with tempfile.TemporaryDirectory(prefix="nnfs-kernel-") as tmp:
         work, run = os.path.join(tmp, "work"), os.path.join(tmp, "run")
         shutil.copytree(folder, work, ignore=jail.ignore_links)

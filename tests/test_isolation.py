@@ -1,0 +1,101 @@
+"""Nothing a student writes survives into another student's job (COURSE_SPEC 6).
+
+The two attacks of ``autograder/corpus/attacks_leftover.py`` are graded one after
+the other on one worker (``--workers 1``, sorted order): the first leaves markers
+wherever it can write in the sandbox (files, SysV IPC, keyrings, an abstract
+socket, processes that try to outlive the kernel), the second looks for them
+wherever it can read. The grader's temporary files go to a folder of this test.
+"""
+import os
+import re
+import shutil
+import tempfile
+
+import pytest
+
+from autograder.corpus import make_submission
+from autograder.corpus.attacks_leftover import LEFTOVER_ATTACKS, MARK
+from autograder.course import CHAPTERS, Course
+from autograder.jail import SLOT_UID, SLOTS
+
+from conftest import REPO, _ignore, autograder
+from test_attacks import autograded_outputs
+
+CHAPTER = CHAPTERS[0]
+WRITER, READER = (sub.student for sub in LEFTOVER_ATTACKS)
+LIMITS = """
+# test_isolation: the attacks walk the whole file system, in a cell and at import
+c.Execute.timeout = 90
+c.TrustedChecks.wall_seconds = 60
+"""
+
+
+def markers(*roots):
+    """Paths under ``roots`` (links not followed) whose name is a marker."""
+    return [os.path.join(folder, name) for root in roots for folder, dirs, files in os.walk(root)
+            for name in dirs + files if name.startswith(MARK)]
+
+
+def batch_processes(tmp):
+    """Processes left by the batch: a marker in their command line, or a sandbox user's
+    process that runs from the batch's temporary folder (kernels, probes, their children)."""
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmdline = fh.read().decode(errors="replace")
+            uid = os.stat(f"/proc/{pid}").st_uid
+        except OSError:  # ended meanwhile
+            continue
+        if MARK in cmdline or (SLOT_UID <= uid < SLOT_UID + SLOTS and tmp in cmdline):
+            left.append((pid, uid, cmdline.replace("\0", " ")[:200]))
+    return left
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    course = Course(tmp_path_factory.mktemp("isolation") / "nnfs")
+    shutil.copytree(REPO, course.root, ignore=_ignore)
+    with open(course.nbgrader_root / "nbgrader_config.py", "a") as fh:
+        fh.write(LIMITS)
+    autograder(course, "release", CHAPTER.assignment)
+    for sub in LEFTOVER_ATTACKS:
+        make_submission(course, CHAPTER, sub, course.folder("submitted", sub.student, CHAPTER.assignment))
+    tmp = tempfile.mkdtemp(prefix="nnfs-iso-")  # short: socket paths have at most 107 bytes
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("TMPDIR", tmp)
+            autograder(course, "grade", CHAPTER.assignment, "--workers", "1", "--timeout", "300")
+        yield dict(course=course, tmp=tmp, left_in_tmp=os.listdir(tmp),
+                   processes=batch_processes(tmp), writer=autograded_outputs(course, WRITER),
+                   reader=autograded_outputs(course, READER))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_the_writer_left_markers_where_it_could(batch):
+    wrote = [line.split(" ", 1)[1] for line in batch["writer"].splitlines() if line.startswith("WROTE ")]
+    folder = str(batch["course"].folder("autograded", WRITER, CHAPTER.assignment))
+    for place in ("/tmp/", "/dev/shm/", folder + "/"):
+        assert any(w.startswith(place + MARK) for w in wrote), (place, wrote)
+    in_sockets = re.compile(r"/nnfs-ipc-[^/]+/" + MARK)  # its kernel's socket folder
+    assert any(in_sockets.search(w) and w.endswith("-link") for w in wrote), wrote  # a folder too
+    assert "SysV shared memory 0x6e6e6673" in wrote
+    assert "processes that try to outlive the kernel" in wrote
+
+
+def test_the_next_student_finds_nothing(batch):
+    lines = batch["reader"].splitlines()
+    searched = [int(line.split()[1]) for line in lines if line.startswith("SEARCHED ")]
+    assert searched and searched[0] > 1000, lines  # it did walk the sandbox's file system
+    assert [line for line in lines if line.startswith("FOUND")] == []
+
+
+def test_nothing_is_left_on_the_machine(batch):
+    assert batch["left_in_tmp"] == []  # every job's and worker's temporary folder is gone
+    assert batch["processes"] == []
+    assert markers(tempfile.gettempdir(), "/dev/shm", "/var/tmp", str(batch["course"].root)) == []
+    # the writer's links led to its folder here: removing them did not follow them
+    writer, reader = (batch["course"].folder("autograded", s) for s in (WRITER, READER))
+    assert (writer / CHAPTER.assignment / CHAPTER.notebook).is_file()
+    assert writer.stat().st_mode == reader.stat().st_mode
