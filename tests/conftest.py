@@ -122,21 +122,111 @@ def small_course(graded, folder):
     return course
 
 
-def chapter_one_course(folder, submissions, config=""):
+def chapter_one_course(folder, submissions, config="", edit_book=None, more=()):
     """A new course in ``folder`` with Chapter 1 released, ``config`` appended to its nbgrader
-    configuration, and ``submissions`` (corpus ``Submission``s) in ``submitted/``."""
+    configuration, and ``submissions`` (corpus ``Submission``s) in ``submitted/``.
+
+    ``edit_book(course)`` may change the course's book before the release; ``more``
+    holds ``(chapter, submissions)`` of other chapters to release and submit too.
+    """
     from autograder.corpus import make_submission
 
-    chapter = CHAPTERS[0]
     course = Course(Path(folder) / "nnfs")
     shutil.copytree(REPO, course.root, ignore=_ignore)
     with open(course.nbgrader_root / "nbgrader_config.py", "a") as fh:
         fh.write(config)
-    autograder(course, "release", chapter.assignment)
-    for sub in submissions:
-        make_submission(course, chapter, sub,
-                        course.folder("submitted", sub.student, chapter.assignment))
+    if edit_book:
+        edit_book(course)
+    batches = [(CHAPTERS[0], submissions), *more]
+    autograder(course, "release", *(chapter.assignment for chapter, _ in batches))
+    for chapter, subs in batches:
+        for sub in subs:
+            make_submission(course, chapter, sub,
+                            course.folder("submitted", sub.student, chapter.assignment))
     return course
+
+
+# The attack batch's limits: short, since several attacks wait them out.
+SHORT_LIMITS = """
+# the attack batch: short limits, since several attacks wait them out
+c.Execute.timeout = 5
+c.TrustedChecks.wall_seconds = 10
+"""
+READ_ONLY_QUESTION = "written_1_question"  # a locked markdown cell, for the tamper attacks
+
+
+def _lock_the_written_question(course):
+    """Make Chapter 1's written question a read-only cell (the book has no locked markdown
+    cell, and tampering with one must be tested too)."""
+    import nbformat
+
+    path = course.book / CHAPTERS[0].notebook
+    book = nbformat.read(path, as_version=4)
+    question = next(c for c in book.cells if c.source.startswith("## Written question"))
+    question.metadata["nbgrader"] = {"grade": False, "grade_id": READ_ONLY_QUESTION,
+                                     "locked": True, "schema_version": 3, "solution": False}
+    nbformat.write(book, path)
+
+
+@pytest.fixture(scope="session")
+def attacked(tmp_path_factory):
+    """Every attack of the corpus graded in one batch with honest students, with the real
+    ``autograder grade`` (Chapters 1 and 5, ``SHORT_LIMITS``, 45 s per submission).
+
+    A namespace: ``course``, ``out`` (grade's output), ``rows`` (Chapter 1's grade rows
+    by student), ``submitted`` (the submitted files' bytes before grading), ``reached``
+    (whether anything reached the loopback port ``PORT``), ``temporary`` (the grader's
+    temporary folders before), ``canary`` (a value only the grader's environment held),
+    ``seconds`` (the batch's wall time).
+    """
+    import socket
+
+    from autograder.corpus.attack_batch import BATCH, LENT_BATCH, LENT_CHAPTER
+    from autograder.corpus.attacks import PORT
+    from autograder.corpus.attacks_intake import CANARY
+    from autograder.grading import table
+
+    course = chapter_one_course(tmp_path_factory.mktemp("attacks"), BATCH, SHORT_LIMITS,
+                                edit_book=_lock_the_written_question,
+                                more=[(LENT_CHAPTER, LENT_BATCH)])
+    submitted = _digest(course.folder("submitted"))
+    temporary = _temporary_files()
+    canary = f"canary-{os.getpid()}-{time.time_ns()}"
+    os.environ[CANARY] = canary  # in the grader's /proc/self/environ
+    try:
+        with socket.socket() as listener:  # what the network attack tries to reach
+            listener.bind(("127.0.0.1", PORT))
+            listener.listen()
+            listener.setblocking(False)
+            started = time.monotonic()
+            out = autograder(course, "grade", CHAPTERS[0].assignment, LENT_CHAPTER.assignment,
+                             "--timeout", "45").stdout
+            seconds = time.monotonic() - started
+            try:
+                listener.accept()
+                reached = True
+            except BlockingIOError:
+                reached = False
+    finally:
+        del os.environ[CANARY]
+    rows = {r.student: r for r in table(course, [CHAPTERS[0]])}
+    return SimpleNamespace(course=course, out=out, rows=rows, submitted=submitted,
+                           reached=reached, temporary=temporary, canary=canary, seconds=seconds)
+
+
+TEMPORARY = ("nnfs-job-", "nnfs-worker-", "nnfs-kernel-", "nnfs-root-", "nnfs-ipc-")
+
+
+def _digest(folder):
+    """Relative path -> bytes of every file below ``folder`` (links not followed)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.is_symlink()}
+
+
+def _temporary_files():
+    import tempfile
+
+    return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(TEMPORARY)}
 
 
 # The only arguments the tests add to the guide's `dask scheduler`: listen on

@@ -1,16 +1,20 @@
-"""Attacks on the grader, graded in one batch with honest students (autograder/corpus/attacks.py).
+"""Attacks on the grader, graded in one batch with honest students (autograder/corpus/).
 
-No attack may gain a point, harm a classmate's grade or files, reach the network,
+The batch (fixture ``attacked`` in conftest.py, ``autograder/corpus/attack_batch.py``)
+holds every attack of the corpus: on the sandbox (attacks.py), at intake
+(attacks_intake.py), on notebook metadata (attacks_tamper.py), on what the next
+student finds (attacks_leftover.py), on what crosses back and on lent code. No
+attack may gain a point, harm a classmate's grade or files, reach the network,
 or leak a solution into its feedback; the honest students get exactly the grades
 the sample class's batch gave them. The batch runs with short limits (5 s per
-cell, 10 s for the checks, 45 s per submission) because several attacks wait them out.
+cell, 10 s per check, 45 s per submission) because several attacks wait them out.
+This file checks the batch as a whole and the sandbox's attacks; test_intake.py
+and test_tamper.py check theirs.
 """
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
-import tempfile
 
 import nbformat
 import pytest
@@ -18,51 +22,17 @@ from nbclient import NotebookClient
 from nbgrader.api import Gradebook
 
 from autograder.corpus import make_submission
-from autograder.corpus.attacks import ATTACKS, HONEST, PORT
+from autograder.corpus.attack_batch import BATCH, ZERO
+from autograder.corpus.attacks import ATTACKS, HONEST, LENT_CHAPTER, SLOW_CHECK
 from autograder.course import CHAPTERS, Course
 from autograder.grading import table
 from autograder.jail import SLOT_UID, SLOTS
 from autograder.release import find_leaks, secret_lines
 
-from conftest import REPO, autograder, chapter_one_course
+from conftest import REPO, _digest, _temporary_files
 from test_grading import page_text
 
 CHAPTER = CHAPTERS[0]
-SHORT_LIMITS = """
-# test_attacks: short limits, since several attacks wait them out
-c.Execute.timeout = 5
-c.TrustedChecks.wall_seconds = 10
-"""
-TEMPORARY = ("nnfs-job-", "nnfs-worker-", "nnfs-kernel-", "nnfs-root-", "nnfs-ipc-")
-
-
-def digest(folder):
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
-def temporary_files():
-    return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(TEMPORARY)}
-
-
-@pytest.fixture(scope="module")
-def attacked(tmp_path_factory):
-    course = chapter_one_course(tmp_path_factory.mktemp("attacks"), ATTACKS + HONEST, SHORT_LIMITS)
-    submitted = digest(course.folder("submitted"))
-    temporary = temporary_files()
-    with socket.socket() as listener:  # what the network attack tries to reach
-        listener.bind(("127.0.0.1", PORT))
-        listener.listen()
-        listener.setblocking(False)
-        out = autograder(course, "grade", CHAPTER.assignment, "--timeout", "45").stdout
-        try:
-            listener.accept()
-            reached = True
-        except BlockingIOError:
-            reached = False
-    rows = {r.student: r for r in table(course, [CHAPTER])}
-    return dict(course=course, rows=rows, out=out, submitted=submitted, reached=reached,
-                temporary=temporary)
 
 
 def autograded_outputs(course, student):
@@ -75,12 +45,13 @@ def autograded_outputs(course, student):
 
 
 def test_the_batch_grades_everyone(attacked):
-    assert set(attacked["rows"]) == {s.student for s in ATTACKS + HONEST}
+    assert set(attacked.rows) == {s.student for s in BATCH}
+    assert "Traceback" not in attacked.out
 
 
-@pytest.mark.parametrize("attack", ATTACKS, ids=lambda s: s.student)
+@pytest.mark.parametrize("attack", ZERO, ids=lambda s: s.student)
 def test_no_attack_gains_a_point(attacked, attack):
-    row = attacked["rows"][attack.student]
+    row = attacked.rows[attack.student]
     assert row.score == 0
     # nothing is left for a human to grade but the written answer
     assert all(c.grade_id.startswith("written_") for c in row.cells if c.needs_manual_grade)
@@ -91,14 +62,14 @@ def test_honest_students_get_the_grades_they_get_alone(attacked, graded):
              if not c.needs_manual_grade}
     for sub in HONEST:
         twin = "solution" if sub.student == "solution-twin" else sub.student
-        mine = {c.grade_id: c.score for c in attacked["rows"][sub.student].cells
+        mine = {c.grade_id: c.score for c in attacked.rows[sub.student].cells
                 if not c.needs_manual_grade}
         assert mine == {g: s for (st, g), s in alone.items() if st == twin}, sub.student
 
 
 def test_no_one_elses_files_or_grades_change(attacked):
-    course = attacked["course"]
-    assert digest(course.folder("submitted")) == attacked["submitted"]
+    course = attacked.course
+    assert _digest(course.folder("submitted")) == attacked.submitted
     with Gradebook(course.db_url) as gb:
         manual = [(g.student.id, g.name) for sub in gb.find_assignment(CHAPTER.assignment).submissions
                   for nb in sub.notebooks for g in nb.grades if g.manual_score is not None]
@@ -108,29 +79,66 @@ def test_no_one_elses_files_or_grades_change(attacked):
 
 
 def test_no_network(attacked):
-    assert not attacked["reached"]
-    out = autograded_outputs(attacked["course"], "attack-network")
+    assert not attacked.reached
+    out = autograded_outputs(attacked.course, "attack-network")
     assert "Network is unreachable" in out and "CONNECTED" not in out
 
 
 def test_no_solution_or_check_reaches_an_attackers_feedback(attacked):
-    course = attacked["course"]
+    course = attacked.course
     secrets = secret_lines(course)
     leaks = []
-    for sub in ATTACKS:
+    for sub in ZERO:
         page = course.folder("feedback", sub.student, CHAPTER.assignment, CHAPTER.module + ".html")
         assert page.is_file(), page
         text = page_text(page)
         own = "\n".join(p.read_text() for p in
-                        course.folder("submitted", sub.student, CHAPTER.assignment).rglob("*.py"))
+                        course.folder("submitted", sub.student, CHAPTER.assignment).rglob("*.py")
+                        if p.is_file() and not p.is_symlink())
         leaks += find_leaks([(str(page), text)], {s for s in secrets if s not in own})
         printed = autograded_outputs(course, sub.student)
         assert "STOLEN FROM" not in printed and "SECRET /" not in printed, sub.student
     assert leaks == []
 
 
+def feedback(attacked, student, chapter=CHAPTER):
+    return page_text(attacked.course.folder("feedback", student, chapter.assignment,
+                                            chapter.module + ".html"))
+
+
+@pytest.mark.parametrize("student", ["attack-results-bomb", "attack-results-zero",
+                                     "attack-results-fifo"])
+def test_results_are_checked_before_they_are_read(attacked, student):
+    """A compressed bomb, a link to /dev/zero or a FIFO as results: refused unread, in time."""
+    page = feedback(attacked, student)
+    assert "the results of your code could not be read back" in page
+    assert f"could not grade {student}" not in attacked.out  # graded, not stopped by a limit
+
+
+def test_a_slow_function_costs_only_its_own_task(attacked):
+    """Each check has its own budget: the checks after the slow one are graded as usual."""
+    slow, honest = attacked.rows[SLOW_CHECK.student], attacked.rows["solution"]
+    lost = {c.grade_id for c, h in zip(slow.cells, honest.cells) if c.score != h.score}
+    assert lost == {"task_1_5_back_propagation"}
+    assert ("back_propagation did not finish within 10 seconds (an infinite loop, or far too "
+            "slow?)") in feedback(attacked, SLOW_CHECK.student)
+
+
+def test_the_code_lent_to_a_check_stays_out_of_reach(attacked):
+    """Chapter 5's training runs on the course's cost through a stand-in: the attacker
+    finds no line of it, and its exception reaches the feedback cut short."""
+    page = feedback(attacked, "attack-read-lent-code", LENT_CHAPTER)
+    assert "Task 5.3 (train_autoencoder) failed" in page
+    assert find_leaks([("page", page)], secret_lines(attacked.course)) == []
+    verdict = page[page.index("Task 5.3 (train_autoencoder) failed"):]
+    assert "RuntimeError: " in verdict and len(verdict.split("\n")[1]) < 300
+    rows = {r.student: r for r in table(attacked.course, [LENT_CHAPTER])}
+    assert rows["attack-read-lent-code"].score == 0
+    assert all(c.score == c.max_score for c in rows["solution"].cells if not c.needs_manual_grade)
+
+
 def test_output_spam_is_cut(attacked):
-    course = attacked["course"]
+    course = attacked.course
     for path in (course.folder("autograded", "attack-output-spam", CHAPTER.assignment, CHAPTER.notebook),
                  course.folder("feedback", "attack-output-spam", CHAPTER.assignment,
                                CHAPTER.module + ".html")):
@@ -143,15 +151,15 @@ def test_output_spam_is_cut(attacked):
     ("attack-slow-cells", "grading took longer than 45 s and was stopped"),
     ("attack-os-exit-cell", "DeadKernelError: Kernel died")])
 def test_a_submission_stopped_by_a_limit_is_told_why(attacked, student, reason):
-    page = attacked["course"].folder("feedback", student, CHAPTER.assignment, CHAPTER.module + ".html")
+    page = attacked.course.folder("feedback", student, CHAPTER.assignment, CHAPTER.module + ".html")
     assert reason in page_text(page)
-    assert f"could not grade {student} ({reason}" in attacked["out"]
+    assert f"could not grade {student} ({reason}" in attacked.out
 
 
 def test_nothing_is_left_behind(attacked):
     ps = subprocess.run(["ps", "-eo", "uid="], capture_output=True, text=True).stdout.split()
     assert not [u for u in ps if SLOT_UID <= int(u) < SLOT_UID + SLOTS]
-    assert temporary_files() <= attacked["temporary"]
+    assert _temporary_files() <= attacked.temporary
 
 
 def run_outside_the_sandbox(tmp_path, student):

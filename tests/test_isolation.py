@@ -13,12 +13,11 @@ import tempfile
 
 import pytest
 
-from autograder.corpus import make_submission
 from autograder.corpus.attacks_leftover import LEFTOVER_ATTACKS, MARK
-from autograder.course import CHAPTERS, Course
+from autograder.course import CHAPTERS
 from autograder.jail import SLOT_UID, SLOTS
 
-from conftest import REPO, _ignore, autograder
+from conftest import autograder, chapter_one_course
 from test_attacks import autograded_outputs
 
 CHAPTER = CHAPTERS[0]
@@ -54,13 +53,7 @@ def batch_processes(tmp):
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    course = Course(tmp_path_factory.mktemp("isolation") / "nnfs")
-    shutil.copytree(REPO, course.root, ignore=_ignore)
-    with open(course.nbgrader_root / "nbgrader_config.py", "a") as fh:
-        fh.write(LIMITS)
-    autograder(course, "release", CHAPTER.assignment)
-    for sub in LEFTOVER_ATTACKS:
-        make_submission(course, CHAPTER, sub, course.folder("submitted", sub.student, CHAPTER.assignment))
+    course = chapter_one_course(tmp_path_factory.mktemp("isolation"), LEFTOVER_ATTACKS, LIMITS)
     tmp = tempfile.mkdtemp(prefix="nnfs-iso-")  # short: socket paths have at most 107 bytes
     try:
         with pytest.MonkeyPatch.context() as env:

@@ -3,16 +3,15 @@
 The unit tests run ``RestoreCells`` on tampered Chapter 1 submissions against a
 real release and gradebook: the graded cells come back as released, nbgrader's
 own sanitize checks then find nothing to fix, and a note says what happened.
-The end-to-end test grades the tamperers of ``autograder/corpus/attacks_tamper.py``
-with ``autograder grade`` in one batch with the honest solution: each keeps the
-points of its honest cells, and its feedback page explains.
+The end-to-end tests read the tamperers of ``autograder/corpus/attacks_tamper.py``
+as the attack batch graded them, with honest students: each keeps the points of
+its honest cells, and its feedback page explains.
 
-The course copy's Chapter 1 has one read-only cell more than the book's: the
-written question's text is locked (nbgrader's "Read-only" cell), so that
-tampering with a locked markdown cell can be tested too.
+The attack batch's course (conftest.py) has one read-only cell more in Chapter 1
+than the book: the written question's text is locked (nbgrader's "Read-only"
+cell), so that tampering with a locked markdown cell can be tested too.
 """
 import copy
-import shutil
 
 import nbformat
 import pytest
@@ -25,15 +24,15 @@ from autograder import notes
 from autograder.cells import RestoreCells
 from autograder.corpus import make_submission
 from autograder.corpus.attacks_tamper import ANSWER_ID, SOLUTION, TAMPER_ATTACKS
-from autograder.course import CHAPTERS, Course
-from autograder.grading import table
+from autograder.course import CHAPTERS
 
-from conftest import REPO, _ignore, autograder
-from test_attacks import SHORT_LIMITS
+from autograder.corpus.attack_batch import BATCH
+
+from conftest import READ_ONLY_QUESTION
 from test_grading import page_text
 
 CHAPTER = CHAPTERS[0]
-QUESTION_ID = "written_1_question"  # the read-only cell this course copy adds
+QUESTION_ID = READ_ONLY_QUESTION  # the read-only cell the attack batch's course adds
 ADVICE = "Don't change graded cells or their metadata."
 TEST = "the grader restored the original test cell and graded your code with it. " + ADVICE
 
@@ -86,19 +85,9 @@ TAMPERERS = {s.student: s for s in TAMPER_ATTACKS}
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """A course copy with Chapter 1 released (written question read-only) and short limits."""
-    course = Course(tmp_path_factory.mktemp("tamper") / "nnfs")
-    shutil.copytree(REPO, course.root, ignore=_ignore)
-    book = nbformat.read(course.book / CHAPTER.notebook, as_version=4)
-    question = next(c for c in book.cells if c.source.startswith("## Written question"))
-    question.metadata["nbgrader"] = {"grade": False, "grade_id": QUESTION_ID, "locked": True,
-                                     "schema_version": 3, "solution": False}
-    nbformat.write(book, course.book / CHAPTER.notebook)
-    with open(course.nbgrader_root / "nbgrader_config.py", "a") as fh:
-        fh.write(SHORT_LIMITS)
-    autograder(course, "release", CHAPTER.assignment)
-    return course
+def course(attacked):
+    """The attack batch's course: Chapter 1 released, its written question read-only."""
+    return attacked.course
 
 
 @pytest.fixture(scope="module")
@@ -197,13 +186,10 @@ def test_a_deleted_test_cell_comes_back_in_its_place(course, release, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tampered(course):
-    """The tamperers and the honest solution, graded in one batch: (rows by student, output)."""
-    for sub in TAMPER_ATTACKS + [SOLUTION]:
-        make_submission(course, CHAPTER, sub,
-                        course.folder("submitted", sub.student, CHAPTER.assignment))
-    out = autograder(course, "grade", CHAPTER.assignment, "--timeout", "45").stdout
-    return {r.student: r for r in table(course, [CHAPTER])}, out
+def tampered(attacked):
+    """The tamperers and the honest solution, as graded in the attack batch (conftest.py):
+    (rows by student, grade's output)."""
+    return attacked.rows, attacked.out
 
 
 def scores(row):
@@ -211,7 +197,7 @@ def scores(row):
 
 
 @pytest.mark.parametrize("student", EXPECTED)
-def test_tampering_costs_only_the_tampered_cell(course, tampered, student):
+def test_tampering_costs_only_the_tampered_cell(attacked, tampered, student):
     rows, out = tampered
     assert f"could not grade {student}" not in out
     honest, mine = scores(rows["solution"]), scores(rows[student])
@@ -219,8 +205,8 @@ def test_tampering_costs_only_the_tampered_cell(course, tampered, student):
     assert set(mine) == set(honest)
     assert {g for g in honest if mine[g] != honest[g]} <= MAY_DIFFER.get(student, set())
     assert rows[student].max_score == rows["solution"].max_score
-    page = page_text(course.folder("feedback", student, CHAPTER.assignment,
-                                   CHAPTER.module + ".html"))
+    page = page_text(attacked.course.folder("feedback", student, CHAPTER.assignment,
+                                            CHAPTER.module + ".html"))
     for expected in EXPECTED[student]:
         assert expected in page
 
@@ -232,8 +218,8 @@ def test_extra_points_stay_within_the_notebook(tampered):
     assert "bonus_points" not in scores(greedy)
 
 
-def test_no_page_asks_for_what_a_student_cannot_do(course, tampered):
-    for sub in TAMPER_ATTACKS + [SOLUTION]:
-        page = page_text(course.folder("feedback", sub.student, CHAPTER.assignment,
+def test_no_page_asks_for_what_a_student_cannot_do(attacked):
+    for sub in BATCH:
+        page = page_text(attacked.course.folder("feedback", sub.student, CHAPTER.assignment,
                                        CHAPTER.module + ".html"))
         assert "nbgrader update" not in page and "Inconsistent checksums" not in page, sub.student
