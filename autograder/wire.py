@@ -235,4 +235,6 @@ def stand_in(address, module, name):
             raise LentFunctionError(f"the course's {name} raised {reply['error']}")
         return reply["value"]
     call.__name__ = call.__qualname__ = name
+    # tracebacks then say "inside the course's <name>", not "inside call"
+    call.__code__ = call.__code__.replace(co_name=name, co_qualname=name)
     return call
