@@ -1,14 +1,16 @@
 """The course's functions lent to a student's code, without their source entering the sandbox.
 
 Some checks run the student's code on the instructor's version of a function
-it calls (Chapter 5's training on the course's cost; Chapter 6's network on
-the course's layers), so that a bug is not paid for twice. The student's
+it calls (Chapter 1's backpropagation on the course's forward pass; Chapter
+5's training on the course's cost; Chapter 6's network on the course's
+layers), so that a bug is not paid for twice. The student's
 process then gets stand-in modules (``stand_in_module``): each function sends
 its arguments, as plain values (``wire.py``), over a Unix socket to a
 reference server in a trusted process outside the sandbox, which runs the
 course's function and sends back its result. No source or bytecode of the
-course is in the sandbox to read. Arguments the course's function changes in
-place are not sent back: lent functions return their results.
+course is in the sandbox to read. A dict argument whose entries the course's
+function sets (batchnorm's running statistics in ``bn_param``) is updated in
+the caller too; other in-place changes to arguments are not sent back.
 
 The server (``python -m autograder.lending``) is started by ``Lender`` with
 the listening socket already bound, limits its own memory and CPU time, and
@@ -85,7 +87,15 @@ def _answer(conn, functions):
         if name not in functions.get(module, ()):
             raise LookupError(f"{module}.{name} is not lent to this check")
         func = getattr(importlib.import_module(f"source_lib.{module}"), name)
-        reply = {"value": func(*request["args"], **request["kwargs"])}
+        args, kwargs = request["args"], request["kwargs"]
+        dicts = {str(i): a for i, a in enumerate(args) if isinstance(a, dict)}
+        dicts.update((k, a) for k, a in kwargs.items() if isinstance(a, dict))
+        before = {k: dict(d) for k, d in dicts.items()}
+        value = func(*args, **kwargs)
+        # dicts it wrote into (bn_param's running statistics) go back to the caller
+        changed = {k: d for k, d in dicts.items() if d.keys() != before[k].keys()
+                   or any(d[e] is not before[k][e] for e in d)}
+        reply = {"value": value, "changed": changed}
     except Exception as exc:  # the student's arguments made the course's function fail
         reply = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     try:

@@ -152,7 +152,8 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
                          f"source_lib/{module}.py is missing from your submission; "
                          f"submit the whole source_lib folder next to the notebook")
         return results
-    with tempfile.TemporaryDirectory(prefix="nnfs-") as tmp:
+    # everything the run makes (the jail's mount point too) goes in here, removed however it ended
+    with tempfile.TemporaryDirectory(prefix="nnfs-", ignore_cleanup_errors=True) as tmp:
         box = Path(tmp) / "box"  # all the sandbox sees and may write
         scratch, req = box / "work", box / "io"
         shutil.copytree(lib, scratch / "source_lib", ignore=ignore_links)
@@ -220,7 +221,7 @@ def _run_batch(box, module, pending, limits, results, budget):
             [sys.executable, "-I", str(JAIL), json.dumps(spec), "--",
              sys.executable, "-I", str(box / "worker.py"), str(req)],
             cwd=box.parent, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True)
+            env=dict(os.environ, TMPDIR=str(box.parent)), start_new_session=True)
         try:
             ready, done, timed_out = _watch(proc, req, pending, limits.wall_seconds)
         finally:

@@ -220,7 +220,8 @@ def stand_in(address, module, name):
     """A function that runs the course's ``module.name`` in the trusted process at ``address``.
 
     Its arguments and result travel as plain values (arrays, numbers, tuples,
-    dicts): the course's code never enters this process.
+    dicts): the course's code never enters this process. Dict arguments whose
+    entries the course's function set come back and update the caller's.
     """
     def call(*args, **kwargs):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -233,6 +234,11 @@ def stand_in(address, module, name):
                 raise LentFunctionError(f"the course's {name} could not be called: {exc}") from None
         if "error" in reply:
             raise LentFunctionError(f"the course's {name} raised {reply['error']}")
+        # dict arguments the course's function wrote into (a bn_param's running statistics)
+        for key, new in reply.get("changed", {}).items():
+            target = args[int(key)] if key.isdigit() else kwargs[key]
+            target.clear()
+            target.update(new)
         return reply["value"]
     call.__name__ = call.__qualname__ = name
     # tracebacks then say "inside the course's <name>", not "inside call"

@@ -170,7 +170,7 @@ SOLUTION = next(s for s in corpus("feedforward").SAMPLE_CLASS if s.student == "s
     (lambda lib: (lib / "feedforward.py").write_text(
         (lib / "feedforward.py").read_text().replace("def sigmoid(z):", "def sigmoid(z):\n"
                                                       "    return [str(v) for v in z]\n", 1)),
-     "sigmoid(z): expected a numpy array of shape (7, 6), got list"),
+     "sigmoid(z): expected a numpy array of shape (6, 8), got list"),
     (lambda lib: (lib / "feedforward.py").write_text(
         (lib / "feedforward.py").read_text().replace("def sigmoid(z):", "def sigmoid(z):\n"
                                                       "    return z * np.nan\n", 1)),
@@ -349,3 +349,88 @@ def solution_lines(module, function):
     body = text[text.index(f"def {function}("):]
     region = body[body.index("### BEGIN SOLUTION"):body.index("### END SOLUTION")]
     return [line for line in region.splitlines()[1:] if len(line.strip()) > 12]
+
+
+# Equal dimensions by design: LeNet-5's classic 28x28 images and 5x5 kernels;
+# ThreeLayerConvNet's square filters (one filter_size in its API).
+SQUARE_BY_DESIGN = {"lenet.build_lenet5": None, "lenet.ThreeLayerConvNet.loss": {"W1"}}
+
+
+def scalars_differ(step):
+    """Stride and pad, and each pair of heights and widths, differ in a probe step's arguments."""
+    args = step.get("args", [])
+    if step.get("call") == "conv_output_size":
+        return args[2] != args[3]
+    if step.get("call") == "conv_layer_cost":
+        hw, cin, cout, kernel, stride, pad = args
+        return hw[0] != hw[1] and cin != cout and kernel[0] != kernel[1] and stride != pad
+    for param in (a for a in args if isinstance(a, dict)):
+        if {"stride", "pad"} <= param.keys() and param["stride"] == param["pad"]:
+            return False
+        if param.get("pool_height", 0) == param.get("pool_width", 1):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
+def test_hidden_inputs_have_no_two_equal_dimensions(chapter):
+    """Over 300 students, no input array has two equal dimensions (a square W1 told a
+    transposed dW1 "wrong values" instead of "wrong shape"), nor a stride its padding."""
+    equal = []
+    for name in sorted(set(corpus(chapter.module).ALL) - {"lenet.build_lenet5"}):
+        chk = get(name)
+        ref = COURSE.import_reference(chk.module) if chk.reference else None
+        # drawing train_autoencoder's trials trains the reference: fewer students
+        for student in range(20 if name == "autoencoder.train_autoencoder" else 300):
+            rng = np.random.default_rng(seed_for(f"s{student}", name))
+            for trial in chk.make_trials(rng, ref):
+                probe = trial.probe("p")
+                equal += [(name, student, k, v.shape) for k, v in probe.inputs.items()
+                          if v.ndim >= 2 and len(set(v.shape)) < v.ndim
+                          and k not in SQUARE_BY_DESIGN.get(name, ())]
+                equal += [(name, student, s) for s in probe.steps if not scalars_differ(s)]
+    assert equal == []
+
+
+def keras_check(name):
+    return name.startswith("keras_layers.") or name == "lenet.build_lenet5"
+
+
+def corpus_submissions(chapter):
+    subs = (*corpus(chapter.module).MUTANTS, *corpus(chapter.module).SAMPLE_CLASS)
+    return list({s.student: s for s in subs}.values())
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
+def test_every_corpus_submission_fails_exactly_its_checks(chapter, tmp_path):
+    """No double penalty: a bug fails the checks its submission names, no others.
+
+    (Spatial batch norm ran on the student's own batchnorm_forward: every batch-norm
+    bug cost two tasks.) The numpy checks only, in a minute: the Keras ones import
+    TensorFlow per submission (four minutes); ``test_grading.py`` grades them all
+    through nbgrader.
+    """
+    names = sorted(n for n in corpus(chapter.module).ALL if not keras_check(n))
+    wrong = []
+    for sub in corpus_submissions(chapter):
+        write_library(tmp_path / sub.student, library_texts(COURSE, chapter, sub))
+        verdicts = run_checks(COURSE, tmp_path / sub.student, sub.student, names)
+        failed = {n for n, v in verdicts.items() if not v.passed}
+        expected = set(names) if sub.fails is None else set(sub.fails) & set(names)
+        wrong += [(sub.student, "fails" if n in failed else "passes", n)
+                  for n in sorted(failed ^ expected)]
+    assert wrong == []
+
+
+def test_a_function_lent_to_one_check_cannot_pass_its_own(tmp_path):
+    """back_propagation is lent the course's forward_propagation; a forward_propagation
+    that calls that stand-in gets nothing (it runs in a process that lends no such thing)."""
+    write_library(tmp_path, library_texts(COURSE, CHAPTERS[0], SOLUTION))
+    lib = tmp_path / "source_lib" / "feedforward.py"
+    lib.write_text(lib.read_text().replace(
+        "def forward_propagation(X, weights):\n", "def forward_propagation(X, weights):\n"
+        "    from source_lib._reference_feedforward import forward_propagation as lent\n"
+        "    return lent(X, weights)\n", 1))
+    names = ["feedforward.forward_propagation", "feedforward.back_propagation"]
+    verdicts = run_checks(COURSE, tmp_path, "ada", names)
+    assert not verdicts[names[0]].passed and verdicts[names[1]].passed

@@ -135,3 +135,19 @@ def test_a_stand_in_calls_the_lender_and_gets_plain_values(tmp_path):
     with pytest.raises(wire.LentFunctionError, match="the course's other raised ValueError: no"):
         wire.stand_in(address, "m", "other")()
     listener.close()
+
+
+def test_a_dict_the_lent_function_writes_into_is_updated_in_the_caller(tmp_path):
+    """batchnorm_forward writes its running statistics into bn_param (COURSE_SPEC 4)."""
+    from autograder.lending import Lender
+
+    lib = tmp_path / "source_lib"
+    lib.mkdir()
+    (lib / "__init__.py").write_text("")
+    (lib / "m.py").write_text("def write(param, other):\n    param['seen'] = param['n'] + 1\n"
+                              "    other.get('n')\n    return 7\n")
+    address = tmp_path / "lend.sock"
+    param, other = {"n": 1}, {"n": 2}
+    with Lender(lib, {"m": ["write"]}, address, cpu_seconds=10):
+        assert wire.stand_in(str(address), "m", "write")(param, other=other) == 7
+    assert param == {"n": 1, "seen": 2} and other == {"n": 2}

@@ -100,20 +100,38 @@ class Verdict:
 REGISTRY = {}
 
 
+def distinct(rng, low, high, k):
+    """``k`` different ints from ``[low, high)``.
+
+    Hidden inputs draw their dimensions with it: with no two equal, a
+    transposed or mis-shaped result shows as a wrong shape, not wrong values.
+    """
+    return tuple(int(v) for v in rng.choice(np.arange(low, high), size=k, replace=False))
+
+
+def all_distinct(*values):
+    return len(set(values)) == len(values)
+
+
 def layer_trial(rng, ref, description, inputs, forward, backward=None, params=(),
-                grads=("dx",)):
+                grads=("dx",), lend=()):
     """A trial of a ``forward(*inputs, *params) -> (out, cache)`` layer, or of its backward.
 
     Without ``backward`` the trial checks ``out``. With it, the student's own
     forward makes the cache, a random ``dout`` is drawn, and the trial checks
     the gradients named ``grads`` (the return values of ``backward``, in order).
+    ``lend`` are the graded functions of the module that the student's code
+    gets in the instructor's version (``Trial.reference_functions``); a
+    backward check lends them to the forward step too, so a lent backward
+    gets the cache of the lent forward.
     """
     names = list(inputs)
     ref_args = [inputs[n].copy() for n in names] + copy.deepcopy(list(params))
     out, cache = getattr(ref, forward)(*ref_args)
     steps = [call(forward, *("$" + n for n in names), *params, as_="fwd")]
     if backward is None:
-        return Trial(description, inputs, steps, {"out": out}, {"out": "@fwd.0"})
+        return Trial(description, inputs, steps, {"out": out}, {"out": "@fwd.0"},
+                     reference_functions=tuple(lend))
     dout = rng.standard_normal(out.shape)
     result = getattr(ref, backward)(dout.copy(), cache)
     steps.append(call(backward, "$dout", "@fwd.1", as_="bwd"))
@@ -122,20 +140,23 @@ def layer_trial(rng, ref, description, inputs, forward, backward=None, params=()
     else:
         expected = dict(zip(grads, result))
         refs = {g: f"@bwd.{i}" for i, g in enumerate(grads)}
-    return Trial(description, {**inputs, "dout": dout}, steps, expected, refs)
+    return Trial(description, {**inputs, "dout": dout}, steps, expected, refs,
+                 reference_functions=tuple(lend))
 
 
-def layer_pair(module, forward, backward, tasks, cases, grads=("dx",)):
+def layer_pair(module, forward, backward, tasks, cases, grads=("dx",), lend=((), ())):
     """Register the trusted checks of a ``forward``/``backward`` pair of layer functions.
 
     ``cases(rng)`` yields ``(description, inputs, params)`` per trial; the
     forward check compares ``out``, the backward check the gradients ``grads``
-    (see ``layer_trial``). ``tasks`` is the pair of task numbers.
+    (see ``layer_trial``). ``tasks`` is the pair of task numbers, ``lend`` the
+    pair of ``layer_trial`` lends.
     """
     def make_trials(with_backward):
         def make(rng, ref):
             return [layer_trial(rng, ref, description, inputs, forward,
-                                backward if with_backward else None, params, grads)
+                                backward if with_backward else None, params, grads,
+                                lend[with_backward])
                     for description, inputs, params in cases(rng)]
         return make
 
@@ -220,9 +241,10 @@ def run_checks(course, submission, student, names, limits=Limits()):
         ref = course.import_reference(chk.module) if chk.reference else None
         rng = np.random.default_rng(seed_for(student, name))
         trials = chk.make_trials(rng, ref)
-        # Checks that lend the student's code instructor functions or modules run
-        # in a process of their own, so no other check's code can reach them.
-        lends = any(t.reference_functions for t in trials)
+        # Checks run in one process per set of lent instructor functions (and
+        # modules): a lent function is then reachable only from the checks that
+        # lend it, never from its own (back_propagation lends forward_propagation).
+        lends = frozenset(f for t in trials for f in t.reference_functions)
         by_module.setdefault((chk.module, lends, chk.reference_modules), []).append((chk, trials))
     for (module, lends, modules), items in by_module.items():
         probes = [t.probe(f"{chk.function}-{i}", chk.function) for chk, trials in items

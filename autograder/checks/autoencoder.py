@@ -11,14 +11,14 @@ student's, so that a bug in Task 5.2 is not paid for twice.
 """
 import numpy as np
 
-from . import Trial, call, check
+from . import Trial, all_distinct, call, check, distinct
 
 PARAMS = ("W1", "b1", "W2", "b2")
 
 
 def _patches(rng):
     N = int(rng.integers(8, 20))
-    h, w = (int(d) for d in rng.integers(3, 7, size=2))
+    h, w = distinct(rng, 4, 8, 2)  # neither equal to the 3 colour channels nor to each other
     patches = rng.uniform(0.3, 0.7, (N, h, w, 3)) * rng.uniform(0.05, 0.3) + rng.uniform(0, 0.6)
     loud = rng.choice(N, size=max(2, N // 4), replace=False)  # high-contrast patches get clipped
     patches[loud] = rng.uniform(0.0, 1.0, (len(loud), h, w, 3))
@@ -39,6 +39,8 @@ def preprocess_patches(rng, ref):
 
 def _problem(rng):
     N, D, H = int(rng.integers(4, 12)), int(rng.integers(4, 13)), int(rng.integers(2, 7))
+    while not all_distinct(N, D, H):  # a transposed gradient shows as a wrong shape
+        N, D, H = int(rng.integers(4, 12)), int(rng.integers(4, 13)), int(rng.integers(2, 7))
     params = {"W1": rng.standard_normal((H, D)) * 0.5, "b1": rng.standard_normal(H) * 0.5,
               "W2": rng.standard_normal((D, H)) * 0.5, "b2": rng.standard_normal(D) * 0.5}
     X = rng.uniform(0.1, 0.9, (N, D))

@@ -2,22 +2,31 @@
 
 Shapes, strides, paddings and channel counts are drawn per student; every
 layer check has a trial with stride > 1, padding, a non-square input and a
-non-square kernel.
+non-square kernel. No two dimensions of an array are equal, nor a stride and
+a padding, so that a transposed or mis-shaped result shows as a wrong shape.
+Functions that use ``conv_output_size`` are graded on the instructor's.
 """
-from . import Trial, call, check, layer_pair
+from . import Trial, all_distinct, call, check, distinct, layer_pair
+
+SIZE = ("conv_output_size",)
+
+
+def _out(n, k, s, p):
+    return (n + 2 * p - k) // s + 1
 
 
 def _geometry(rng, stride=None, pad=None):
     """(x shape, w shape, conv_param) with a window that fits the padded input."""
-    N, C, F = (int(v) for v in (rng.integers(1, 4), rng.integers(1, 4), rng.integers(1, 5)))
-    HH, WW = (int(v) for v in rng.integers(1, 5, 2))
-    stride = int(rng.integers(1, 4)) if stride is None else stride
-    pad = int(rng.integers(0, 3)) if pad is None else pad
-    H = max(int(rng.integers(4, 10)), HH)
-    W = max(int(rng.integers(4, 10)), WW)
-    if (H, W) == (H, H) and HH == WW:  # keep it non-square somewhere
-        W += 1
-    return (N, C, H, W), (F, C, HH, WW), {"stride": stride, "pad": pad}
+    if stride is None:
+        stride = int(rng.integers(1, 4))
+        pad = int(rng.choice([p for p in range(3) if p != stride]))
+    while True:
+        N, C, F = distinct(rng, 1, 5, 3)
+        HH, WW = distinct(rng, 1, 5, 2)
+        H, W = distinct(rng, 4, 10, 2)
+        Ho, Wo = _out(H, HH, stride, pad), _out(W, WW, stride, pad)
+        if all_distinct(N, C, H, W) and all_distinct(F, C, HH, WW) and all_distinct(N, F, Ho, Wo):
+            return (N, C, H, W), (F, C, HH, WW), {"stride": stride, "pad": pad}
 
 
 def _describe(xs, ws, cp):
@@ -28,7 +37,8 @@ def _describe(xs, ws, cp):
 def conv_output_size(rng, ref):
     cases = []
     for _ in range(6):
-        k, s, p = int(rng.integers(1, 8)), int(rng.integers(1, 5)), int(rng.integers(0, 4))
+        k, s = int(rng.integers(1, 8)), int(rng.integers(1, 5))
+        p = int(rng.choice([p for p in range(4) if p != s]))
         n = int(rng.integers(max(1, k - 2 * p), k - 2 * p + 30))
         cases.append((n, k, s, p))
     steps = [call("conv_output_size", n, k, s, p, as_=f"o{i}") for i, (n, k, s, p) in enumerate(cases)]
@@ -42,16 +52,17 @@ def conv_output_size(rng, ref):
 def conv_layer_cost(rng, ref):
     trials = []
     for _ in range(2):
-        hw = (int(rng.integers(8, 64)), int(rng.integers(8, 64)))
-        kernel = (int(rng.integers(1, 8)), int(rng.integers(1, 8)))
-        cin, cout = int(rng.integers(1, 64)), int(rng.integers(1, 128))
-        stride, pad = int(rng.integers(1, 4)), int(rng.integers(0, 3))
+        hw, kernel = distinct(rng, 8, 64, 2), distinct(rng, 1, 8, 2)
+        cin, cout = distinct(rng, 1, 64, 2)
+        stride = int(rng.integers(1, 4))
+        pad = int(rng.choice([p for p in range(3) if p != stride]))
         (oh, ow), params, macs = ref.conv_layer_cost(hw, cin, cout, kernel, stride, pad)
         trials.append(Trial(
             f"in_hw {hw}, {cin} -> {cout} channels, kernel {kernel}, stride {stride}, pad {pad}",
             {}, [call("conv_layer_cost", list(hw), cin, cout, list(kernel), stride, pad)],
             {"out_h": oh, "out_w": ow, "parameters": params, "macs": macs},
-            {"out_h": "@out.0.0", "out_w": "@out.0.1", "parameters": "@out.1", "macs": "@out.2"}))
+            {"out_h": "@out.0.0", "out_w": "@out.0.1", "parameters": "@out.1", "macs": "@out.2"},
+            reference_functions=SIZE))
     return trials
 
 
@@ -65,9 +76,14 @@ def _conv_cases(rng):
 
 def _transpose_cases(rng):
     for stride, pad in ((1, 0), (2, 1)):
-        N, C, F = (int(v) for v in (rng.integers(1, 3), rng.integers(1, 4), rng.integers(1, 4)))
-        H, W = int(rng.integers(2, 6)), int(rng.integers(2, 6))
-        HH, WW = int(rng.integers(2 * pad + 1, 5)), int(rng.integers(2 * pad + 1, 5))
+        while True:
+            N, C, F = distinct(rng, 1, 5, 3)
+            H, W = distinct(rng, 2, 6, 2)
+            HH, WW = distinct(rng, 2 * pad + 1, 6, 2)
+            Ho, Wo = ((H - 1) * stride + HH - 2 * pad, (W - 1) * stride + WW - 2 * pad)
+            if all_distinct(N, C, H, W) and all_distinct(C, F, HH, WW) \
+                    and all_distinct(N, F, Ho, Wo):
+                break
         cp = {"stride": stride, "pad": pad}
         inputs = {"x": rng.standard_normal((N, C, H, W)), "w": rng.standard_normal((C, F, HH, WW)),
                   "b": rng.standard_normal(F)}
@@ -75,6 +91,6 @@ def _transpose_cases(rng):
 
 
 layer_pair("convolution", "conv_forward_naive", "conv_backward_naive", ("2.3", "2.4"),
-           _conv_cases, grads=("dx", "dw", "db"))
+           _conv_cases, grads=("dx", "dw", "db"), lend=(SIZE, SIZE))
 layer_pair("convolution", "conv_transpose_forward", "conv_transpose_backward", ("2.5", "2.6"),
            _transpose_cases, grads=("dx", "dw", "db"))

@@ -1,11 +1,11 @@
 """Trusted checks for Chapter 1, feed-forward networks (``source_lib/feedforward.py``)."""
 import numpy as np
 
-from . import Trial, call, check, layer_pair
+from . import Trial, all_distinct, call, check, distinct, layer_pair
 
-
-def _dims(rng, low=2, high=9, k=1):
-    return tuple(int(d) for d in rng.integers(low, high, size=k))
+# The graded functions each one builds on, lent in the instructor's version
+# (COURSE_SPEC 6: no double penalty).
+NETWORK = ("sigmoid", "sigmoid_grad", "forward_propagation", "mse_loss")
 
 
 def _weights(rng, D, H, C):
@@ -28,7 +28,7 @@ def _ref_weights(w):
 
 @check("feedforward.sigmoid", task="1.1")
 def sigmoid(rng, ref):
-    z = rng.standard_normal(_dims(rng, k=2)) * 4
+    z = rng.standard_normal(distinct(rng, 2, 9, 2)) * 4
     extreme = np.array([-1000.0, -40.0, -1e-3, 0.0, 1e-3, 40.0, 1000.0])
     return [
         Trial(f"a random z of shape {z.shape}", {"z": z}, [call("sigmoid", "$z")],
@@ -41,15 +41,18 @@ def sigmoid(rng, ref):
 
 @check("feedforward.sigmoid_grad", task="1.2")
 def sigmoid_grad(rng, ref):
-    z = rng.standard_normal(_dims(rng, k=2)) * 3
+    z = rng.standard_normal(distinct(rng, 2, 9, 2)) * 3
     return [Trial(f"a random z of shape {z.shape}", {"z": z}, [call("sigmoid_grad", "$z")],
-                  {"sigmoid_grad(z)": ref.sigmoid_grad(z.copy())}, {"sigmoid_grad(z)": "@out"})]
+                  {"sigmoid_grad(z)": ref.sigmoid_grad(z.copy())}, {"sigmoid_grad(z)": "@out"},
+                  reference_functions=("sigmoid",))]
 
 
 def _network_trials(rng, ref, single):
     trials = []
     for C in (None, int(rng.integers(2, 6))) if single else (int(rng.integers(2, 6)),):
-        N, D, H = _dims(rng, 3, 12, k=3)
+        N, D, H = distinct(rng, 3, 12, 3)
+        while C in (N, D, H):  # Y (N, C) and W2 (C, H) not square either
+            N, D, H = distinct(rng, 3, 12, 3)
         X = rng.standard_normal((N, D))
         w = _weights(rng, D, H, C)
         shape = "a single output unit" if C is None else f"{C} output units"
@@ -66,14 +69,15 @@ def forward_propagation(rng, ref):
         out.append(Trial(desc, {"X": X, **w},
                          [call("forward_propagation", "$X", WEIGHT_REFS)],
                          {"Y": Y, "Z2": Z2, "H": H, "Z1": Z1},
-                         {"Y": "@out.0", "Z2": "@out.1", "H": "@out.2", "Z1": "@out.3"}))
+                         {"Y": "@out.0", "Z2": "@out.1", "H": "@out.2", "Z1": "@out.3"},
+                         reference_functions=("sigmoid",)))
     return out
 
 
 @check("feedforward.mse_loss", task="1.4")
 def mse_loss(rng, ref):
     out = []
-    for shape in (_dims(rng, 3, 20), _dims(rng, 3, 12, k=2)):
+    for shape in (distinct(rng, 3, 20, 1), distinct(rng, 3, 12, 2)):
         Y, Y_T = rng.random(shape), rng.random(shape)
         out.append(Trial(f"random Y and Y_T of shape {shape}", {"Y": Y, "Y_T": Y_T},
                          [call("mse_loss", "$Y", "$Y_T")],
@@ -93,7 +97,8 @@ def back_propagation(rng, ref):
         refs = {f"gradient d{k}": f"@out.0.{k}" for k in ("W1", "b1", "W2", "b2")}
         refs["loss"] = "@out.1"
         out.append(Trial(desc, {"X": X, "Y_T": Y_T, **w},
-                         [call("back_propagation", "$X", "$Y_T", WEIGHT_REFS)], expected, refs))
+                         [call("back_propagation", "$X", "$Y_T", WEIGHT_REFS)], expected, refs,
+                         reference_functions=NETWORK))
     return out
 
 
@@ -102,14 +107,16 @@ def _shapes(inputs):
 
 
 def _affine_cases(rng):
-    N, d1, d2, M = _dims(rng, 2, 7, k=4)
+    N, d1, d2, M = distinct(rng, 2, 7, 4)
+    while not all_distinct(N, d1, d2, M, d1 * d2):  # x flattened (N, D), w (D, M)
+        N, d1, d2, M = distinct(rng, 2, 7, 4)
     inputs = {"x": rng.standard_normal((N, d1, d2)), "w": rng.standard_normal((d1 * d2, M)),
               "b": rng.standard_normal(M)}
     yield _shapes(inputs), inputs, ()
 
 
 def _relu_cases(rng):
-    x = rng.standard_normal(_dims(rng, 2, 8, k=3))
+    x = rng.standard_normal(distinct(rng, 2, 8, 3))
     x.flat[:: 5] = 0.0  # exact zeros: the gradient there is 0 by convention
     yield _shapes({"x": x}), {"x": x}, ()
 
@@ -123,7 +130,7 @@ layer_pair("feedforward", "relu_forward", "relu_backward", ("1.8", "1.9"), _relu
 def softmax_loss(rng, ref):
     trials = []
     for large, what in ((False, "random scores"), (True, "large scores (must not overflow)")):
-        N, C = _dims(rng, 3, 12, k=2)
+        N, C = distinct(rng, 3, 12, 2)
         # every large score overflows exp(): a softmax that does not shift fails
         # for every student, not only for those whose draw holds one above 709
         x = rng.uniform(800.0, 1200.0, (N, C)) if large else rng.standard_normal((N, C))

@@ -9,15 +9,18 @@ largest magnitude.
 """
 import numpy as np
 
-from . import Trial, call, check
+from . import Trial, call, check, distinct
 
 F32 = {"rtol": 1e-4, "atol_scale": 1e-5}
 WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
 def _shape(rng, spatial):
-    N, C = int(rng.integers(3, 7)), int(rng.integers(1, 5))
-    return (N, int(rng.integers(2, 4)), int(rng.integers(2, 4)), C) if spatial else (N, C)
+    # no two dimensions equal: a transposed result shows as a wrong shape
+    if not spatial:
+        N = int(rng.integers(3, 7))
+        return N, int(rng.choice([c for c in range(1, 5) if c != N]))
+    return distinct(rng, 2, 7, 4)  # (N, H, W, C)
 
 
 @check("keras_layers.BatchNormLayer.build", task="4.9", reference=False)
@@ -61,11 +64,14 @@ def call_(rng, ref):
             mean, var = mean * momentum + m * (1 - momentum), var * momentum + v * (1 - momentum)
         inference = _batchnorm(batches[3].astype(np.float64), gamma, beta, mean, var, eps)
         inputs = {f"x{i}": b for i, b in enumerate(batches)}
-        inputs.update(gamma=gamma, beta=beta)
+        # the moving statistics are set too, to build's values: a bug in build
+        # (Task 4.9) then costs only its own points
+        inputs.update(gamma=gamma, beta=beta, mean0=np.zeros(C, np.float32),
+                      var0=np.ones(C, np.float32))
         steps = [call("BatchNormLayer", momentum=momentum, epsilon=eps, as_="bn"),
-                 {"call": "@bn.build", "args": [list(shape)], "kwargs": {}, "as": "built"},
-                 {"call": "@bn.gamma.assign", "args": ["$gamma"], "kwargs": {}, "as": "g"},
-                 {"call": "@bn.beta.assign", "args": ["$beta"], "kwargs": {}, "as": "b"}]
+                 {"call": "@bn.build", "args": [list(shape)], "kwargs": {}, "as": "built"}]
+        steps += [{"call": f"@bn.{w}.assign", "args": [f"${v}"], "kwargs": {}, "as": f"set_{w}"}
+                  for w, v in zip(WEIGHTS, ("gamma", "beta", "mean0", "var0"))]
         steps += [{"call": "@bn", "args": [f"$x{i}"], "kwargs": {"training": True}, "as": f"train{i}"}
                   for i in range(3)]
         steps.append({"call": "@bn", "args": ["$x3"], "kwargs": {"training": False}, "as": "infer"})

@@ -16,7 +16,7 @@ costs its own chapter's points only.
 """
 import numpy as np
 
-from . import Trial, call, check
+from . import Trial, all_distinct, call, check, distinct
 
 EARLIER = ("feedforward", "convolution", "pooling")
 KERAS_RTOL, KERAS_ATOL_SCALE = 1e-4, 1e-5  # Keras computes in float32
@@ -76,7 +76,7 @@ def _lenet_forward(ref, x, plan):
 @check("lenet.build_lenet5", task="6.1")
 def build_lenet5(rng, ref):
     trials = []
-    other = (int(rng.choice([32, 36])), int(rng.choice([28, 32])), int(rng.integers(2, 4)))
+    other = (int(rng.choice([32, 36])), 28, int(rng.integers(2, 4)))  # not square
     for input_shape, num_classes, variant in [((28, 28, 1), 10, {}),
                                               (other, int(rng.integers(3, 12)), {}),
                                               (other, int(rng.integers(3, 12)),
@@ -119,10 +119,17 @@ PARAMS = ("W1", "b1", "W2", "b2", "W3", "b3")
 def convnet_loss(rng, ref):
     trials = []
     for _ in range(2):
-        N, C = int(rng.integers(2, 5)), int(rng.integers(1, 4))
-        H, W = (int(2 * rng.integers(3, 6)) for _ in range(2))
-        sizes = {"num_filters": int(rng.integers(2, 5)), "filter_size": int(rng.choice([3, 5])),
-                 "hidden_dim": int(rng.integers(4, 9)), "num_classes": int(rng.integers(3, 7)),
+        # no two dimensions of an array equal (W1's filters are square by the API)
+        while True:
+            N, C = distinct(rng, 1, 5, 2)
+            H, W = (2 * d for d in distinct(rng, 3, 6, 2))
+            F, hidden, classes = int(rng.integers(2, 5)), int(rng.integers(4, 9)), \
+                int(rng.integers(3, 7))
+            if all_distinct(N, C, H, W) and all_distinct(F, C) and all_distinct(
+                    F * H * W // 4, hidden, classes) and all_distinct(N, classes):
+                break
+        sizes = {"num_filters": F, "filter_size": int(rng.choice([3, 5])),
+                 "hidden_dim": hidden, "num_classes": classes,
                  "reg": float(rng.uniform(0.01, 0.2))}
         net = ref.ThreeLayerConvNet(input_dim=(C, H, W), **sizes)
         params = {k: rng.standard_normal(v.shape) * 0.5 for k, v in net.params.items()}
@@ -149,7 +156,7 @@ def convnet_loss(rng, ref):
 def sgd_momentum(rng, ref):
     trials = []
     for start in ("no velocity", "a velocity"):
-        shape = tuple(int(d) for d in rng.integers(2, 6, size=2))
+        shape = distinct(rng, 2, 6, 2)
         w, dw1, dw2 = (rng.standard_normal(shape) for _ in range(3))
         config = {"learning_rate": float(rng.uniform(1e-3, 0.1)),
                   "momentum": float(rng.uniform(0.5, 0.99))}

@@ -7,7 +7,7 @@ group norm with N = 1 among the trials.
 """
 import copy
 
-from . import Trial, call, check, layer_pair, layer_trial
+from . import Trial, all_distinct, call, check, distinct, layer_pair, layer_trial
 
 
 def _affine(rng, size):
@@ -22,13 +22,15 @@ def _batch(rng, shape):
 def _bn_trials(rng, ref, spatial, backward):
     """Training mode, with the running statistics written back, and test mode."""
     name = "spatial_batchnorm" if spatial else "batchnorm"
+    # Spatial batch norm is graded on the instructor's batchnorm_forward (whose
+    # writes into bn_param reach the student's dict) and batchnorm_backward.
+    lend = ("batchnorm_forward", "batchnorm_backward") if spatial else ()
     trials = []
     for mode in ("train", "test"):
-        if spatial:
-            shape = (int(rng.integers(2, 4)), int(rng.integers(1, 5)),
-                     int(rng.integers(2, 5)), int(rng.integers(3, 6)))
-        else:
-            shape = (int(rng.integers(3, 9)), int(rng.integers(1, 7)))
+        # every dimension different: a transposed result shows as a wrong shape
+        shape = distinct(rng, 1, 6, 4) if spatial else distinct(rng, 1, 9, 2)
+        while 1 in (shape[0], *shape[2:]):  # only C or D may be 1
+            shape = distinct(rng, 1, 6, 4) if spatial else distinct(rng, 1, 9, 2)
         C = shape[1]
         param = {"mode": mode, "eps": float(rng.choice([1e-5, 1e-3])),
                  "momentum": float(rng.choice([0.9, 0.8]))}
@@ -40,7 +42,7 @@ def _bn_trials(rng, ref, spatial, backward):
         if backward:
             trials.append(layer_trial(rng, ref, desc, inputs, f"{name}_forward",
                                       f"{name}_backward", params=(param,),
-                                      grads=("dx", "dgamma", "dbeta")))
+                                      grads=("dx", "dgamma", "dbeta"), lend=lend))
             continue
         written = copy.deepcopy(param)
         out, _ = getattr(ref, f"{name}_forward")(*(inputs[k].copy() for k in inputs), written)
@@ -51,7 +53,8 @@ def _bn_trials(rng, ref, spatial, backward):
                 refs[f"bn_param['{key}']"] = f"@param.{key}"
         steps = [{"value": param, "as": "param"},
                  call(f"{name}_forward", "$x", "$gamma", "$beta", "@param", as_="fwd")]
-        trials.append(Trial(desc, inputs, steps, expected, refs))
+        trials.append(Trial(desc, inputs, steps, expected, refs,
+                            reference_functions=lend[:1]))
     return trials
 
 
@@ -76,17 +79,22 @@ def spatial_batchnorm_backward(rng, ref):
 
 
 def _ln_cases(rng):
-    for N in (1, int(rng.integers(2, 7))):
+    for first in (True, False):
         D = int(rng.integers(2, 9))
+        N = 1 if first else int(rng.choice([n for n in range(2, 7) if n != D]))
         inputs = {"x": _batch(rng, (N, D)), **_affine(rng, D)}
         yield f"x of shape {(N, D)}", inputs, ({"eps": float(rng.choice([1e-5, 1e-3]))},)
 
 
 def _gn_cases(rng):
-    C = int(rng.choice([4, 6, 8]))
-    middle = int(rng.choice([g for g in (2, 3, 4) if C % g == 0 and g < C]))
+    # G differs from C / G: groups of G channels instead of C / G are then wrong
+    C = int(rng.choice([6, 8]))
+    middle = int(rng.choice([g for g in (2, 3, 4) if C % g == 0 and g * g != C]))
     for N, G in ((1, middle), (int(rng.integers(2, 4)), 1), (int(rng.integers(2, 4)), C)):
-        shape = (N, C, int(rng.integers(2, 5)), int(rng.integers(3, 6)))
+        H, W = distinct(rng, 2, 6, 2)
+        while not all_distinct(N, C, H, W):
+            H, W = distinct(rng, 2, 6, 2)
+        shape = (N, C, H, W)
         inputs = {"x": _batch(rng, shape), **_affine(rng, C)}
         yield (f"x of shape {shape}, G = {G}", inputs,
                (G, {"eps": float(rng.choice([1e-5, 1e-3]))}))
@@ -94,5 +102,7 @@ def _gn_cases(rng):
 
 layer_pair("normalization", "layernorm_forward", "layernorm_backward", ("4.5", "4.6"),
            _ln_cases, grads=("dx", "dgamma", "dbeta"))
+# group norm may be written with layer norm: graded on the instructor's
 layer_pair("normalization", "spatial_groupnorm_forward", "spatial_groupnorm_backward",
-           ("4.7", "4.8"), _gn_cases, grads=("dx", "dgamma", "dbeta"))
+           ("4.7", "4.8"), _gn_cases, grads=("dx", "dgamma", "dbeta"),
+           lend=(("layernorm_forward",), ("layernorm_forward", "layernorm_backward")))

@@ -2,19 +2,24 @@
 
 Window sizes and strides are drawn per student, with overlapping windows
 (stride < window) and non-square windows; max-pooling inputs are small
-integers so that windows have ties, which must go to the first maximum.
+integers so that windows have ties, which must go to the first maximum. No
+two dimensions of an input (or of the output) are equal, so that a transposed
+or mis-shaped result shows as a wrong shape.
 """
 import numpy as np
 
-from . import layer_pair
+from . import all_distinct, distinct, layer_pair
 
 
 def _geometry(rng, overlap):
-    ph, pw = int(rng.integers(1, 4)), int(rng.integers(2, 4))
-    stride = int(rng.integers(1, min(ph, pw) + 1)) if overlap else max(ph, pw)
-    N, C = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    H, W = int(rng.integers(ph + 1, 9)), int(rng.integers(pw + 2, 10))
-    return (N, C, H, W), {"pool_height": ph, "pool_width": pw, "stride": stride}
+    while True:
+        ph, pw = distinct(rng, 1, 4, 2)
+        stride = int(rng.integers(1, min(ph, pw) + 1)) if overlap else max(ph, pw)
+        N, C = distinct(rng, 1, 4, 2)
+        H, W = int(rng.integers(ph + 1, 9)), int(rng.integers(pw + 2, 10))
+        Ho, Wo = (H - ph) // stride + 1, (W - pw) // stride + 1
+        if all_distinct(N, C, H, W) and all_distinct(N, C, Ho, Wo):
+            return (N, C, H, W), {"pool_height": ph, "pool_width": pw, "stride": stride}
 
 
 def _describe(shape, pp):
@@ -34,7 +39,7 @@ def _pool_cases(rng):
 
 def _flatten_cases(rng):
     # three or more axes: with two, every flattening order gives the same rows
-    x = rng.standard_normal(tuple(int(v) for v in rng.integers(2, 5, int(rng.integers(3, 5)))))
+    x = rng.standard_normal(distinct(rng, 2, 6, int(rng.integers(3, 5))))
     yield f"x of shape {x.shape}", {"x": x}, ()
 
 

@@ -14,8 +14,8 @@ ANSWER = ("Two stacked 3x3 convolutions see a 5x5 region with 18 C^2 weights ins
 MUTANTS = [
     Submission("bug-output-size-off-by-one", "output size without the + 1",
                edits=(Edit("return (padded - kernel) // stride + 1", "return (padded - kernel) // stride"),),
-               fails=frozenset({"convolution.conv_output_size", "convolution.conv_layer_cost",
-                                "convolution.conv_forward_naive"})),
+               # the other functions are graded on the instructor's conv_output_size
+               fails=frozenset({"convolution.conv_output_size"})),
     Submission("bug-cost-counts-no-bias", "parameter count without the biases",
                edits=(Edit("params = out_channels * (in_channels * kh * kw + 1)",
                            "params = out_channels * in_channels * kh * kw"),),

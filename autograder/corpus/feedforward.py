@@ -12,7 +12,10 @@ ANSWER = ("With a sigmoid output and MSE, the gradient carries a factor sigma'(z
           "which is tiny when the unit saturates, even when it is badly wrong; "
           "softmax with cross-entropy gives p - y, which stays large.")
 
-# Realistic bugs: each names the checks it must fail; every check has one.
+# Realistic bugs: each names the checks it must fail; every check has one. A
+# function is graded on the instructor's versions of the ones it calls
+# (back_propagation on forward_propagation, mse_loss, sigmoid_grad and sigmoid),
+# so a bug costs the points of its own function only.
 MUTANTS = [
     Submission("bug-sigmoid-overflow", "exp(z) / (1 + exp(z)) gives inf / inf = NaN at z = 1000",
                edits=(Edit("return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
@@ -20,12 +23,11 @@ MUTANTS = [
                fails=frozenset({"feedforward.sigmoid"})),
     Submission("bug-no-output-sigmoid", "forward pass returns Z2 as the output",
                edits=(Edit("Y = sigmoid(Z2)\n", "Y = Z2\n"),),
-               fails=frozenset({"feedforward.forward_propagation",
-                                "feedforward.back_propagation"})),
+               fails=frozenset({"feedforward.forward_propagation"})),
     Submission("bug-mse-mean-over-entries", "mse_loss divides by N * C instead of N",
                edits=(Edit("return float(np.sum((Y - Y_T) ** 2) / (2 * Y.shape[0]))",
                            "return float(np.mean((Y - Y_T) ** 2) / 2)"),),
-               fails=frozenset({"feedforward.mse_loss", "feedforward.back_propagation"})),
+               fails=frozenset({"feedforward.mse_loss"})),
     Submission("bug-affine-no-bias", "affine_forward forgets the bias",
                edits=(Edit("out = x.reshape(x.shape[0], -1) @ w + b", "out = x.reshape(x.shape[0], -1) @ w"),),
                fails=frozenset({"feedforward.affine_forward"})),
@@ -48,11 +50,11 @@ MUTANTS = [
     Submission("bug-hard-coded", "mse_loss hard-codes the visible check's answer",
                edits=(Edit("return float(np.sum((Y - Y_T) ** 2) / (2 * Y.shape[0]))",
                            "return 0.13324762"),),
-               fails=frozenset({"feedforward.mse_loss", "feedforward.back_propagation"})),
+               fails=frozenset({"feedforward.mse_loss"})),
     Submission("bug-sigmoid-grad-of-activation", "sigmoid_grad applies s(1-s) to z itself",
                edits=(Edit("s = sigmoid(z)\n    return s * (1.0 - s)",
                            "return z * (1.0 - z)"),),
-               fails=frozenset({"feedforward.sigmoid_grad", "feedforward.back_propagation"})),
+               fails=frozenset({"feedforward.sigmoid_grad"})),
     Submission("bug-relu-at-zero", "ReLU gradient passes at x = 0",
                edits=(Edit("dx = dout * (x > 0)", "dx = dout * (x >= 0)"),),
                fails=frozenset({"feedforward.relu_backward"})),

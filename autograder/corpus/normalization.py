@@ -1,12 +1,16 @@
 """Fixture submissions for Chapter 4 (normalization)."""
 from . import Edit, Submission
 
-BN = frozenset({"normalization.batchnorm_forward", "normalization.spatial_batchnorm_forward"})
-BN_BACKWARD = frozenset({"normalization.batchnorm_backward",
-                         "normalization.spatial_batchnorm_backward"})
+# Spatial batch norm is graded on the instructor's batchnorm_forward and _backward,
+# so a batch-norm bug costs Tasks 4.1-4.2 only; a forward bug costs its backward
+# too (the backward check runs on the student's own forward's cache).
+BN = frozenset({"normalization.batchnorm_forward"})
+BN_BACKWARD = frozenset({"normalization.batchnorm_backward"})
+SPATIAL = frozenset({"normalization.spatial_batchnorm_forward"})
+SPATIAL_BACKWARD = frozenset({"normalization.spatial_batchnorm_backward"})
 KERAS_BUILD = frozenset({"keras_layers.BatchNormLayer.build"})
 KERAS_CALL = frozenset({"keras_layers.BatchNormLayer.call"})
-ALL = BN | BN_BACKWARD | KERAS_BUILD | KERAS_CALL | frozenset({
+ALL = BN | BN_BACKWARD | SPATIAL | SPATIAL_BACKWARD | KERAS_BUILD | KERAS_CALL | frozenset({
     "normalization.layernorm_forward", "normalization.layernorm_backward",
     "normalization.spatial_groupnorm_forward", "normalization.spatial_groupnorm_backward",
 })
@@ -47,6 +51,21 @@ MUTANTS = [
                edits=(Edit("mean, var = x.mean(axis=0), x.var(axis=0)",
                            "mean, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)"),),
                fails=BN | BN_BACKWARD),
+    Submission("bug-spatial-flatten-no-transpose", "spatial batch norm flattens (N, C, H, W) "
+               "to (N*H*W, C) without moving the channels last",
+               edits=(Edit("flat = x.transpose(0, 2, 3, 1).reshape(-1, C)",
+                           "flat = x.reshape(-1, C)"),),
+               fails=SPATIAL | SPATIAL_BACKWARD),
+    Submission("bug-spatial-bn-param-copied", "spatial batch norm hands batchnorm_forward a copy "
+               "of bn_param: the running statistics are lost",
+               edits=(Edit("batchnorm_forward(flat, gamma, beta, bn_param)",
+                           "batchnorm_forward(flat, gamma, beta, dict(bn_param))"),),
+               fails=SPATIAL),
+    Submission("bug-spatial-backward-no-transpose", "spatial batch norm's dx reshaped to "
+               "(N, C, H, W) without moving the channels back",
+               edits=(Edit("dx.reshape(N, H, W, C).transpose(0, 3, 1, 2)",
+                           "dx.reshape(N, C, H, W)"),),
+               fails=SPATIAL_BACKWARD),
     Submission("bug-gn-all-channels", "group norm over all channels at once",
                edits=(Edit("grouped = x.reshape(N, G, C // G, H, W)", "grouped = x.reshape(N, 1, C, H, W)"),),
                fails=frozenset({"normalization.spatial_groupnorm_forward",
@@ -89,7 +108,7 @@ MUTANTS += [
                            'self.moving_variance = self.add_weight(name="moving_variance", shape=(channels,),\n'
                            '                                               initializer="zeros"',
                            module="keras_layers"),),
-               fails=KERAS_BUILD | KERAS_CALL),
+               fails=KERAS_BUILD),  # the call check sets the moving statistics itself
 ]
 
 SAMPLE_CLASS = [
