@@ -73,6 +73,7 @@ class ProbeResult:
     outputs: dict = field(default_factory=dict)  # name -> ndarray
     types: dict = field(default_factory=dict)  # name -> type name that was not an array
     error: str = None  # what went wrong, worded for the student
+    warnings: list = field(default_factory=list)  # numerical warnings raised (overflow in exp)
 
 
 def sandbox_env(home):
@@ -344,3 +345,6 @@ def _collect(req, probe, res, budget):
     for name, kind in (types.items() if isinstance(types, dict) else ()):
         if name in probe.returns:
             res.types[name] = _short(kind)
+    caught = note.get("warnings")
+    res.warnings = [_short(w) for w in (caught if isinstance(caught, list) else ())
+                    if isinstance(w, str)][:3]

@@ -34,6 +34,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 
 import numpy as np
 
@@ -51,7 +52,13 @@ def resolve(ref, inputs, results):
         value = results[name]
         for key in path:
             if isinstance(value, (list, tuple)):
+                if int(key) >= len(value):
+                    raise TypeError(f"{_what(name, results)} returned {len(value)} value(s); "
+                                    f"the task asks for more (see its docstring)")
                 value = value[int(key)]
+            elif key.isdigit() and not hasattr(value, key):
+                raise TypeError(f"{_what(name, results)} returned a {type(value).__name__}; "
+                                f"the task asks for a tuple (see its docstring)")
             elif isinstance(value, dict) and (key in value or not hasattr(value, key)):
                 value = value[key]
             else:  # an object the student's code made, e.g. a Keras layer's weight
@@ -62,6 +69,11 @@ def resolve(ref, inputs, results):
     if isinstance(ref, list):
         return [resolve(v, inputs, results) for v in ref]
     return ref
+
+
+def _what(step, results):
+    """The name of the function whose result is ``step``, for messages."""
+    return results.get("_calls", {}).get(step, step)
 
 
 def to_plain(value):
@@ -99,49 +111,78 @@ def student_error(exc):
     return error
 
 
-def run_probe(module, probe, request_dir):
-    inputs = wire.load(os.path.join(request_dir, probe["inputs"]))
+MAX_WARNINGS = 3  # distinct warning messages sent back per probe
+
+
+def execute(module, probe, inputs, reference=None):
+    """Run one probe's steps against ``module``; a note of what came back (plain values).
+
+    ``reference`` is the module whose functions replace, for this probe only,
+    those named in ``probe["reference"]`` (the course's versions, or their
+    stand-ins). The note is ``{"status": "ok" | "error", "arrays": {...},
+    "types": {...}, "warnings": [...], "error": {...}}``: the warnings are the
+    distinct numerical warnings (an overflow in ``exp``) the student's code
+    raised, which the feedback may name.
+    """
     results, arrays, types = {}, {}, {}
     note = {"status": "ok"}
     replaced = {}
-    try:
-        if probe.get("reference"):
-            ref = importlib.import_module(f"source_lib._reference_{module.__name__.split('.')[-1]}")
-            for name in probe["reference"]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            for name in probe.get("reference") or ():
                 replaced[name] = getattr(module, name, None)
-                setattr(module, name, getattr(ref, name))
-        for step in probe["steps"]:
-            if "value" in step:  # an object later steps share, e.g. a bn_param dict
-                results[step["as"]] = resolve(step["value"], inputs, results)
-                continue
-            if step["call"].startswith("@"):  # a method of an object made by an earlier step
-                func = resolve(step["call"], inputs, results)
-            else:
-                func = getattr(module, step["call"], None)
-            if not callable(func):
-                raise AttributeError(f"source_lib.{module.__name__.split('.')[-1]} has no "
-                                     f"function {step['call']}")
-            args = resolve(step.get("args", []), inputs, results)
-            kwargs = resolve(step.get("kwargs", {}), inputs, results)
-            results[step["as"]] = func(*args, **kwargs)
-        for name, ref in probe["returns"].items():
-            try:
-                value = resolve(ref, inputs, results)
-            except (LookupError, TypeError, ValueError) as exc:
-                types[name] = f"nothing usable ({type(exc).__name__}: {exc})"
-                continue
-            arr, bad_type = to_plain(value)
-            if bad_type is None:
-                arrays[name] = arr
-            else:
-                types[name] = bad_type
-    except BaseException as exc:  # SystemExit from student code included
-        note = {"status": "error", "error": student_error(exc)}
-    finally:
-        for name, original in replaced.items():
-            setattr(module, name, original)
-    note.update(arrays=arrays, types={k: v[:MAX_MESSAGE] for k, v in types.items()})
-    wire.save(os.path.join(request_dir, probe["id"] + ".out"), note)
+                setattr(module, name, getattr(reference, name))
+            results["_calls"] = {s["as"]: s["call"].lstrip("@") for s in probe["steps"]
+                                 if "call" in s}
+            for step in probe["steps"]:
+                if "value" in step:  # an object later steps share, e.g. a bn_param dict
+                    results[step["as"]] = resolve(step["value"], inputs, results)
+                    continue
+                if step["call"].startswith("@"):  # a method of an object made by an earlier step
+                    func = resolve(step["call"], inputs, results)
+                else:
+                    func = getattr(module, step["call"], None)
+                if not callable(func):
+                    raise AttributeError(f"source_lib.{module.__name__.split('.')[-1]} has no "
+                                         f"function {step['call']}")
+                args = resolve(step.get("args", []), inputs, results)
+                kwargs = resolve(step.get("kwargs", {}), inputs, results)
+                results[step["as"]] = func(*args, **kwargs)
+            for name, ref in probe["returns"].items():
+                try:
+                    value = resolve(ref, inputs, results)
+                except (LookupError, TypeError, ValueError) as exc:
+                    types[name] = f"nothing usable ({type(exc).__name__}: {exc})"
+                    continue
+                arr, bad_type = to_plain(value)
+                if bad_type is None:
+                    arrays[name] = arr
+                else:
+                    types[name] = bad_type
+        except BaseException as exc:  # SystemExit from student code included
+            note = {"status": "error", "error": student_error(exc)}
+        finally:
+            for name, original in replaced.items():
+                setattr(module, name, original)
+    numerical = []
+    for w in caught:
+        text = str(w.message)[:MAX_MESSAGE]
+        if issubclass(w.category, RuntimeWarning) and text not in numerical:
+            numerical.append(text)
+    note.update(arrays=arrays, types={k: v[:MAX_MESSAGE] for k, v in types.items()},
+                warnings=numerical[:MAX_WARNINGS])
+    return note
+
+
+def run_probe(module, probe, request_dir):
+    inputs = wire.load(os.path.join(request_dir, probe["inputs"]))
+    reference = None
+    if probe.get("reference"):
+        reference = importlib.import_module(
+            f"source_lib._reference_{module.__name__.split('.')[-1]}")
+    wire.save(os.path.join(request_dir, probe["id"] + ".out"),
+              execute(module, probe, inputs, reference))
 
 
 def main(request_dir):

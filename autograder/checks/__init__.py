@@ -3,13 +3,14 @@
 A check draws inputs from a seed derived from the student and the check (so a
 hard-coded answer fails, and a regrade gives the same inputs), runs the
 student's function on them in the sandbox, and compares what comes back with
-the instructor's ``source_lib`` using ``source_lib.checking.compare``.
+the instructor's ``source_lib`` under the course's one tolerance policy,
+``source_lib.checking`` (the visible checks use it too): an error of at most
+1e-4 relative to the scale of the expected array.
 
-Tolerances: a value passes when ``|actual - expected| <= atol + rtol *
-|expected|`` elementwise, with ``rtol = 1e-5`` and ``atol = 1e-6`` times the
-largest magnitude in the expected array. Any correct float64 or float32
-implementation passes (float32 keeps ~7 digits); every bug in the mutant corpus
-is off by far more.
+Every hidden case of a check is run; a failed check says how many cases
+failed, and for the smallest failing one (its shapes only) every result that
+was wrong and why, naming the common mistake it matches
+(``source_lib.mistakes``).
 
 A chapter's checks live in ``checks/<module>.py`` and register themselves with
 ``@check``; a notebook's grade cell names its check in its hidden part as
@@ -25,8 +26,6 @@ import numpy as np
 
 from ..sandbox import Limits, Probe, run_probes
 
-RTOL = 1e-5
-ATOL_SCALE = 1e-6
 CHECK_RE = re.compile(r"#\s*trusted check:\s*([\w.]+)")
 
 
@@ -39,8 +38,9 @@ class Trial:
     steps: list
     expected: dict  # return name -> expected array (the probe returns these names)
     refs: dict = field(default_factory=dict)  # return name -> reference ("@y"); default "@<name>"
-    rtol: float = RTOL  # looser for float32 code such as Keras layers
-    atol_scale: float = ATOL_SCALE
+    # return name -> the scale its error is measured against, where the whole
+    # expected array cancels to near zero (``source_lib.checking``)
+    scales: dict = field(default_factory=dict)
     # For results with many right answers, such as trained parameters: names
     # whose expected value is None are left to ``judge(outputs)``, called after
     # the other names compared equal; it returns a message for the student or None.
@@ -92,9 +92,14 @@ class Check:
 
 @dataclass
 class Verdict:
+    """A check's decision, as data; ``message`` is the text the student reads."""
+
     check: str
     passed: bool
     message: str
+    cases: int = 0  # hidden test cases run
+    failed: int = 0  # of which failed
+    findings: list = field(default_factory=list)  # ``checking.Finding`` of the smallest failing case
 
 
 REGISTRY = {}
@@ -202,23 +207,80 @@ def seed_for(student, check_name):
     return int.from_bytes(digest[:8], "little")
 
 
-def _judge(chk, trial, result, compare):
+def _judge(trial, result, checking):
+    """The ``checking.Finding`` list of one hidden case (empty when it passed)."""
     if result.error:
-        return result.error
+        return [checking.Finding("error", "", {"text": result.error})]
+    findings = []
     for name, expected in trial.expected.items():
         if name in result.types:
-            shape = "" if expected is None else f" of shape {np.shape(expected)}"
-            return f"{name}: expected a numpy array{shape}, got {result.types[name]}"
-        if name not in result.outputs:
-            return f"{name}: nothing was returned"
-        if expected is None:
-            continue
-        scale = float(np.max(np.abs(expected))) if np.size(expected) else 0.0
-        problem = compare(name, result.outputs[name], expected,
-                          rtol=trial.rtol, atol=trial.atol_scale * max(scale, 1e-12))
+            findings.append(checking.Finding("type", name, {
+                "expected_shape": np.shape(expected) if expected is not None else "any",
+                "got": result.types[name]}))
+        elif name not in result.outputs:
+            findings.append(checking.Finding("error", name, {"text": f"{name}: nothing was returned"}))
+        elif expected is not None:
+            found = checking.difference(name, result.outputs[name], expected,
+                                        scale=trial.scales.get(name), inputs=trial.inputs,
+                                        warnings=result.warnings)
+            if found:
+                findings.append(found)
+    if not findings and trial.judge is not None:
+        problem = trial.judge(result.outputs)
         if problem:
-            return problem
-    return trial.judge(result.outputs) if trial.judge is not None else None
+            findings.append(checking.Finding("error", "", {"text": problem}))
+    return findings
+
+
+def _size(trial):
+    return sum(int(np.size(v)) for v in trial.inputs.values())
+
+
+MAX_FINDINGS = 4  # results reported of the failing case
+
+
+def trials_for(course, chk, student):
+    """The hidden test cases of check ``chk`` for ``student`` (drawn from their seed)."""
+    ref = course.import_reference(chk.module) if chk.reference else None
+    return chk.make_trials(np.random.default_rng(seed_for(student, chk.name)), ref)
+
+
+def probe_id(chk, index):
+    return f"{chk.function}-{index}"
+
+
+def decide(chk, trials, results, checking):
+    """The ``Verdict`` of ``chk`` from its trials' probe results.
+
+    Args:
+        chk: the ``Check``.
+        trials: its ``Trial`` list, as ``trials_for`` drew them.
+        results: probe id (``probe_id(chk, i)``) -> ``ProbeResult``.
+        checking: the instructor's ``source_lib.checking`` (the tolerance policy).
+    """
+    failing = []
+    for i, trial in enumerate(trials):
+        findings = _judge(trial, results[probe_id(chk, i)], checking)
+        if findings:
+            failing.append((_size(trial), i, trial, findings))
+    n = len(trials)
+    if not failing:
+        return Verdict(chk.name, True, f"{chk.title} passed "
+                       + ("its hidden test case." if n == 1 else f"all {n} hidden test cases."),
+                       cases=n)
+    _, _, trial, findings = min(failing, key=lambda item: item[:2])
+    if n == 1:
+        head = f"{chk.title} failed its hidden test case, {trial.description}:"
+    elif len(failing) == 1:
+        head = f"{chk.title} failed 1 of {n} hidden test cases, {trial.description}:"
+    else:
+        head = (f"{chk.title} failed {len(failing)} of {n} hidden test cases. "
+                f"The smallest that failed, {trial.description}:")
+    lines = [f.text() for f in findings[:MAX_FINDINGS]]
+    if len(findings) > MAX_FINDINGS:
+        lines.append(f"... and {len(findings) - MAX_FINDINGS} more result(s) wrong")
+    return Verdict(chk.name, False, "\n".join([head, *lines]), cases=n, failed=len(failing),
+                   findings=findings)
 
 
 def run_checks(course, submission, student, names, limits=Limits()):
@@ -234,36 +296,23 @@ def run_checks(course, submission, student, names, limits=Limits()):
     Returns:
         Dict name -> ``Verdict``.
     """
-    compare = course.import_reference("checking").compare
+    checking = course.import_reference("checking")
     verdicts, by_module = {}, {}
     for name in names:
         chk = get(name)
-        ref = course.import_reference(chk.module) if chk.reference else None
-        rng = np.random.default_rng(seed_for(student, name))
-        trials = chk.make_trials(rng, ref)
+        trials = trials_for(course, chk, student)
         # Checks run in one process per set of lent instructor functions (and
         # modules): a lent function is then reachable only from the checks that
         # lend it, never from its own (back_propagation lends forward_propagation).
         lends = frozenset(f for t in trials for f in t.reference_functions)
         by_module.setdefault((chk.module, lends, chk.reference_modules), []).append((chk, trials))
     for (module, lends, modules), items in by_module.items():
-        probes = [t.probe(f"{chk.function}-{i}", chk.function) for chk, trials in items
+        probes = [t.probe(probe_id(chk, i), chk.function) for chk, trials in items
                   for i, t in enumerate(trials)]
         reference = course.source_lib / f"{module}.py" if lends else None
         substitute = [course.source_lib / f"{m}.py" for m in modules]
         results = run_probes(submission, module, probes, limits, reference=reference,
                              substitute=substitute)
         for chk, trials in items:
-            problem = None
-            for i, trial in enumerate(trials):
-                problem = _judge(chk, trial, results[f"{chk.function}-{i}"], compare)
-                if problem:
-                    verdicts[chk.name] = Verdict(
-                        chk.name, False, f"{chk.title} failed on {trial.description}:\n{problem}")
-                    break
-            if not problem:
-                verdicts[chk.name] = Verdict(
-                    chk.name, True, f"{chk.title} passed "
-                    + ("its hidden test case." if len(trials) == 1
-                       else f"all {len(trials)} hidden test cases."))
+            verdicts[chk.name] = decide(chk, trials, results, checking)
     return verdicts
