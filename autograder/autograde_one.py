@@ -6,13 +6,23 @@ Run as ``python -m autograder.autograde_one ASSIGNMENT --student=ID --force
 autograder.autograde_one --serve`` with the same options, that grades one
 submission per JSON line on stdin (``{"assignment", "student", "tmp"}``; with
 ``"action": "feedback"``, writes its feedback page instead) and answers each
-with a JSON line on stdout (``{"student", "ok", "log", "restart"}``; restart:
-the job ran out of memory, so the worker is not to be trusted with another),
-so that the local pool loads nbgrader once per worker instead of once per
-submission. It does what ``nbgrader autograde`` does with the course's
-configuration (copies the submission into ``autograded/``, sanitizes it
-against the gradebook's source cells, executes it in the sandboxed kernel,
-lets the trusted checks decide the grade cells) except write the gradebook:
+with a JSON line on stdout, so that the local pool loads nbgrader once per
+worker instead of once per submission. Run as a command, it writes the same
+answer as the last line of its stdout. The answer is data, not a log to search::
+
+    {"student": "...", "ok": false, "restart": false,
+     "problems": {"<notebook>": {"kind": "unreadable-notebook", "detail": "..."}},
+     "problem": {"kind": "grader-error", "detail": "..."}}
+
+``problems``: why each notebook that failed did, decided where it failed
+(``Classifying``); ``problem``: a failure outside any one notebook (or null);
+``restart``: the job ran out of memory, so the worker is not to be trusted with
+another. The kinds are in ``KINDS``; the grader chooses its hint by kind.
+
+It does what ``nbgrader autograde`` does with the course's configuration
+(copies the submission into ``autograded/``, sanitizes it against the
+gradebook's source cells, executes it in the sandboxed kernel, lets the
+trusted checks decide the grade cells) except write the gradebook:
 the scores stay in the autograded notebook, and the one process that writes
 the gradebook records them. Many workers can then run at once, on one machine
 or on a Dask cluster, with SQLite as the gradebook.
@@ -22,7 +32,6 @@ The grader points ``submitted_directory`` at the intake's sanitized copies
 """
 import ctypes
 import json
-import logging
 import os
 import resource
 import shutil
@@ -31,27 +40,143 @@ import sys
 import tempfile
 import traceback
 
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps.autogradeapp import AutogradeApp
 from nbgrader.converters import Autograde, GenerateFeedback, NbGraderException
 from nbgrader.converters.base import BaseConverter
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool
 
 # The preprocessors of the autograde pipeline that write the gradebook.
 GRADEBOOK_WRITERS = (SaveAutoGrades, AssignLatePenalties)
 
+# Why a notebook could not be graded. The worker decides all but two: "missing-notebook"
+# (the grader, from the intake's copy) and, when the worker never answered, "timeout"
+# (the grader stopped it) or "worker-died".
+KINDS = ("missing-notebook", "unreadable-notebook", "timeout", "out-of-memory", "kernel-died",
+         "worker-died", "grader-error")
+DETAIL_CHARS = 300  # a detail is a line for the student's page and the grading log
 
-class ReadOnlyAutograde(Autograde):
+
+def problem(kind, detail):
+    """A failure as it crosses to the grader: its kind (one of ``KINDS``) and a short detail."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of problem: {kind!r}")
+    return {"kind": kind, "detail": " ".join(str(detail).split())[:DETAIL_CHARS]}
+
+
+def _first_line(exc):
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def memory_problem():
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    size = ("" if limit == resource.RLIM_INFINITY
+            else f" (its limit is {limit / 1024**3:g} GiB, NNFS_WORKER_MEMORY)")
+    return problem("out-of-memory", f"the grading worker ran out of memory{size}")
+
+
+class Unreadable(Exception):
+    """The submitted file is not a notebook nbformat can read."""
+
+
+def read_submitted(filename):
+    """Read ``filename`` as nbgrader will, so that a file that is no notebook is told apart."""
+    try:
+        nbformat.read(filename, as_version=4)  # as nbgrader reads it
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise Unreadable(f"{os.path.basename(filename)} is not a notebook that Jupyter can open: "
+                         f"{_first_line(exc)}") from exc
+
+
+def classify(exc):
+    """The ``problem`` of an exception that stopped a notebook's conversion."""
+    if isinstance(exc, Unreadable):
+        return problem("unreadable-notebook", str(exc))
+    if isinstance(exc, MemoryError):
+        return memory_problem()
+    if isinstance(exc, CellTimeoutError):
+        # nbgrader interrupts a cell at its time limit; this one went on regardless
+        return problem("timeout", f"a cell ran past its time limit and did not stop when "
+                                  f"interrupted ({_first_line(exc)})")
+    if isinstance(exc, UnresponsiveKernelError):
+        return problem("timeout", "the kernel stopped responding and could not be interrupted")
+    if isinstance(exc, DeadKernelError):
+        return problem("kernel-died", "the Python kernel running the notebook died (it exited, "
+                                      "crashed or was killed)")
+    return problem("grader-error", f"the grader failed: {type(exc).__name__}: {_first_line(exc)}")
+
+
+class Classifying:
+    """A converter mixin that records why each notebook failed, where it fails (``problems``).
+
+    nbgrader's ``convert_notebooks`` catches what a notebook's conversion raises,
+    logs it and goes on; by then only the log text is left. Here the exception is
+    classified first, then nbgrader handles it as it would have.
+    """
+
+    problems = None  # notebook name (None: the submission as a whole) -> ``problem``
+
+    def start(self):
+        self.problems = {}
+        super().start()
+
+    def _classified(self, name, step, *args):
+        try:
+            return step(*args)
+        except NbGraderException as exc:  # nbgrader's own refusal, logged already
+            if name not in self.problems:
+                self.problems[name] = problem("grader-error", f"nbgrader: {_first_line(exc)}")
+            raise
+        except Exception as exc:  # MemoryError included
+            if name not in self.problems:
+                self.problems[name] = classify(exc)  # nbgrader logs the traceback
+            raise
+
+    def init_assignment(self, assignment_id, student_id):
+        self._classified(None, self._init_assignment, assignment_id, student_id)
+
+    def convert_single_notebook(self, notebook_filename):
+        name = os.path.splitext(os.path.basename(notebook_filename))[0]
+        self._classified(name, self._convert, notebook_filename)
+
+    # what the converter does, for subclasses to change
+    def _init_assignment(self, assignment_id, student_id):
+        super().init_assignment(assignment_id, student_id)
+
+    def _convert(self, notebook_filename):
+        super().convert_single_notebook(notebook_filename)
+
+    def verdict(self):
+        """``(problems, problem)``: per notebook, and for the submission as a whole."""
+        problems = {name: p for name, p in (self.problems or {}).items() if name is not None}
+        return problems, (self.problems or {}).get(None)
+
+
+class Feedback(Classifying, GenerateFeedback):
+    """nbgrader's ``GenerateFeedback``, telling why a page could not be written."""
+
+
+class ReadOnlyAutograde(Classifying, Autograde):
     """nbgrader's ``Autograde`` without its gradebook writes."""
+
+    def _convert(self, notebook_filename):
+        read_submitted(notebook_filename)  # the submitted file, before nbgrader sanitizes it
+        super()._convert(notebook_filename)
 
     def _init_preprocessors(self):
         super()._init_preprocessors()
         self.exporter._preprocessors = [p for p in self.exporter._preprocessors
                                         if not isinstance(p, GRADEBOOK_WRITERS)]
 
-    def init_assignment(self, assignment_id, student_id):
+    def _init_assignment(self, assignment_id, student_id):
         # Autograde.init_assignment also creates the student and the submission
         # in the gradebook; the writer process has done that.
         BaseConverter.init_assignment(self, assignment_id, student_id)
@@ -76,18 +201,6 @@ def _known(gb, notebook, assignment_id):
     return True
 
 
-class _Capture(logging.Handler):
-    """Keeps the log of the submission being graded, for the grader's report."""
-
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-        self.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
-
-    def emit(self, record):
-        self.lines.append(self.format(record))
-
-
 class AutogradeWorkerApp(AutogradeApp):
     name = "autograder-autograde-one"
     serve = Bool(False, help="Grade the submissions named on stdin, one JSON line each.").tag(config=True)
@@ -95,49 +208,55 @@ class AutogradeWorkerApp(AutogradeApp):
 
     def start(self):
         super(AutogradeApp, self).start()  # nbgrader's checks, not AutogradeApp's converter
+        replies = os.fdopen(os.dup(1), "w", buffering=1)
+        os.dup2(2, 1)  # whatever else prints goes to stderr, not into the answers
         if self.serve:
-            return self.serve_forever()
+            return self.serve_forever(replies)
         if len(self.extra_args) != 1 or not self.coursedir.student_id.strip("*"):
             self.fail("usage: python -m autograder.autograde_one ASSIGNMENT --student=ID")
-        self.coursedir.assignment_id = self.extra_args[0]
-        try:
-            ReadOnlyAutograde(coursedir=self.coursedir, parent=self).start()
-        except NbGraderException:
-            sys.exit(1)
+        answer = self.do({"assignment": self.extra_args[0], "student": self.coursedir.student_id})
+        replies.write(json.dumps(answer) + "\n")
+        sys.exit(0 if answer["ok"] else 1)
 
-    def serve_forever(self):
-        replies = os.fdopen(os.dup(1), "w", buffering=1)
-        os.dup2(2, 1)  # whatever else prints goes to stderr, not into the replies
-        capture = _Capture()
-        self.log.addHandler(capture)
+    def serve_forever(self, replies):
         for line in sys.stdin:
             job = json.loads(line)
             # this submission's temporary files (kernel sockets, sandboxes) in the
             # folder the grader made for it and removes, however grading ends
             tempfile.tempdir = os.environ["TMPDIR"] = job["tmp"]
-            self.coursedir.assignment_id, self.coursedir.student_id = job["assignment"], job["student"]
-            capture.lines.clear()
-            ok = restart = False
-            converter = GenerateFeedback if job.get("action") == "feedback" else ReadOnlyAutograde
             try:
-                # the grader decides what to (re)do: always overwrite
-                converter(coursedir=self.coursedir, parent=self, force=True).start()
-                ok = True
-            except NbGraderException:  # the reason is in the log already
-                pass
-            except MemoryError:  # this submission fails; the grader restarts the worker
-                restart = True
-                limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-                self.log.error("MemoryError: the grading worker ran out of memory (its limit is "
-                               "%g GiB, NNFS_WORKER_MEMORY)", limit / 1024**3)
-            except Exception:  # a bug: this submission fails, not the worker
-                self.log.error(traceback.format_exc())
-            tempfile.tempdir = None
-            # nbgrader logs a MemoryError of its own conversion and goes on
-            restart = restart or any("MemoryError" in line for line in capture.lines)
-            log = "\n".join(capture.lines)[-4000:]
-            replies.write(json.dumps({"student": job["student"], "ok": ok, "log": log,
-                                      "restart": restart}) + "\n")
+                answer = self.do(job)
+            finally:
+                tempfile.tempdir = None
+            replies.write(json.dumps(answer) + "\n")
+
+    def do(self, job):
+        """Grade a submission (or write its feedback); the answer for the grader."""
+        self.coursedir.assignment_id, self.coursedir.student_id = job["assignment"], job["student"]
+        make = Feedback if job.get("action") == "feedback" else ReadOnlyAutograde
+        converter, ok, whole, summary = None, False, None, False
+        try:
+            # the grader decides what to (re)do: always overwrite
+            converter = make(coursedir=self.coursedir, parent=self, force=True)
+            converter.start()
+            ok = True
+        except NbGraderException as exc:  # nbgrader's summary, or a refusal of its own
+            whole = problem("grader-error", f"nbgrader: {_first_line(exc)}")
+            summary = True
+        except MemoryError:  # this submission fails; the grader restarts the worker
+            whole, summary = memory_problem(), False
+        except Exception as exc:  # a bug: this submission fails, not the worker
+            self.log.error(traceback.format_exc())
+            whole, summary = classify(exc), False
+        problems, where = converter.verdict() if converter else ({}, None)
+        if where:  # it failed before any notebook, classified where it did
+            whole = where
+        elif problems and summary:  # nbgrader's summary of the notebooks' failures: no news
+            whole = None
+        # out of memory, in nbgrader's conversion (which goes on) or outside it
+        restart = any(p["kind"] == "out-of-memory" for p in [*problems.values(), whole] if p)
+        return {"student": job["student"], "ok": ok, "problems": problems, "problem": whole,
+                "restart": restart}
 
 
 def die_with_parent():

@@ -33,7 +33,6 @@ import html
 import json
 import os
 import queue
-import re
 import resource
 import shutil
 import signal
@@ -45,7 +44,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -56,6 +55,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 from sqlalchemy.exc import SAWarning
 
 from . import intake
+from .autograde_one import problem
 from .course import CHAPTERS, PACKAGE_DIR, Course
 from .nbgrader_cli import nbgrader, nbgrader_env
 from .sandbox import kill_session
@@ -87,11 +87,19 @@ def limit_memory(proc, limit):
 
 
 def worker_died(returncode, limit):
-    """Why a grading worker that stopped without answering did, for the log."""
+    """The ``problem`` of a grading worker that stopped without answering."""
     how = (f"killed by {signal.Signals(-returncode).name}" if returncode and returncode < 0
            else f"exit status {returncode}")
-    return (f"the grading worker stopped unexpectedly ({how}); it may have run out of memory "
-            f"(its limit is {limit / 1024**3:g} GiB, NNFS_WORKER_MEMORY)")
+    return problem("worker-died", f"the grading worker stopped unexpectedly ({how}); it may have "
+                                  f"run out of memory (its limit is {limit / 1024**3:g} GiB, "
+                                  f"NNFS_WORKER_MEMORY)")
+
+
+def timed_out(student, timeout):
+    """The ``Outcome`` of a submission the grader stopped at its time limit."""
+    return Outcome(student, False, problem=problem(
+        "timeout", f"grading took longer than {timeout:g} s and was stopped"),
+        timed_out_after=timeout)
 
 
 def default_workers():
@@ -101,12 +109,27 @@ def default_workers():
 
 @dataclass
 class Outcome:
-    """What a worker reports: whether nbgrader could grade the submission, and its log."""
+    """What a worker reports: whether nbgrader could grade the submission, and if not, why.
+
+    A problem is ``{"kind", "detail"}`` (``autograde_one.problem``), never text to search.
+    """
 
     student: str
     ok: bool
-    log: str
+    problems: dict = field(default_factory=dict)  # notebook name -> the problem that stopped it
+    problem: dict = None  # a problem of the submission as a whole (the worker died, ...)
     timed_out_after: float = None  # the limit it hit, if grading was stopped
+
+    @classmethod
+    def from_answer(cls, answer):
+        """The outcome a worker's JSON answer (``autograde_one``) tells."""
+        return cls(str(answer["student"]), bool(answer["ok"]), dict(answer.get("problems") or {}),
+                   answer.get("problem"))
+
+    def problem_of(self, notebook):
+        """Why ``notebook`` was not graded, as far as the worker knows."""
+        return (self.problems.get(notebook) or self.problem
+                or problem("grader-error", "the grading worker did not say why"))
 
 
 def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT, memory=None):
@@ -117,37 +140,26 @@ def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT, 
     """
     course, memory = Course(Path(root)), memory or worker_memory()
     cmd = [sys.executable, "-m", "autograder.autograde_one", assignment,
-           f"--student={student}", *WORKER_ARGS]
+           f"--student={student}", *WORKER_ARGS]  # its answer: the last line of its stdout
     # The worker's temporary files (kernel sockets, the sandboxes' scratch copies)
     # go in a folder of its own, removed however the worker ended.
     with tempfile.TemporaryDirectory(prefix="nnfs-job-", ignore_cleanup_errors=True) as tmp:
         env = dict(nbgrader_env(course), TMPDIR=tmp)
         proc = subprocess.Popen(cmd, cwd=course.nbgrader_root, env=env, text=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.DEVNULL, start_new_session=True)
         limit_memory(proc, memory)
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            return Outcome(student, False, f"grading took longer than {timeout:g} s and was stopped",
-                           timed_out_after=timeout)
+            return timed_out(student, timeout)
         finally:
             kill_session(proc)  # a kernel left behind by the worker dies with it
-    if proc.returncode < 0:  # a signal: no Python traceback says why
-        return Outcome(student, False, out[-3000:] + "\n" + worker_died(proc.returncode, memory))
-    if proc.returncode != 0:
-        return Outcome(student, False, out[-4000:])
-    return Outcome(student, True, "")
-
-
-ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit)\b.*)$")
-
-
-def failure_reason(log):
-    """The last exception line of a worker's log (``NotJSONError: ...``), or its last line."""
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    errors = [m.group(1) for m in map(ERROR_LINE.match, lines) if m]
-    return (errors or lines or ["no output"])[-1][:300]
+    lines = out.splitlines()
+    try:
+        return Outcome.from_answer(json.loads(lines[-1]))
+    except (IndexError, ValueError, KeyError, TypeError):  # it died before it answered
+        return Outcome(student, False, problem=worker_died(proc.returncode, memory))
 
 
 class LocalWorker:
@@ -219,13 +231,12 @@ class LocalWorker:
                 returncode = self._wait()
                 self.stop()
                 if self.expired:
-                    return Outcome(student, False, f"grading took longer than {timeout:g} s and "
-                                   f"was stopped", timed_out_after=timeout)
-                return Outcome(student, False, worker_died(returncode, self.memory))
+                    return timed_out(student, timeout)
+                return Outcome(student, False, problem=worker_died(returncode, self.memory))
         answer = json.loads(reply)
         if answer.get("restart"):  # out of memory: its state is not to be trusted
             self.stop()
-        return Outcome(student, bool(answer["ok"]), str(answer["log"]))
+        return Outcome.from_answer(answer)
 
     def _wait(self):
         """The exit status of a worker whose output ended (None if it is still running)."""
@@ -385,7 +396,8 @@ class Recorder:
     def record(self, chapter, outcome, fingerprint):
         """Save the scores of a graded submission; zero for notebooks nbgrader could not grade.
 
-        Returns notebook name -> why it could not be graded, for those notebooks.
+        Returns notebook name -> why it could not be graded (a problem, ``{"kind", "detail"}``),
+        for those notebooks.
         """
         from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 
@@ -404,9 +416,10 @@ class Recorder:
                 continue
             self._zero(student, chapter.assignment, name)
             if not (copy / f"{name}.ipynb").is_file():
-                problems[name] = f"{name}.ipynb is missing from the submission"
+                problems[name] = problem("missing-notebook",
+                                         f"{name}.ipynb is missing from the submission")
             else:
-                problems[name] = failure_reason(outcome.log)
+                problems[name] = outcome.problem_of(name)
         state = self._state(chapter, student)
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_text(json.dumps({"fingerprint": fingerprint, "problems": problems,
@@ -421,7 +434,8 @@ class Recorder:
         return not page.is_file() or (state.is_file() and state.stat().st_mtime > page.stat().st_mtime)
 
     def problems(self, chapter, student):
-        """What kept the submission's notebooks from being graded, as recorded."""
+        """What kept the submission's notebooks from being graded, as recorded: notebook name ->
+        ``{"kind", "detail"}``."""
         return self._read_state(chapter, student).get("problems", {})
 
     def _zero(self, student, assignment, notebook):
@@ -433,22 +447,34 @@ class Recorder:
             gb.db.commit()
 
 
-HINTS = (
-    ("is missing from the submission",
-     "Hand in the notebook together with your source_lib folder, as the setup page explains."),
-    ("JSON", "The file is damaged or is not a notebook. Check that it opens in JupyterLab; if it "
-             "does not, save your work again (File > Download) and hand it in again."),
-    ("took longer than", "Your notebook ran longer than the time limit: look for an infinite loop "
-                         "or a very slow cell."),
-)
-DEFAULT_HINT = ("Check that the notebook runs from top to bottom in a fresh kernel (Kernel > "
-                "Restart Kernel and Run All Cells), then hand it in again.")
+RUN_ALL = ("Check that the notebook runs from top to bottom in a fresh kernel (Kernel > Restart "
+           "Kernel and Run All Cells), then hand it in again.")
+MEMORY_HINT = ("Your notebook used more memory than the grader allows: look for a very large "
+               "array or a loop that keeps everything it makes. " + RUN_ALL)
+# What a student is told to do, by the kind of problem (autograde_one.KINDS)
+HINTS = {
+    "missing-notebook": "Hand in the notebook together with your source_lib folder, as the setup "
+                        "page explains.",
+    "unreadable-notebook": "The file is damaged or is not a notebook. Check that it opens in "
+                           "JupyterLab; if it does not, save your work again (File > Download) "
+                           "and hand it in again.",
+    "timeout": "Your notebook ran longer than the time limit: look for an infinite loop or a very "
+               "slow cell.",
+    "out-of-memory": MEMORY_HINT,
+    "worker-died": MEMORY_HINT,
+    "kernel-died": "Python stopped while it ran your notebook: look for a cell that ends it "
+                   "(exit(), sys.exit(), os._exit()) or that uses a great deal of memory. " + RUN_ALL,
+    "grader-error": "This is a fault of the grader, not of your notebook: your instructor sees it "
+                    "in the grading log. If your grade does not change once it is fixed, tell "
+                    "them.",
+}
+DEFAULT_HINT = RUN_ALL
 
 
 def write_problem_feedback(course, chapter, student, notebook, problem):
-    """The feedback page of a notebook that could not be graded: why, what to do, and what
-    the intake left out of the submission."""
-    hint = next((h for key, h in HINTS if key in problem), DEFAULT_HINT)
+    """The feedback page of a notebook that could not be graded (``problem``: ``{"kind",
+    "detail"}``): why, what to do, and what the intake left out of the submission."""
+    hint = HINTS.get(problem.get("kind"), DEFAULT_HINT)
     left_out = intake.read_messages(course.nbgrader_root, chapter.assignment, student)
     left_out = ("<p>The grader left out of your submission:</p>\n<ul>\n"
                 + "".join(f"<li>{html.escape(m)}</li>\n" for m in left_out) + "</ul>\n"
@@ -461,7 +487,8 @@ def write_problem_feedback(course, chapter, student, notebook, problem):
     page.write_text(
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
         f"</title></head>\n<body><h1>{html.escape(title)}</h1>\n"
-        f"<p>Score: 0 / {max_score:g}</p>\n<p>Reason: <code>{html.escape(problem)}</code></p>\n"
+        f"<p>Score: 0 / {max_score:g}</p>\n"
+        f"<p>Reason: {html.escape(str(problem.get('detail', '')))}</p>\n"
         f"<p>{html.escape(hint)}</p>\n{left_out}</body></html>\n")
     return page
 
@@ -554,8 +581,8 @@ def _write_results(course, recorder, graded, pool, log):
         for (chapter, students, _), done in zip(graded, feedback):
             done.result()
             for student in students:  # after nbgrader's pages, which they replace
-                for notebook, problem in recorder.problems(chapter, student).items():
-                    write_problem_feedback(course, chapter, student, notebook, problem)
+                for notebook, why in recorder.problems(chapter, student).items():
+                    write_problem_feedback(course, chapter, student, notebook, why)
         exported.result()
 
 
@@ -571,8 +598,14 @@ def generate_feedback(course, chapter, students, total, log, pool=None, recorder
     for outcome in pool.run(jobs, SUBMISSION_TIMEOUT):
         # a notebook that could not be graded gets a page of its own instead
         if not outcome.ok and not (recorder and recorder.problems(chapter, outcome.student)):
+            why = [*outcome.problems.values(), *([outcome.problem] if outcome.problem else [])]
             log(f"{chapter.assignment}: nbgrader wrote no feedback for {outcome.student} "
-                f"({failure_reason(outcome.log)})")
+                f"({describe(why)})")
+
+
+def describe(problems):
+    """Problems for the grading log: ``timeout: grading took longer than 45 s ...; ...``."""
+    return "; ".join(f"{p['kind']}: {p['detail']}" for p in problems) or "no reason given"
 
 
 def _grade_batch(course, chapter, students, prints, recorder, pool, scheduler, timeout, memory, log):
@@ -599,7 +632,7 @@ def _grade_batch(course, chapter, students, prints, recorder, pool, scheduler, t
             if problems:
                 failed.append(outcome.student)
                 log(f"{chapter.assignment}: could not grade {outcome.student} "
-                    f"({'; '.join(problems.values())}); it scores 0")
+                    f"({describe(problems.values())}); it scores 0")
             progress.advance(task)
     minutes = (time.monotonic() - started) / 60
     log(f"{chapter.assignment}: graded {len(students)} submissions in {minutes * 60:.0f} s "

@@ -15,6 +15,14 @@ the caller too; other in-place changes to arguments are not sent back.
 The server (``python -m autograder.lending``) is started by ``Lender`` with
 the listening socket already bound, limits its own memory and CPU time, and
 serves one call per connection until it is killed.
+
+A submission's checks run in one process, so what is lent changes from probe
+to probe: the functions of the module under test that the running probe
+lends (``Lender.allow``, sent down a pipe the server reads before it answers
+a call), never the function a probe is checking. ``sandbox.run_probes`` runs
+a function's own check before any check that lends it, and takes each
+probe's results before it hands the next probe its inputs, so nothing the
+course lends later can change a result already taken.
 """
 import ast
 import importlib
@@ -51,40 +59,72 @@ class Lender:
 
     Use as a context manager around the sandboxed run; ``address`` is the
     socket path the stand-ins connect to (inside a folder the sandbox sees).
+    The functions of ``module`` (the module under test) are lent only while
+    ``allow`` names them; those of other modules (earlier chapters') always.
     """
 
-    def __init__(self, library, functions, address, cpu_seconds):
+    def __init__(self, library, functions, address, cpu_seconds, module=None):
         self.library, self.functions = Path(library), functions
         self.address, self.cpu_seconds = str(address), int(cpu_seconds)
+        self.module = module
 
     def __enter__(self):
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.address)
         os.chmod(self.address, 0o666)  # the sandbox user connects
         listener.listen(16)
+        control, self.control = os.pipe()
         spec = {"library": str(self.library), "functions": self.functions,
-                "cpu": self.cpu_seconds, "fd": listener.fileno()}
+                "cpu": self.cpu_seconds, "fd": listener.fileno(), "module": self.module,
+                "control": control}
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "OPENBLAS_CORETYPE",
                                                              "OPENBLAS_L2_SIZE")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.lending", json.dumps(spec)], pass_fds=[listener.fileno()],
+            [sys.executable, "-m", "autograder.lending", json.dumps(spec)],
+            pass_fds=[listener.fileno(), control],
             env=dict(env, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"),
             cwd=self.library.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
-        listener.close()  # the server has its copy
+        listener.close()  # the server has its copies
+        os.close(control)
         return self
+
+    def allow(self, names):
+        """Lend exactly ``names`` of the module under test from now on.
+
+        The change is in the pipe before this returns: a call the server
+        answers after that is judged by it.
+        """
+        os.write(self.control, (json.dumps(sorted(names)) + "\n").encode())
 
     def __exit__(self, *exc):
         from .sandbox import kill_session
 
+        os.close(self.control)
         kill_session(self.proc)
 
 
-def _answer(conn, functions):
+def _drain(control, allowed):
+    """The newest set of allowed names written down the control pipe (non-blocking)."""
+    data = b""
+    while True:
+        try:
+            chunk = os.read(control, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    lines = data.decode().split("\n")
+    complete = [line for line in lines[:-1] if line]
+    return set(json.loads(complete[-1])) if complete else allowed
+
+
+def _answer(conn, functions, lent):
     try:
         request = wire.receive(conn)
         module, name = request["module"], request["function"]
-        if name not in functions.get(module, ()):
+        if name not in functions.get(module, ()) or not lent(module, name):
             raise LookupError(f"{module}.{name} is not lent to this check")
         func = getattr(importlib.import_module(f"source_lib.{module}"), name)
         args, kwargs = request["args"], request["kwargs"]
@@ -110,11 +150,20 @@ def serve(spec):
     resource.setrlimit(resource.RLIMIT_CPU, (spec["cpu"], spec["cpu"] + 1))
     sys.path.insert(0, str(Path(spec["library"]).parent))  # the course's source_lib package
     listener = socket.socket(fileno=spec["fd"])
+    control, allowed = spec["control"], set()
+    os.set_blocking(control, False)
+
+    def lent(module, name):
+        nonlocal allowed
+        # read what the grader allows now, after the request arrived
+        allowed = _drain(control, allowed)
+        return module != spec["module"] or name in allowed
+
     while True:
         conn, _ = listener.accept()
         with conn:
             try:
-                _answer(conn, spec["functions"])
+                _answer(conn, spec["functions"], lent)
             except (OSError, wire.WireError):  # the caller went away
                 pass
 

@@ -153,6 +153,7 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
                          f"source_lib/{module}.py is missing from your submission; "
                          f"submit the whole source_lib folder next to the notebook")
         return results
+    probes = ordered(probes)
     # everything the run makes (the jail's mount point too) goes in here, removed however it ended
     with tempfile.TemporaryDirectory(prefix="nnfs-", ignore_cleanup_errors=True) as tmp:
         box = Path(tmp) / "box"  # all the sandbox sees and may write
@@ -162,16 +163,61 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
         lent = _lend(scratch / "source_lib", module, probes, reference, substitute, req / "lend.sock")
         for path in (WORKER, WIRE):
             shutil.copyfile(path, box / path.name)
-        for p in probes:
-            wire.save(req / f"{p.id}.in", p.inputs)
         groups = len({p.group for p in probes}) + 1
-        with (Lender(lent[0], lent[1], req / "lend.sock", limits.cpu_seconds * groups)
-              if lent else contextlib.nullcontext()):
-            budget = [MAX_RESULT_BYTES]
+        lender = (Lender(lent[0], lent[1], req / "lend.sock", limits.cpu_seconds * groups,
+                         module=module) if lent else None)
+        with lender or contextlib.nullcontext():
+            run = _Run(box, Path(tmp) / "staging", lender, results)
+            run.staging.mkdir()
             pending = list(probes)
             while pending:
-                pending = _run_batch(box, module, pending, limits, results, budget)
+                pending = _run_batch(run, module, pending, limits)
     return results
+
+
+def ordered(probes):
+    """``probes`` with each check (group) before every check that lends its function.
+
+    The course lends a function only while a probe that lends it runs, and by
+    then the results of that function's own check are taken (``_Run.take``).
+    """
+    groups = list(dict.fromkeys(p.group for p in probes))
+    lends = {g: {f for p in probes if p.group == g for f in p.reference_functions} for g in groups}
+    order = []
+    while len(order) < len(groups):
+        waiting = set(groups) - set(order)
+        ready = [g for g in groups if g in waiting and not lends[g] & waiting]
+        if not ready:
+            raise ValueError(f"checks lend each other's functions in a cycle: {sorted(waiting)}")
+        order.append(ready[0])
+    return [p for g in order for p in probes if p.group == g]
+
+
+@dataclass
+class _Run:
+    """One submission's run of probes: where they run, and what was taken back."""
+
+    box: Path
+    staging: Path  # the grader's own folder, outside the sandbox's reach
+    lender: object
+    results: dict
+    notes: dict = field(default_factory=dict)  # probe id -> what its .out held, read at once
+    budget: list = field(default_factory=lambda: [MAX_RESULT_BYTES])
+
+    def release(self, probe):
+        """Lend what ``probe`` lends (only that), then hand the sandbox its inputs."""
+        if self.lender is not None:
+            self.lender.allow(probe.reference_functions)
+        staged = self.staging / f"{probe.id}.in"
+        wire.save(staged, probe.inputs)
+        try:
+            os.replace(staged, self.box / "io" / f"{probe.id}.in")
+        except OSError:  # the student's code put something in the way: its probe never starts
+            pass
+
+    def take(self, probe):
+        """Read ``probe``'s results now: whatever runs later cannot change them."""
+        self.notes[probe.id] = _load(self.box / "io" / f"{probe.id}.out", self.budget)
 
 
 def _lend(scratch_lib, module, probes, reference, substitute, address):
@@ -195,7 +241,7 @@ def _lend(scratch_lib, module, probes, reference, substitute, address):
     return library, functions
 
 
-def _run_batch(box, module, pending, limits, results, budget):
+def _run_batch(run, module, pending, limits):
     """Run ``pending`` probes in one sandboxed process; the probes left for the next one.
 
     Importing the module has a budget of ``limits.wall_seconds``, and so has
@@ -203,6 +249,7 @@ def _run_batch(box, module, pending, limits, results, budget):
     finished. A group that runs out of time, or during which the process
     ends, fails with that reason; the groups after it are returned.
     """
+    box, results = run.box, run.results
     req, scratch = box / "io", box / "work"
     for stale in ("ready", "import.out"):
         (req / stale).unlink(missing_ok=True)
@@ -211,6 +258,7 @@ def _run_batch(box, module, pending, limits, results, budget):
                            "returns": p.returns, "reference": p.reference_functions}
                           for p in pending]}
     (req / "request.json").write_text(json.dumps(request))
+    run.release(pending[0])
     groups = len({p.group for p in pending})
     rlimits = dict(limits.rlimits(), CPU=limits.cpu_seconds * (groups + 1))
     spec = {"cwd": str(scratch), "env": sandbox_env(scratch), "limits": rlimits,
@@ -224,13 +272,13 @@ def _run_batch(box, module, pending, limits, results, budget):
             cwd=box.parent, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             env=dict(os.environ, TMPDIR=str(box.parent)), start_new_session=True)
         try:
-            ready, done, timed_out = _watch(proc, req, pending, limits.wall_seconds)
+            ready, done, timed_out = _watch(proc, run, pending, limits.wall_seconds)
         finally:
             kill_session(proc)
     tail = log_path.read_bytes()[-4000:].decode("utf-8", "replace")
     crash = _crash_reason(proc.returncode, replace(limits, cpu_seconds=rlimits["CPU"]), tail)
     if not ready:
-        note = _load(req / "import.out", budget)
+        note = _load(req / "import.out", run.budget)
         if isinstance(note, dict) and "error" in note:
             problem = f"importing source_lib.{module} failed: {error_text(note['error'])}"
         elif timed_out:
@@ -242,7 +290,7 @@ def _run_batch(box, module, pending, limits, results, budget):
             results[p.id].error = problem
         return []
     for p in pending[:done]:
-        _collect(req, p, results[p.id], budget)
+        _collect(run.notes.pop(p.id, None), p, results[p.id])
     if done == len(pending):
         return []
     stuck = pending[done].group
@@ -255,12 +303,14 @@ def _run_batch(box, module, pending, limits, results, budget):
     return [p for p in rest if p.group != stuck]
 
 
-def _watch(proc, req, pending, seconds):
-    """Wait for ``proc`` while it keeps within its budgets.
+def _watch(proc, run, pending, seconds):
+    """Wait for ``proc`` while it keeps within its budgets; take each probe's results
+    as they appear and release the next probe's inputs.
 
     Returns ``(ready, done, timed_out)``: whether the module was imported, how
     many probes finished in order, and whether a budget ran out.
     """
+    req = run.box / "io"
     ready, done, group = False, 0, None
     deadline = time.monotonic() + seconds
     while True:
@@ -273,7 +323,10 @@ def _watch(proc, req, pending, seconds):
         if not ready and os.path.lexists(req / "ready"):
             ready, deadline = True, now + seconds
         while ready and done < len(pending) and os.path.lexists(req / f"{pending[done].id}.out"):
+            run.take(pending[done])
             done += 1
+            if done < len(pending):
+                run.release(pending[done])
         if ready and done < len(pending) and pending[done].group != group:
             group, deadline = pending[done].group, now + seconds  # a new check's budget
         if ended or (ready and done == len(pending)):
@@ -327,8 +380,7 @@ def error_text(error):
     return text
 
 
-def _collect(req, probe, res, budget):
-    note = _load(req / f"{probe.id}.out", budget)
+def _collect(note, probe, res):
     if isinstance(note, wire.WireError):  # too large, tampered or truncated: the student's loss
         res.error = f"the results of your code could not be read back: {note}"
         return

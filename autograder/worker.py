@@ -22,9 +22,10 @@ is a function of the module, or a reference to a callable (``"@layer"``,
 later steps share (a ``bn_param`` dict the student's code updates in place).
 
 Once the module is imported the worker writes ``ready`` (or ``import.out``
-with the error), then for each probe ``<id>.out``: ``{"status": "ok",
-"arrays": {name: array}, "types": {name: type name}}`` or ``{"status":
-"error", "error": {...}}``; a probe with no ``.out`` did not finish. A probe's
+with the error), then for each probe, once the grader has written its inputs
+``<id>.in``, ``<id>.out``: ``{"status": "ok", "arrays": {name: array},
+"types": {name: type name}, "warnings": [...]}`` or ``{"status": "error",
+"error": {...}}``; a probe with no ``.out`` did not finish. A probe's
 ``reference`` lists functions of the module that are replaced, for that probe
 only, by stand-ins for the course's versions in
 ``source_lib/_reference_<module>.py`` (see ``lending.py``).
@@ -33,6 +34,7 @@ import importlib
 import json
 import os
 import sys
+import time
 import traceback
 import warnings
 
@@ -42,6 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wire.py, besid
 import wire  # noqa: E402
 
 MAX_MESSAGE = 300  # characters of an exception's message sent back (the grader cuts again)
+WAIT = 0.001  # seconds between looks for the next probe's inputs
 
 
 def resolve(ref, inputs, results):
@@ -176,7 +179,12 @@ def execute(module, probe, inputs, reference=None):
 
 
 def run_probe(module, probe, request_dir):
-    inputs = wire.load(os.path.join(request_dir, probe["inputs"]))
+    # the grader hands over a probe's inputs once it has taken the results of
+    # the one before (and changed what the course lends to suit this one)
+    path = os.path.join(request_dir, probe["inputs"])
+    while not os.path.exists(path):
+        time.sleep(WAIT)
+    inputs = wire.load(path)
     reference = None
     if probe.get("reference"):
         reference = importlib.import_module(

@@ -66,7 +66,7 @@ class Finding:
             text = f"{name}: got None; did you forget a return statement?"
         elif self.kind == "type":
             text = (f"{name}: expected a numpy array of shape {d['expected_shape']}, "
-                    f"got a {d['got']}")
+                    f"got {d['got']}")
         elif self.kind == "shape":
             text = f"{name}: wrong shape: expected {d['expected_shape']}, got {d['shape']}"
         elif self.kind == "nonfinite":
@@ -139,7 +139,7 @@ def difference(name, actual, expected, scale=None, limit=TOLERANCE, inputs=None,
     arr = as_float_array(actual)
     if arr is None:
         return Finding("type", name, {"expected_shape": expected.shape,
-                                      "got": type(actual).__name__})
+                                      "got": "a " + type(actual).__name__})
     context = {"inputs": inputs or {}, "warnings": list(warnings), "limit": limit,
                "scale": scale}
     if arr.shape != expected.shape:

@@ -25,7 +25,7 @@ from autograder.corpus import make_submission
 from autograder.corpus.attack_batch import BATCH, ZERO
 from autograder.corpus.attacks import ATTACKS, HONEST, LENT_CHAPTER, SLOW_CHECK
 from autograder.course import CHAPTERS, Course
-from autograder.grading import table
+from autograder.grading import HINTS, Recorder, table
 from autograder.jail import SLOT_UID, SLOTS
 from autograder.release import find_leaks, secret_lines
 
@@ -146,14 +146,19 @@ def test_output_spam_is_cut(attacked):
     assert "more characters of output were cut" in autograded_outputs(course, "attack-output-spam")
 
 
-@pytest.mark.parametrize("student, reason", [
-    ("attack-ignore-sigterm", "CellTimeoutError: A cell timed out"),
-    ("attack-slow-cells", "grading took longer than 45 s and was stopped"),
-    ("attack-os-exit-cell", "DeadKernelError: Kernel died")])
-def test_a_submission_stopped_by_a_limit_is_told_why(attacked, student, reason):
-    page = attacked.course.folder("feedback", student, CHAPTER.assignment, CHAPTER.module + ".html")
-    assert reason in page_text(page)
-    assert f"could not grade {student} ({reason}" in attacked.out
+@pytest.mark.parametrize("student, kind, reason", [
+    ("attack-ignore-sigterm", "timeout", "a cell ran past its time limit and did not stop"),
+    ("attack-slow-cells", "timeout", "grading took longer than 45 s and was stopped"),
+    ("attack-os-exit-cell", "kernel-died", "the Python kernel running the notebook died")])
+def test_a_submission_stopped_by_a_limit_is_told_why(attacked, student, kind, reason):
+    problems = Recorder(attacked.course).problems(CHAPTER, student)
+    assert [p["kind"] for p in problems.values()] == [kind]
+    detail = problems[CHAPTER.module]["detail"]
+    assert detail.startswith(reason)
+    text = page_text(attacked.course.folder("feedback", student, CHAPTER.assignment,
+                                            CHAPTER.module + ".html"))
+    assert detail in text and HINTS[kind] in text
+    assert f"could not grade {student} ({kind}: {detail}); it scores 0" in attacked.out
 
 
 def test_nothing_is_left_behind(attacked):

@@ -1,19 +1,25 @@
 """End to end: the sample class graded by real nbgrader into its gradebook, feedback and CSV."""
 import csv
 import html
+import json
 import os
 import re
 import shutil
+import sys
 from html.parser import HTMLParser
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbgrader.api import Gradebook
 
+from autograder.autograde_one import KINDS, Unreadable, classify, problem, read_submitted
 from autograder.checks import checks_named_in
 from autograder.corpus import corpus
-from autograder.course import CHAPTERS
-from autograder.grading import table
+from autograder.course import CHAPTERS, Course
+from autograder.grading import (DEFAULT_HINT, HINTS, Outcome, Recorder, autograde_submission,
+                                describe, table, write_problem_feedback)
 from autograder.release import find_leaks, secret_lines
 
 from conftest import autograder
@@ -49,17 +55,123 @@ def test_every_sample_student_is_in_the_gradebook(all_rows, chapter):
 BAD_INPUT = {"corrupt-json", "missing-notebook", "junk"}
 
 
-@pytest.mark.parametrize("student, reason, hint", [
-    ("corrupt-json", "NotJSONError: Notebook does not appear to be JSON", "is not a notebook"),
-    ("missing-notebook", "feedforward.ipynb is missing from the submission",
-     "together with your source_lib"),
-])
+@pytest.mark.parametrize("student, kind", [("corrupt-json", "unreadable-notebook"),
+                                           ("missing-notebook", "missing-notebook")])
 def test_a_submission_that_cannot_be_graded_scores_zero_and_is_told_why(graded, rows, student,
-                                                                         reason, hint):
+                                                                         kind):
     assert rows[student].score == 0
+    problems = Recorder(graded).problems(CHAPTER, student)
+    assert [p["kind"] for p in problems.values()] == [kind]
+    detail = problems[CHAPTER.module]["detail"]
+    assert detail.startswith(CHAPTER.notebook)  # names the file, e.g. "is not a notebook ..."
     text = page_text(feedback_page(graded, student))
-    assert "could not be graded" in text and reason in text and hint in text
+    assert "could not be graded" in text and detail in text and HINTS[kind] in text
     assert f"Score: 0 / {rows['solution'].max_score:g}" in text
+
+
+def test_a_worker_run_as_a_command_answers_with_the_same_data(graded):
+    """The Dask path: ``autograde_one`` as a command, its answer read back as data."""
+    outcome = autograde_submission(str(graded.root), CHAPTER.assignment, "corrupt-json",
+                                   timeout=300)
+    assert not outcome.ok and outcome.timed_out_after is None
+    assert outcome.problems[CHAPTER.module]["kind"] == "unreadable-notebook"
+    assert outcome.problem_of(CHAPTER.module) == Recorder(graded).problems(
+        CHAPTER, "corrupt-json")[CHAPTER.module]
+
+
+def test_graded_submissions_record_no_problem(graded):
+    assert Recorder(graded).problems(CHAPTER, "solution") == {}
+
+
+# A verdict crosses from the worker as data (autograde_one): its kind, where it happened.
+
+def _notebook(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("error, kind", [
+    (lambda tmp: read_submitted(_notebook(tmp / "feedforward.ipynb", '{"cells": [')),
+     "unreadable-notebook"),
+    (lambda tmp: read_submitted(_notebook(tmp / "feedforward.ipynb", '{"nbformat": 4}')),
+     "unreadable-notebook"),
+    (lambda tmp: read_submitted(_notebook(tmp / "feedforward.ipynb", "[1]")), "unreadable-notebook"),
+    (lambda tmp: MemoryError(), "out-of-memory"),
+    (lambda tmp: DeadKernelError("Kernel died"), "kernel-died"),
+    (lambda tmp: CellTimeoutError("A cell timed out while it was being executed, after 5 "
+                                  "seconds.\nThe message was: Timeout waiting for IOPub output."),
+     "timeout"),
+    # a bug of ours, whatever its message says
+    (lambda tmp: ValueError("Notebook does not appear to be JSON; Kernel died; took longer than"),
+     "grader-error"),
+])
+def test_the_worker_classifies_a_failure_by_what_raised_it(tmp_path, error, kind):
+    try:
+        exc = error(tmp_path)
+    except Unreadable as raised:
+        exc = raised
+    verdict = classify(exc)
+    assert verdict["kind"] == kind and set(verdict) == {"kind", "detail"}
+    assert verdict["detail"] and "\n" not in verdict["detail"] and len(verdict["detail"]) <= 300
+    if kind == "unreadable-notebook":
+        assert verdict["detail"].startswith("feedforward.ipynb is not a notebook")
+
+
+def test_every_kind_has_its_own_hint():
+    assert set(HINTS) == set(KINDS)
+
+
+def test_a_notebooks_own_problem_comes_before_the_submissions():
+    own, whole = problem("kernel-died", "died"), problem("timeout", "stopped")
+    outcome = Outcome("s", False, problems={"feedforward": own}, problem=whole)
+    assert outcome.problem_of("feedforward") == own and outcome.problem_of("other") == whole
+    assert Outcome("s", False).problem_of("feedforward")["kind"] == "grader-error"
+    answer = json.loads(json.dumps({"student": "s", "ok": False, "problems": {"feedforward": own},
+                                    "problem": None, "restart": False}))
+    assert Outcome.from_answer(answer) == Outcome("s", False, problems={"feedforward": own})
+
+
+@pytest.fixture
+def one_notebook_course(tmp_path, monkeypatch):
+    """A course with an empty gradebook entry for one student's Chapter 1 notebook."""
+    monkeypatch.delenv("NNFS_GRADEBOOK", raising=False)
+    # nbgrader runs alembic from the environment's bin folder
+    monkeypatch.setenv("PATH", os.pathsep.join((os.path.dirname(sys.executable), os.environ["PATH"])))
+    course = Course(tmp_path / "nnfs")
+    course.nbgrader_root.mkdir(parents=True)
+    with Gradebook(course.db_url) as gb:
+        gb.add_assignment(CHAPTER.assignment)
+        gb.add_notebook(CHAPTER.module, CHAPTER.assignment)
+        gb.add_grade_cell("task_1_1", CHAPTER.module, CHAPTER.assignment, max_score=3,
+                          cell_type="code")
+        gb.add_student("s")
+        gb.add_submission(CHAPTER.assignment, "s")
+    return course
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_hint_is_chosen_by_kind_not_by_the_details_words(one_notebook_course, kind):
+    """A detail quoting words of other kinds ("JSON", "took longer than") changes nothing."""
+    detail = ("NotJSONError: Notebook does not appear to be JSON; grading took longer than 1 s; "
+              "feedforward.ipynb is missing from the submission; <b>Kernel died</b>")
+    page = write_problem_feedback(one_notebook_course, CHAPTER, "s", CHAPTER.module,
+                                  problem(kind, detail))
+    text = page_text(page)
+    assert "could not be graded" in text and "Score: 0 / 3" in text
+    assert f"Reason: {detail}" in text  # escaped in the page, shown as written
+    assert [h for h in set(HINTS.values()) if h in text] == [HINTS[kind]]
+
+
+def test_an_unknown_kind_gets_the_default_hint(one_notebook_course):
+    page = write_problem_feedback(one_notebook_course, CHAPTER, "s", CHAPTER.module,
+                                  {"kind": "new-kind", "detail": "took longer than; JSON"})
+    text = page_text(page)
+    assert DEFAULT_HINT in text and not [h for h in set(HINTS.values()) if h in text]
+
+
+def test_the_batch_log_prints_kind_and_detail():
+    assert describe([problem("timeout", "grading took longer than 45 s and was stopped")]) == (
+        "timeout: grading took longer than 45 s and was stopped")
 
 
 def test_junk_files_change_nothing(rows):
@@ -172,7 +284,8 @@ def test_feedback_for_every_student_without_secrets(graded):
 def test_feedback_explains_a_wrong_shape(graded):
     text = page_text(feedback_page(graded, "bug-transposed-dw1"))
     assert re.search(r"gradient dW1: wrong shape: expected \(\d+, \d+\), got \(\d+, \d+\)", text)
-    assert "Task 1.5 (back_propagation) failed on a random network" in text
+    assert "Task 1.5 (back_propagation) failed 2 of 2 hidden test cases. The smallest that failed, a random network" in text
+    assert "It looks transposed" in text
 
 
 def test_feedback_of_the_blank_release_names_the_tasks(graded):

@@ -20,7 +20,7 @@ from autograder.corpus import corpus
 from autograder.corpus.attack_batch import ZERO
 from autograder.corpus.attacks_intake import INTAKE_ATTACKS
 from autograder.course import CHAPTERS, Course
-from autograder.grading import LocalPool, LocalWorker, submitted_students
+from autograder.grading import LocalPool, LocalWorker, Recorder, submitted_students
 from autograder.intake import Caps, sanitize
 from autograder.release import find_leaks, secret_lines
 
@@ -270,7 +270,9 @@ def test_each_attacker_is_told_what_was_left_out_and_what_to_do(intake_graded, a
         assert intake.MESSAGES["link"].format(path=rel) in text, rel
     assert f"the intake left out of {attack.student}'s submission: " in intake_graded.out
     if attack.student == "attack-link-notebook":
-        assert "could not be graded" in text and "missing from the submission" in text
+        problems = Recorder(course).problems(CHAPTER, attack.student)
+        assert [p["kind"] for p in problems.values()] == ["missing-notebook"]
+        assert "could not be graded" in text and problems[CHAPTER.module]["detail"] in text
 
 
 # The grading worker's memory limit: a job that allocates past it fails alone.
@@ -280,8 +282,9 @@ import json, resource, sys
 for line in sys.stdin:
     job = json.loads(line)
     hog = bytearray(job["allocate"])  # past the limit: MemoryError, and this worker dies
-    limit = resource.getrlimit(resource.RLIMIT_AS)
-    print(json.dumps({"student": job["student"], "ok": True, "log": str(limit)}), flush=True)
+    limit = resource.getrlimit(resource.RLIMIT_AS)  # told back as the answer's detail
+    print(json.dumps({"student": job["student"], "ok": False, "restart": False, "problems": {},
+                      "problem": {"kind": "grader-error", "detail": str(limit)}}), flush=True)
 """
 
 
@@ -300,9 +303,11 @@ def test_a_job_past_the_workers_memory_limit_fails_alone(tmp_path):
             for student, size in (("before", 10**6), ("hog", 4 * limit), ("after", 10**6))]
     with LocalPool(course, 1, memory=limit, worker=StandInWorker) as pool:
         outcomes = {o.student: o for o in pool.run(jobs, timeout=60)}
-    assert outcomes["before"].ok and outcomes["after"].ok  # the batch goes on, on a fresh worker
-    assert outcomes["before"].log == str((limit, limit))
+    # the batch goes on, on a fresh worker, which answers under the same limit
+    assert outcomes["before"].problem == outcomes["after"].problem == {
+        "kind": "grader-error", "detail": str((limit, limit))}
     assert not outcomes["hog"].ok
-    assert outcomes["hog"].log == ("the grading worker stopped unexpectedly (exit status 1); it may "
-                                   "have run out of memory (its limit is 0.5 GiB, NNFS_WORKER_MEMORY)")
+    assert outcomes["hog"].problem == {
+        "kind": "worker-died", "detail": "the grading worker stopped unexpectedly (exit status 1); "
+        "it may have run out of memory (its limit is 0.5 GiB, NNFS_WORKER_MEMORY)"}
 

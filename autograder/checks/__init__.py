@@ -76,6 +76,7 @@ class Check:
     reference: bool = True  # import the instructor's module for make_trials
     # earlier chapters' modules graded as the instructor's (COURSE_SPEC 6, no double penalty)
     reference_modules: tuple = ()
+    keras: bool = False  # builds Keras models (slow: ``validate`` runs it on fewer ids)
 
     @property
     def module(self):
@@ -119,7 +120,7 @@ def all_distinct(*values):
 
 
 def layer_trial(rng, ref, description, inputs, forward, backward=None, params=(),
-                grads=("dx",), lend=()):
+                grads=("dx",), lend=(), scales=None):
     """A trial of a ``forward(*inputs, *params) -> (out, cache)`` layer, or of its backward.
 
     Without ``backward`` the trial checks ``out``. With it, the student's own
@@ -128,7 +129,8 @@ def layer_trial(rng, ref, description, inputs, forward, backward=None, params=()
     ``lend`` are the graded functions of the module that the student's code
     gets in the instructor's version (``Trial.reference_functions``); a
     backward check lends them to the forward step too, so a lent backward
-    gets the cache of the lent forward.
+    gets the cache of the lent forward. ``scales(inputs, dout)`` gives the
+    scale of gradients whose terms cancel (``Trial.scales``).
     """
     names = list(inputs)
     ref_args = [inputs[n].copy() for n in names] + copy.deepcopy(list(params))
@@ -146,22 +148,26 @@ def layer_trial(rng, ref, description, inputs, forward, backward=None, params=()
         expected = dict(zip(grads, result))
         refs = {g: f"@bwd.{i}" for i, g in enumerate(grads)}
     return Trial(description, {**inputs, "dout": dout}, steps, expected, refs,
+                 scales=scales(inputs, dout) if scales else {},
                  reference_functions=tuple(lend))
 
 
-def layer_pair(module, forward, backward, tasks, cases, grads=("dx",), lend=((), ())):
+def layer_pair(module, forward, backward, tasks, cases, grads=("dx",), lend=((), ()),
+               scales=None):
     """Register the trusted checks of a ``forward``/``backward`` pair of layer functions.
 
     ``cases(rng)`` yields ``(description, inputs, params)`` per trial; the
     forward check compares ``out``, the backward check the gradients ``grads``
     (see ``layer_trial``). ``tasks`` is the pair of task numbers, ``lend`` the
-    pair of ``layer_trial`` lends.
+    pair of ``layer_trial`` lends; ``scales(inputs, dout, params)`` those of
+    the backward check's gradients.
     """
     def make_trials(with_backward):
         def make(rng, ref):
             return [layer_trial(rng, ref, description, inputs, forward,
                                 backward if with_backward else None, params, grads,
-                                lend[with_backward])
+                                lend[with_backward],
+                                scales and (lambda i, d, p=params: scales(i, d, p)))
                     for description, inputs, params in cases(rng)]
         return make
 
@@ -174,16 +180,18 @@ def call(fn, *args, as_="out", **kwargs):
     return {"call": fn, "args": list(args), "kwargs": kwargs, "as": as_}
 
 
-def check(name, task, reference=True, reference_modules=()):
+def check(name, task, reference=True, reference_modules=(), keras=False):
     """Register ``make_trials(rng, ref) -> [Trial]`` as the trusted check ``name``.
 
     With ``reference=False`` the check computes its expected values itself and
     gets ``ref=None`` (no instructor module imported, e.g. no TensorFlow).
     ``reference_modules`` are the ``source_lib`` modules the student's code
-    runs with in the instructor's version.
+    runs with in the instructor's version. ``keras=True`` marks a check whose
+    trials build Keras models (``autograder validate`` runs those on fewer ids).
     """
     def register(make_trials):
-        REGISTRY[name] = Check(name, task, make_trials, reference, tuple(reference_modules))
+        REGISTRY[name] = Check(name, task, make_trials, reference, tuple(reference_modules),
+                               keras)
         return make_trials
     return register
 
@@ -216,7 +224,7 @@ def _judge(trial, result, checking):
         if name in result.types:
             findings.append(checking.Finding("type", name, {
                 "expected_shape": np.shape(expected) if expected is not None else "any",
-                "got": result.types[name]}))
+                "got": ("a " if result.types[name].isidentifier() else "") + result.types[name]}))
         elif name not in result.outputs:
             findings.append(checking.Finding("error", name, {"text": f"{name}: nothing was returned"}))
         elif expected is not None:
@@ -301,14 +309,15 @@ def run_checks(course, submission, student, names, limits=Limits()):
     for name in names:
         chk = get(name)
         trials = trials_for(course, chk, student)
-        # Checks run in one process per set of lent instructor functions (and
-        # modules): a lent function is then reachable only from the checks that
-        # lend it, never from its own (back_propagation lends forward_propagation).
-        lends = frozenset(f for t in trials for f in t.reference_functions)
-        by_module.setdefault((chk.module, lends, chk.reference_modules), []).append((chk, trials))
-    for (module, lends, modules), items in by_module.items():
+        # one sandboxed process per module (and set of earlier chapters'
+        # modules run in the course's version); the functions a check lends are
+        # lent only while its probes run, after the lent function's own check
+        # (``sandbox.ordered``)
+        by_module.setdefault((chk.module, chk.reference_modules), []).append((chk, trials))
+    for (module, modules), items in by_module.items():
         probes = [t.probe(probe_id(chk, i), chk.function) for chk, trials in items
                   for i, t in enumerate(trials)]
+        lends = any(p.reference_functions for p in probes)
         reference = course.source_lib / f"{module}.py" if lends else None
         substitute = [course.source_lib / f"{m}.py" for m in modules]
         results = run_probes(submission, module, probes, limits, reference=reference,

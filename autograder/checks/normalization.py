@@ -7,6 +7,8 @@ group norm with N = 1 among the trials.
 """
 import copy
 
+import numpy as np
+
 from . import Trial, all_distinct, call, check, distinct, layer_pair, layer_trial
 
 
@@ -17,6 +19,33 @@ def _affine(rng, size):
 def _batch(rng, shape):
     # an offset and a spread per feature: normalizing must remove both
     return rng.standard_normal(shape) * rng.uniform(0.5, 3.0) + rng.uniform(-2, 2)
+
+
+def _grad_scales(x, dout, gamma, eps, groups=None, per_example=False):
+    """The scales of a normalization's gradients (``Trial.scales``): the size of the terms
+    whose sums cancel, not of the sums.
+
+    ``dx`` is a difference of terms of size |dout * gamma| / std, which nearly
+    cancel when the statistics cover few values (N = 2); ``dgamma`` and
+    ``dbeta`` are sums over the batch of |dout * xhat| and |dout|. Statistics
+    are taken over the batch (batch norm), each example (``per_example``, layer
+    norm) or each example's ``groups`` of channels (group norm).
+    """
+    if groups is not None:
+        N, C = x.shape[:2]
+        stats = x.reshape(N, groups, -1)
+        axes = (2,)
+    else:
+        stats, axes = x, ((1,) if per_example else (0,) + tuple(range(2, x.ndim)))
+    mean = stats.mean(axis=axes, keepdims=True)
+    inv = 1.0 / np.sqrt(stats.var(axis=axes, keepdims=True) + eps)
+    xhat = ((stats - mean) * inv).reshape(x.shape)
+    shape = [1] * x.ndim
+    shape[1] = -1
+    reduce = (0,) + tuple(range(2, x.ndim))
+    return {"dx": float(np.abs(dout * gamma.reshape(shape)).max() * inv.max()),
+            "dgamma": float(np.abs(dout * xhat).sum(axis=reduce).max()),
+            "dbeta": float(np.abs(dout).sum(axis=reduce).max())}
 
 
 def _bn_trials(rng, ref, spatial, backward):
@@ -42,7 +71,9 @@ def _bn_trials(rng, ref, spatial, backward):
         if backward:
             trials.append(layer_trial(rng, ref, desc, inputs, f"{name}_forward",
                                       f"{name}_backward", params=(param,),
-                                      grads=("dx", "dgamma", "dbeta"), lend=lend))
+                                      grads=("dx", "dgamma", "dbeta"), lend=lend,
+                                      scales=lambda i, d, eps=param["eps"]: _grad_scales(
+                                          i["x"], d, i["gamma"], eps)))
             continue
         written = copy.deepcopy(param)
         out, _ = getattr(ref, f"{name}_forward")(*(inputs[k].copy() for k in inputs), written)
@@ -53,7 +84,11 @@ def _bn_trials(rng, ref, spatial, backward):
                 refs[f"bn_param['{key}']"] = f"@param.{key}"
         steps = [{"value": param, "as": "param"},
                  call(f"{name}_forward", "$x", "$gamma", "$beta", "@param", as_="fwd")]
-        trials.append(Trial(desc, inputs, steps, expected, refs,
+        # a running mean of centred data cancels towards 0: its error is
+        # measured against the data's share of it (source_lib.checking)
+        scales = {"bn_param['running_mean']":
+                  (1 - param["momentum"]) * float(np.abs(inputs["x"]).max())}
+        trials.append(Trial(desc, inputs, steps, expected, refs, scales=scales,
                             reference_functions=lend[:1]))
     return trials
 
@@ -101,8 +136,11 @@ def _gn_cases(rng):
 
 
 layer_pair("normalization", "layernorm_forward", "layernorm_backward", ("4.5", "4.6"),
-           _ln_cases, grads=("dx", "dgamma", "dbeta"))
+           _ln_cases, grads=("dx", "dgamma", "dbeta"),
+           scales=lambda i, d, p: _grad_scales(i["x"], d, i["gamma"], p[0]["eps"],
+                                               per_example=True))
 # group norm may be written with layer norm: graded on the instructor's
 layer_pair("normalization", "spatial_groupnorm_forward", "spatial_groupnorm_backward",
            ("4.7", "4.8"), _gn_cases, grads=("dx", "dgamma", "dbeta"),
-           lend=(("layernorm_forward",), ("layernorm_forward", "layernorm_backward")))
+           lend=(("layernorm_forward",), ("layernorm_forward", "layernorm_backward")),
+           scales=lambda i, d, p: _grad_scales(i["x"], d, i["gamma"], p[1]["eps"], groups=p[0]))

@@ -123,10 +123,26 @@ ALTERNATIVE = (
 """),
 )
 
+# A student who works in single precision: preprocessing and the cost compute in
+# float32 (the cost returned as a Python float of a float32 sum), and training
+# hands the optimizer float32 patches (L-BFGS keeps its own float64 iterate).
+FLOAT32 = (
+    Edit("Y = patches @ LUMINANCE",
+         "Y = np.asarray(patches, dtype=np.float32) @ LUMINANCE.astype(np.float32)"),
+    Edit("W1, b1, W2, b2 = (params[k] for k in PARAM_NAMES)\n",
+         "W1, b1, W2, b2 = (np.asarray(params[k], dtype=np.float32) for k in PARAM_NAMES)\n"
+         "    X = np.asarray(X, dtype=np.float32)\n"),
+    Edit("D = X.shape[1]\n", "X = np.asarray(X, dtype=np.float32)\n    D = X.shape[1]\n",
+         function="train_autoencoder"),
+)
+
 SAMPLE_CLASS = [
     Submission("solution", "the instructor solution", answer=ANSWER),
     Submission("alt-formulas", "correct with other formulas: Ng's column-major deltas, "
                "fmin_l_bfgs_b", edits=ALTERNATIVE),
+    Submission("alt-float32", "correct in single precision: preprocessing and the cost and "
+               "its gradients computed in float32; training on float32 patches",
+               edits=FLOAT32),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
 ]

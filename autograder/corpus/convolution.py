@@ -45,7 +45,17 @@ MUTANTS = [
                edits=(Edit('dw[:, :, p, q] = np.einsum("nchw,nfhw->cf", x, window)',
                            'dw[:, :, p, q] = -np.einsum("nchw,nfhw->cf", x, window)'),),
                fails=frozenset({"convolution.conv_transpose_backward"})),
+    Submission("bug-return-inside-batch-loop", "conv_forward_naive returns from inside the "
+               "loop over the batch: only the first example is computed",
+               edits=(Edit("                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]\n"
+                           "    cache = (x, w, b, conv_param)\n    return out, cache",
+                           "                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]\n"
+                           "        cache = (x, w, b, conv_param)\n        return out, cache"),),
+               fails=frozenset({"convolution.conv_forward_naive"})),
 ]
+
+# mistake (source_lib/mistakes.py) -> the mutants whose feedback must name it
+NAMED_MISTAKES = {"first-example-only": ["bug-return-inside-batch-loop"]}
 
 # Correct alternatives: the vectorized versions instead of loops.
 VECTORIZED = """
@@ -55,10 +65,41 @@ conv_forward_naive = conv_forward_fast
 conv_backward_naive = conv_backward_fast
 """
 
+# A student who works in single precision: the layers cast their inputs (and the
+# upstream gradient) to float32 and compute and return float32. The size and
+# cost functions count in ints and stay as they are.
+FLOAT32 = (
+    Edit("""\
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((N, F, Ho, Wo))
+""", """\
+    x, w, b = (np.asarray(a, dtype=np.float32) for a in (x, w, b))
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((N, F, Ho, Wo), dtype=np.float32)
+""", function="conv_forward_naive"),
+    Edit("x, w, b, conv_param = cache\n",
+         "x, w, b, conv_param = cache\n"
+         "    x, w, dout = (np.asarray(a, dtype=np.float32) for a in (x, w, dout))\n",
+         function="conv_backward_naive"),
+    Edit("""\
+    full = np.zeros((N, F, (H - 1) * stride + HH, (W - 1) * stride + WW))
+""", """\
+    x, w, b = (np.asarray(a, dtype=np.float32) for a in (x, w, b))
+    full = np.zeros((N, F, (H - 1) * stride + HH, (W - 1) * stride + WW), dtype=np.float32)
+""", function="conv_transpose_forward"),
+    Edit("x, w, b, conv_param = cache\n",
+         "x, w, b, conv_param = cache\n"
+         "    x, w, dout = (np.asarray(a, dtype=np.float32) for a in (x, w, dout))\n",
+         function="conv_transpose_backward"),
+)
+
 SAMPLE_CLASS = [
     Submission("solution", "the instructor solution (loops)", answer=ANSWER),
     Submission("alt-vectorized", "a correct vectorized implementation",
                edits=(Edit("def conv_transpose_forward(", VECTORIZED + "\n\ndef conv_transpose_forward("),)),
+    Submission("alt-float32", "correct in single precision: the convolution and transposed "
+               "convolution layers, forward and backward, cast x, w, b and dout to float32 "
+               "and compute and return float32", edits=FLOAT32),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
 ]

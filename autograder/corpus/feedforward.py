@@ -64,7 +64,46 @@ MUTANTS = [
     Submission("bug-affine-no-reshape", "affine_backward returns dx flattened",
                edits=(Edit("dx = (dout @ w.T).reshape(x.shape)", "dx = dout @ w.T"),),
                fails=frozenset({"feedforward.affine_backward"})),
+    # The common mistakes the feedback names (source_lib/mistakes.py), one each.
+    Submission("bug-softmax-gradient-sign", "softmax_loss's gradient is one-hot minus "
+               "probabilities, y - p", edits=(Edit("    dx /= N\n", "    dx = -dx / N\n"),),
+               fails=frozenset({"feedforward.softmax_loss"})),
+    Submission("bug-mse-no-half", "mse_loss without the 1/2", edits=(
+        Edit("return float(np.sum((Y - Y_T) ** 2) / (2 * Y.shape[0]))",
+             "return float(np.sum((Y - Y_T) ** 2) / Y.shape[0])"),),
+               fails=frozenset({"feedforward.mse_loss"})),
+    Submission("bug-affine-db-averaged", "affine_backward averages dout over the batch for db",
+               edits=(Edit("db = np.sum(dout, axis=0)", "db = np.mean(dout, axis=0)"),),
+               fails=frozenset({"feedforward.affine_backward"})),
+    Submission("bug-affine-db-not-summed", "affine_backward returns dout itself as db",
+               edits=(Edit("db = np.sum(dout, axis=0)", "db = dout"),),
+               fails=frozenset({"feedforward.affine_backward"})),
+    Submission("bug-affine-dw-never-filled", "affine_backward's dw left at np.zeros_like(w)",
+               edits=(Edit("dw = x.reshape(x.shape[0], -1).T @ dout", "dw = np.zeros_like(w)"),),
+               fails=frozenset({"feedforward.affine_backward"})),
+    Submission("bug-relu-backward-no-mask", "relu_backward passes dout through everywhere",
+               edits=(Edit("dx = dout * (x > 0)", "dx = dout"),),
+               fails=frozenset({"feedforward.relu_backward"})),
+    Submission("bug-softmax-loss-per-example", "softmax_loss returns every example's loss, "
+               "not their mean", edits=(Edit("loss = float(-np.mean(log_probs[np.arange(N), y]))",
+                                             "loss = -log_probs[np.arange(N), y]"),),
+               fails=frozenset({"feedforward.softmax_loss"})),
 ]
+
+# mistake (source_lib/mistakes.py) -> the mutants whose feedback must name it
+NAMED_MISTAKES = {
+    "transposed": ["bug-transposed-dw1"],
+    "sign-flipped": ["bug-softmax-gradient-sign"],
+    "scaled": ["bug-mse-no-half", "bug-mse-mean-over-entries"],
+    "summed-not-averaged": ["bug-not-averaged"],
+    "averaged-not-summed": ["bug-affine-db-averaged"],
+    "missing-batch-sum": ["bug-affine-db-not-summed"],
+    "missing-batch-mean": ["bug-softmax-loss-per-example"],
+    "all-zeros": ["bug-affine-dw-never-filled"],
+    "equal-to-input": ["bug-relu-backward-no-mask"],
+    "overflow": ["bug-sigmoid-overflow", "bug-softmax-unstable"],
+    "reshaped": ["bug-affine-no-reshape"],
+}
 
 # Attacks on the checks: they must gain nothing over the blank release.
 PATCH_FROM_CELL = """\
@@ -98,19 +137,63 @@ except Exception:
 # trusted the notebook's own cells would award their points.
 RETURN_ZERO = EditAll(r'raise NotImplementedError\("Task [^"]*"\)', "return 0.0")
 
+# A student who works in single precision throughout: every graded function
+# casts what it is given to float32 and computes in float32. The results of the
+# functions it builds on are cast too (when graded, those are the instructor's
+# float64 versions), so that nothing is silently computed in float64.
+FLOAT32 = (
+    Edit("z = np.asarray(z, dtype=np.float64)", "z = np.asarray(z, dtype=np.float32)"),
+    Edit("s = sigmoid(z)\n", "s = sigmoid(np.asarray(z, dtype=np.float32)).astype(np.float32)\n",
+         function="sigmoid_grad"),
+    Edit("""\
+    Z1 = X @ weights["W1"].T + weights["b1"]
+    H = sigmoid(Z1)
+    Z2 = H @ weights["W2"].T + weights["b2"]
+    Y = sigmoid(Z2)
+""", """\
+    X = np.asarray(X, dtype=np.float32)
+    weights = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+    Z1 = X @ weights["W1"].T + weights["b1"]
+    H = sigmoid(Z1).astype(np.float32)
+    Z2 = H @ weights["W2"].T + weights["b2"]
+    Y = sigmoid(Z2).astype(np.float32)
+"""),
+    Edit("Y = np.asarray(Y, dtype=np.float64)",
+         "Y, Y_T = np.asarray(Y, dtype=np.float32), np.asarray(Y_T, dtype=np.float32)"),
+    Edit("""\
+    W2 = weights["W2"]
+    Y, Z2, H, Z1 = forward_propagation(X, weights)
+""", """\
+    X, Y_T = np.asarray(X, dtype=np.float32), np.asarray(Y_T, dtype=np.float32)
+    weights = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+    W2 = weights["W2"]
+    Y, Z2, H, Z1 = (np.asarray(a, dtype=np.float32) for a in forward_propagation(X, weights))
+"""),
+    Edit("* sigmoid_grad(Z2)", "* sigmoid_grad(Z2).astype(np.float32)", function="back_propagation"),
+    Edit("np.outer(dZ2, W2) * sigmoid_grad(Z1)", "np.outer(dZ2, W2) * sigmoid_grad(Z1).astype(np.float32)"),
+    Edit("(dZ2 @ W2) * sigmoid_grad(Z1)", "(dZ2 @ W2) * sigmoid_grad(Z1).astype(np.float32)"),
+    Edit("out = x.reshape(x.shape[0], -1) @ w + b",
+         "x, w, b = (np.asarray(a, dtype=np.float32) for a in (x, w, b))\n"
+         "    out = x.reshape(x.shape[0], -1) @ w + b"),
+    Edit("x, w, b = cache\n",
+         "x, w, b = cache\n    dout = np.asarray(dout, dtype=np.float32)\n", function="affine_backward"),
+    Edit("out = np.maximum(0.0, x)",
+         "x = np.asarray(x, dtype=np.float32)\n    out = np.maximum(0.0, x)"),
+    Edit("dx = dout * (x > 0)", "dx = np.asarray(dout, dtype=np.float32) * (x > 0)"),
+    Edit("shifted = x - np.max(x, axis=1, keepdims=True)",
+         "x = np.asarray(x, dtype=np.float32)\n    shifted = x - np.max(x, axis=1, keepdims=True)"),
+)
+
 SAMPLE_CLASS = [
     Submission("solution", "the instructor solution", answer=ANSWER),
     Submission("alt-formulas", "correct with other formulas: tanh sigmoid, np.where ReLU",
                edits=(Edit("return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
                            "return 0.5 * (1.0 + np.tanh(0.5 * z))"),
                       Edit("out = np.maximum(0.0, x)", "out = np.where(x > 0, x, 0.0)"))),
-    Submission("alt-float32", "correct in single precision: sigmoid, loss and affine layer "
-               "computed in float32",
-               edits=(Edit("z = np.asarray(z, dtype=np.float64)", "z = np.asarray(z, dtype=np.float32)"),
-                      Edit("Y = np.asarray(Y, dtype=np.float64)", "Y = np.asarray(Y, dtype=np.float32)"),
-                      Edit("out = x.reshape(x.shape[0], -1) @ w + b",
-                           "out = (x.reshape(x.shape[0], -1).astype(np.float32) @ w.astype(np.float32)"
-                           " + b.astype(np.float32))"))),
+    Submission("alt-float32", "correct in single precision: every graded function casts its "
+               "inputs (arrays, weights, caches' gradients) to float32 and computes and returns "
+               "float32 (Python floats of float32 sums for the losses)",
+               edits=FLOAT32),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
     Submission("attack-cell", "returns 0 everywhere; patches numpy.allclose and the checks "

@@ -130,10 +130,33 @@ ALTERNATIVE = (
     return next_w, config"""),
 )
 
+# A student who works in single precision: the network casts X and its
+# parameters to float32 and keeps its gradients float32 (the provided max-pool
+# backward returns float64), and the momentum update is float32. The Keras
+# model is float32 already.
+FLOAT32 = (
+    Edit("""\
+        p = self.params
+        conv, conv_cache = conv_forward_fast(X, p["W1"], p["b1"], self.conv_param)
+""", """\
+        p = {k: np.asarray(v, dtype=np.float32) for k, v in self.params.items()}
+        X = np.asarray(X, dtype=np.float32)
+        conv, conv_cache = conv_forward_fast(X, p["W1"], p["b1"], self.conv_param)
+"""),
+    Edit("dact = max_pool_backward_fast(dpooled, pool_cache)",
+         "dact = max_pool_backward_fast(dpooled, pool_cache).astype(np.float32)"),
+    Edit('v = config.get("velocity", np.zeros_like(w))',
+         'w, dw = np.asarray(w, dtype=np.float32), np.asarray(dw, dtype=np.float32)\n'
+         '    v = np.asarray(config.get("velocity", np.zeros_like(w)), dtype=np.float32)'),
+)
+
 SAMPLE_CLASS = [
     Submission("solution", "the instructor solution", answer=ANSWER),
     Submission("alt-formulas", "correct with the functional Keras API and other formulas",
                edits=ALTERNATIVE),
+    Submission("alt-float32", "correct in single precision: the three-layer network's loss "
+               "and gradients and the momentum update computed and returned in float32 "
+               "(build_lenet5 is Keras float32 as written)", edits=FLOAT32),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
 ]

@@ -111,6 +111,29 @@ MUTANTS += [
                fails=KERAS_BUILD),  # the call check sets the moving statistics itself
 ]
 
+# A student who works in single precision: the numpy layers cast x, gamma, beta,
+# the running statistics and dout to float32 and compute and return float32
+# (the running statistics written back too). The Keras layer is float32 already.
+CAST_X = "x, gamma, beta = (np.asarray(a, dtype=np.float32) for a in (x, gamma, beta))\n    "
+CAST_DOUT = "dout = np.asarray(dout, dtype=np.float32)\n    "
+FLOAT32 = (
+    Edit('mode = bn_param["mode"]', CAST_X + 'mode = bn_param["mode"]', function="batchnorm_forward"),
+    Edit('running_mean = bn_param.get("running_mean", np.zeros(D))\n'
+         '    running_var = bn_param.get("running_var", np.ones(D))',
+         'running_mean = np.asarray(bn_param.get("running_mean", np.zeros(D)), dtype=np.float32)\n'
+         '    running_var = np.asarray(bn_param.get("running_var", np.ones(D)), dtype=np.float32)'),
+    Edit("xhat, gamma, inv_std, mode = cache", CAST_DOUT + "xhat, gamma, inv_std, mode = cache"),
+    Edit("flat = x.transpose(0, 2, 3, 1).reshape(-1, C)",
+         CAST_X + "flat = x.transpose(0, 2, 3, 1).reshape(-1, C)"),
+    Edit("flat = dout.transpose(0, 2, 3, 1).reshape(-1, C)",
+         CAST_DOUT + "flat = dout.transpose(0, 2, 3, 1).reshape(-1, C)"),
+    Edit('eps = ln_param.get("eps", 1e-5)', CAST_X + 'eps = ln_param.get("eps", 1e-5)'),
+    Edit("xhat, gamma, inv_std = cache", CAST_DOUT + "xhat, gamma, inv_std = cache",
+         function="layernorm_backward"),
+    Edit('eps = gn_param.get("eps", 1e-5)', CAST_X + 'eps = gn_param.get("eps", 1e-5)'),
+    Edit("xhat, gamma, inv_std, G = cache", CAST_DOUT + "xhat, gamma, inv_std, G = cache"),
+)
+
 SAMPLE_CLASS = [
     Submission("solution", "the instructor solution", answer=ANSWER),
     Submission("alt-formulas", "correct with other formulas: variance by hand, keras.ops.moments",
@@ -120,6 +143,10 @@ SAMPLE_CLASS = [
                            "            var = keras.ops.var(inputs, axis=axes)",
                            "mean, var = keras.ops.moments(inputs, axes=axes)",
                            module="keras_layers"))),
+    Submission("alt-float32", "correct in single precision: batch, spatial batch, layer and "
+               "group norm, forward and backward, cast x, gamma, beta, the running statistics "
+               "and dout to float32 and compute and return float32 (BatchNormLayer is Keras "
+               "float32 as written)", edits=FLOAT32),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
 ]

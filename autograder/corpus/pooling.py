@@ -51,10 +51,35 @@ avg_pool_forward_naive = avg_pool_forward_fast
 avg_pool_backward_naive = avg_pool_backward_fast
 """
 
+# A student who works in single precision: every layer casts its input (or the
+# upstream gradient) to float32 and computes and returns float32.
+FLOAT32 = (
+    Edit("N, C = x.shape[:2]\n    out = np.zeros((N, C, Ho, Wo))\n",
+         "N, C = x.shape[:2]\n    x = np.asarray(x, dtype=np.float32)\n"
+         "    out = np.zeros((N, C, Ho, Wo), dtype=np.float32)\n",
+         function="max_pool_forward_naive"),
+    Edit("dx = np.zeros_like(x)\n",
+         "x, dout = np.asarray(x, dtype=np.float32), np.asarray(dout, dtype=np.float32)\n"
+         "    dx = np.zeros_like(x)\n", function="max_pool_backward_naive"),
+    Edit("N, C = x.shape[:2]\n    out = np.zeros((N, C, Ho, Wo))\n",
+         "N, C = x.shape[:2]\n    x = np.asarray(x, dtype=np.float32)\n"
+         "    out = np.zeros((N, C, Ho, Wo), dtype=np.float32)\n",
+         function="avg_pool_forward_naive"),
+    Edit("dx = np.zeros(x_shape)\n",
+         "dout = np.asarray(dout, dtype=np.float32)\n    dx = np.zeros(x_shape, dtype=np.float32)\n",
+         function="avg_pool_backward_naive"),
+    Edit("return x.reshape(x.shape[0], -1), x.shape",
+         "x = np.asarray(x, dtype=np.float32)\n    return x.reshape(x.shape[0], -1), x.shape"),
+    Edit("return dout.reshape(cache)", "return np.asarray(dout, dtype=np.float32).reshape(cache)"),
+)
+
 SAMPLE_CLASS = [
     Submission("solution", "the instructor solution (loops)", answer=ANSWER),
     Submission("alt-vectorized", "a correct vectorized implementation",
                edits=(Edit("def adaptive_avg_pool_forward(", VECTORIZED + "\n\ndef adaptive_avg_pool_forward("),)),
+    Submission("alt-float32", "correct in single precision: max and average pooling and "
+               "flatten, forward and backward, cast their input or dout to float32 and "
+               "compute and return float32", edits=FLOAT32),
     Submission("blank", "the untouched release", library="release", fails=ALL),
     *MUTANTS,
 ]
