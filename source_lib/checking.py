@@ -21,7 +21,10 @@ scale of 1 is used when the expected array is all zeros.
 A gradient checked against a numerical estimate (``check_gradient``) is
 measured the same way against the estimate, with the limit
 ``GRADIENT_TOLERANCE`` (1e-3): the estimate of ``source_lib.gradcheck`` is
-itself off by up to about 2e-4 when the code under test computes in float32.
+itself off by up to about 2e-4 when the code under test computes in float32
+and the function's value is of the size of its gradient (the rounding of a
+value 100 times larger is 100 times larger in the estimate: keep the values
+of visible gradient checks small).
 
 Warnings do not count, values do: numpy's "overflow encountered in exp" for
 ``1 / (1 + exp(-z))`` at ``z = -1000`` is harmless when the result is right,

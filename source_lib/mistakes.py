@@ -36,8 +36,9 @@ MISTAKES = {
               "constant factor.",
     "equal-to-input": "It equals the input {input} unchanged: the computation is not applied "
                       "to it, or the wrong variable is returned.",
-    "first-example-only": "Only the first example (index 0 of the first axis) is right: does "
-                          "a loop return or stop after its first pass?",
+    "first-example-only": "Only the first example (index 0 of the first axis) is right, and "
+                          "the others are all 0: does a loop return or stop after its first "
+                          "pass?",
     "overflow": "numpy warned \"{warning}\": the {what} comes from an overflow. Rewrite the "
                 "expression so that exp never sees a large positive number (subtract the "
                 "maximum first, or treat the two signs apart with np.where).",
@@ -129,8 +130,7 @@ def _value_mistake(actual, expected, context):
                 and np.array_equal(value, actual) and not _close(value, expected, context)):
             return "equal-to-input", {"input": name}
     if (actual.ndim >= 2 and actual.shape[0] > 1 and np.any(expected[1:])
-            and _close(actual[:1], expected[:1], context)
-            and not _close(actual[1:], expected[1:], context)):
+            and not np.any(actual[1:]) and _close(actual[:1], expected[:1], context)):
         return "first-example-only", {}
     if (actual.ndim == 2 and actual.shape[0] == actual.shape[1]
             and _close(actual.T, expected, context)):
