@@ -122,35 +122,95 @@ def table_cmd(assignments: Optional[List[str]] = ChaptersArg, course: Optional[P
 
 @app.command()
 def validate(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt,
+             ids: int = typer.Option(1000, "--ids", min=1, envvar="NNFS_VALIDATE_IDS",
+                                     help="Student ids the correct submissions are checked on."),
+             keras_ids: int = typer.Option(200, "--keras-ids", min=1,
+                                           envvar="NNFS_VALIDATE_KERAS_IDS",
+                                           help="Ids for the checks that build Keras models."),
+             mutant_ids: int = typer.Option(100, "--mutant-ids", min=1,
+                                            envvar="NNFS_VALIDATE_MUTANT_IDS",
+                                            help="Ids each buggy submission is checked on."),
+             seed: int = typer.Option(0, "--seed", help="Picks the random student ids."),
              workers: Optional[int] = typer.Option(
-                 None, "--workers", min=1, help="Submissions checked at once (default: one per core).")):
-    """Check the trusted checks on every chapter's sample class: solution and alternatives
-    pass, the blank release fails, each bug fails the checks that name it and only those."""
-    from .validate import validate as do_validate
+                 None, "--workers", min=1, help="Processes at once (default: one per core).")):
+    """Check the trusted checks on every chapter's sample class over many student ids:
+    solution and alternatives pass on every id, each bug fails the checks that name it on
+    at least 99% of the ids and no other check on any id; the blank release and the attacks
+    are graded in the sandbox and fail."""
+    import time
 
-    reports = do_validate(_course(course), _chapters(assignments), workers=workers, log=_log)
+    from .validate import CATCH_GOAL, validate as do_validate
+
+    started = time.monotonic()
+    reports = do_validate(_course(course), _chapters(assignments), ids=ids, keras_ids=keras_ids,
+                          mutant_ids=mutant_ids, workers=workers, seed=seed, log=_log)
+    for report in reports:
+        a = report.chapter.assignment
+        t = Table(title=f"{a}: correct submissions, ids on which a check fails them")
+        t.add_column("check")
+        t.add_column("ids", justify="right")
+        for student in report.correct:
+            t.add_column(student, justify="right")
+        for row in report.checks:
+            cells = [_mark(0 if row.error is None else None, count)
+                     for count in row.false_failures.values()]
+            t.add_row(row.check, str(row.ids) if row.error is None else "[red]error[/red]",
+                      *cells)
+        console.print(t)
+        t = Table(title=f"{a}: bugs, share of ids on which every check naming it fails")
+        for name, justify in (("bug", "left"), ("must fail", "left"), ("ids", "right"),
+                              ("caught", "right"), ("double penalty", "left")):
+            t.add_column(name, justify=justify)
+        for m in report.mutants:
+            rate = f"{m.rate:.1%}"
+            t.add_row(m.student, ", ".join(n.split(".", 1)[1] for n in sorted(m.expected))
+                      or "none (another chapter's bug)",
+                      str(m.ids), f"[green]{rate}[/green]" if m.rate >= CATCH_GOAL
+                      else f"[red]{rate}[/red]",
+                      ", ".join(f"[red]{n.split('.', 1)[1]} ({c} ids)[/red]"
+                                for n, c in sorted(m.double.items())) or "-")
+        console.print(t)
+        if report.sandboxed:
+            t = Table(title=f"{a}: graded in the sandbox (one id)")
+            for name in ("submission", "kind", "checks failed", "as expected"):
+                t.add_column(name)
+            for r in report.sandboxed:
+                t.add_row(r.student, r.kind, f"{len(r.failed)}/{len(report.checks)}",
+                          "[green]yes[/green]" if r.ok else f"[red]{r.error or 'no'}[/red]")
+            console.print(t)
     t = Table(title="Trusted checks against the sample classes")
-    for name, justify in (("chapter", "left"), ("solution", "center"), ("alternatives", "center"),
-                          ("blank", "center"), ("mutants caught", "right"),
-                          ("false failures", "right"), ("time", "right")):
+    for name, justify in (("chapter", "left"), ("checks", "right"), ("false failures", "right"),
+                          ("bugs caught", "right"), ("double penalties", "right"),
+                          ("sandboxed", "right"), ("time", "right")):
         t.add_column(name, justify=justify)
     for report in reports:
-        mutants = report.of("mutant")
+        false = sum(sum(r.false_failures.values()) for r in report.checks)
+        broken = sum(r.error is not None for r in report.checks)
+        caught = sum(m.rate >= CATCH_GOAL for m in report.mutants)
+        double = sum(bool(m.double) for m in report.mutants)
+        sandboxed = sum(r.ok for r in report.sandboxed)
         t.add_row(report.chapter.assignment,
-                  *(_mark(report.of(kind)) for kind in ("solution", "alternative", "blank")),
-                  f"{sum(r.caught for r in mutants)}/{len(mutants)}",
-                  str(sum(len(r.false_failures) for r in report.results)),
-                  f"{report.seconds:.0f} s")
+                  f"{len(report.checks)}" + (f" ([red]{broken} broken[/red])" if broken else ""),
+                  _mark(0, false), _ratio(caught, len(report.mutants)), _mark(0, double),
+                  _ratio(sandboxed, len(report.sandboxed)), f"{report.seconds:.0f} s")
     console.print(t)
+    _log(f"Validated in {time.monotonic() - started:.0f} s: correct submissions on {ids} ids "
+         f"({keras_ids} for Keras checks), bugs on {mutant_ids}.")
     if not all(r.ok for r in reports):
         _fail("some submissions were not graded as expected (see above)")
 
 
-def _mark(results):
-    if not results:
+def _mark(goal, count):
+    """A count that should be ``goal``: green when it is, red otherwise (None: broken)."""
+    if goal is None:
+        return "[red]-[/red]"
+    return f"[green]{count}[/green]" if count == goal else f"[red]{count}[/red]"
+
+
+def _ratio(good, total):
+    if not total:
         return "-"
-    good = sum(r.ok for r in results)
-    return f"{good}/{len(results)}" if good < len(results) else f"[green]{good}/{len(results)}[/green]"
+    return f"[green]{good}/{total}[/green]" if good == total else f"[red]{good}/{total}[/red]"
 
 
 @app.command()

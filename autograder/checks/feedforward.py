@@ -85,6 +85,22 @@ def mse_loss(rng, ref):
     return out
 
 
+def _per_example_scales(ref, X, Y_T, w):
+    """Each gradient is the mean of the examples' gradients, which may cancel (a bias
+    gradient of errors of both signs): its error is measured against the mean of their
+    sizes (``Trial.scales``)."""
+    total = 0.0
+    for n in range(X.shape[0]):
+        grads, _ = ref.back_propagation(X[n:n + 1].copy(), Y_T[n:n + 1].copy(), _ref_weights(w))
+        total = total + np.concatenate([np.abs(np.ravel(grads[k])) for k in sorted(grads)])
+    sizes = {k: np.size(grads[k]) for k in sorted(grads)}
+    scales, start = {}, 0
+    for k, size in sizes.items():
+        scales[f"gradient d{k}"] = float(total[start:start + size].max()) / X.shape[0]
+        start += size
+    return scales
+
+
 @check("feedforward.back_propagation", task="1.5")
 def back_propagation(rng, ref):
     out = []
@@ -98,6 +114,7 @@ def back_propagation(rng, ref):
         refs["loss"] = "@out.1"
         out.append(Trial(desc, {"X": X, "Y_T": Y_T, **w},
                          [call("back_propagation", "$X", "$Y_T", WEIGHT_REFS)], expected, refs,
+                         scales=_per_example_scales(ref, X, Y_T, w),
                          reference_functions=NETWORK))
     return out
 
@@ -122,7 +139,9 @@ def _relu_cases(rng):
 
 
 layer_pair("feedforward", "affine_forward", "affine_backward", ("1.6", "1.7"), _affine_cases,
-           grads=("dx", "dw", "db"))
+           grads=("dx", "dw", "db"),
+           # db sums dout over the batch, terms that may cancel: its scale is theirs
+           scales=lambda inputs, dout, params: {"db": float(np.abs(dout).sum(axis=0).max())})
 layer_pair("feedforward", "relu_forward", "relu_backward", ("1.8", "1.9"), _relu_cases)
 
 

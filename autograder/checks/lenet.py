@@ -123,7 +123,7 @@ def convnet_loss(rng, ref):
             H, W = (2 * d for d in distinct(rng, 3, 6, 2))
             F, hidden, classes = int(rng.integers(2, 5)), int(rng.integers(4, 9)), \
                 int(rng.integers(3, 7))
-            if all_distinct(N, C, H, W) and all_distinct(F, C) and all_distinct(
+            if N > 1 and all_distinct(N, C, H, W) and all_distinct(F, C) and all_distinct(
                     F * H * W // 4, hidden, classes) and all_distinct(N, classes):
                 break
         sizes = {"num_filters": F, "filter_size": int(rng.choice([3, 5])),
