@@ -33,7 +33,8 @@ def _chapters(names):
 
 
 def _log(message):
-    console.print(message, highlight=False, markup=False)
+    # one message, one line, however long: logs are searched and read line by line
+    console.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def _fail(exc):
