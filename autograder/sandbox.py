@@ -290,7 +290,7 @@ def _run_batch(run, module, pending, limits):
             results[p.id].error = problem
         return []
     for p in pending[:done]:
-        _collect(run.notes.pop(p.id, None), p, results[p.id])
+        collect(run.notes.pop(p.id, None), p, results[p.id])
     if done == len(pending):
         return []
     stuck = pending[done].group
@@ -380,7 +380,8 @@ def error_text(error):
     return text
 
 
-def _collect(note, probe, res):
+def collect(note, probe, res):
+    """Read a worker's note of ``probe`` into ``res`` (a ``ProbeResult``), checking every field."""
     if isinstance(note, wire.WireError):  # too large, tampered or truncated: the student's loss
         res.error = f"the results of your code could not be read back: {note}"
         return

@@ -41,13 +41,12 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_compl
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from .checks import decide, get, probe_id, run_checks, trials_for
 from .corpus import Submission, corpus, library_texts
 from .course import Course, chapter_for
 from .grading import default_workers
-from .sandbox import ProbeResult, error_text
+from .sandbox import ProbeResult, collect, error_text
 
 IDS, KERAS_IDS, MUTANT_IDS = 1000, 200, 100  # the defaults of the command
 CATCH_GOAL = 0.99  # a bug must be caught on at least this share of the ids
@@ -237,18 +236,9 @@ def _quiet():
 
 
 def _collect(note, probe):
-    """A worker note as a ``ProbeResult``, as ``sandbox._collect`` reads it."""
+    """A worker note as a ``ProbeResult``, read as the sandbox reads it."""
     res = ProbeResult()
-    if note.get("status") != "ok":
-        res.error = error_text(note.get("error"))
-        return res
-    for name, arr in note.get("arrays", {}).items():
-        if name in probe.returns and isinstance(arr, np.ndarray):
-            res.outputs[name] = np.asarray(arr, dtype=np.float64)
-    for name, kind in note.get("types", {}).items():
-        if name in probe.returns:
-            res.types[name] = str(kind)[:200]
-    res.warnings = [str(w)[:200] for w in note.get("warnings", [])][:3]
+    collect(note, probe, res)
     return res
 
 
