@@ -34,7 +34,9 @@ SPEC keys: ``cwd``; ``binds`` (``[source, target, writable]``: the folder or
 file ``source`` shown at ``target``); ``own`` (folders handed to the sandbox
 user, so it can write there); ``limits`` (``RLIMIT_*`` name without the prefix
 -> value); ``env`` (the whole environment of the command); ``cgroup``
-(``memory`` bytes, ``pids``).
+(``memory`` bytes, ``pids``); ``parent`` (the caller's process id: when
+this process's parent is not, or no longer, that process, it kills the command
+and exits, so a grader killed while this starts leaves nothing running).
 """
 import ctypes
 import errno
@@ -255,7 +257,7 @@ def _init(spec, argv, uid, go, report):
 def run(spec, argv):
     """Run ``argv`` confined by ``spec``; returns its wait status (as ``os.waitpid`` gives it)."""
     children, shared = [], {}
-    _watch_parent(children, shared)
+    _watch_parent(children, shared, spec.get("parent"))
     if os.geteuid() != 0:
         print("nnfs jail: not root, so the command runs with resource limits only "
               "(no namespaces, same user)", file=sys.stderr, flush=True)
@@ -305,23 +307,33 @@ def _remove(root):
         pass
 
 
-def _watch_parent(children, made):
+def _watch_parent(children, made, parent=None):
     """Kill ``children`` (filled in later) and exit if this process is orphaned.
 
     The callers (nbgrader's kernel manager, the trusted checks) start this
     process in a session of its own, so a grading worker that is killed does
-    not take it along: it notices that its parent is gone instead. Started
+    not take it along: it notices that its parent is gone instead. The caller
+    states its process id (``parent``) because it may die before this starts:
+    the parent seen here would then already be PID 1, and never change. Started
     before ``unshare(CLONE_NEWPID)``, after which no thread can be made.
     """
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
 
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
+    def orphaned():
         for pid in children:
             os.kill(pid, signal.SIGKILL)
         _remove(made.get("root"))
         os._exit(1)
+
+    if os.getppid() != parent:
+        print(f"nnfs jail: the grader (process {parent}) is gone; nothing runs",
+              file=sys.stderr, flush=True)
+        orphaned()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        orphaned()
 
     threading.Thread(target=watch, daemon=True).start()
 

@@ -80,7 +80,10 @@ class GradingKernelManager(AsyncKernelManager):
         if self.transport == "ipc" and self._sockets is None:
             self._sockets = tempfile.mkdtemp(prefix="nnfs-ipc-")
             self.ip = os.path.join(self._sockets, "kernel")
-        return await super()._async_pre_start_kernel(**kw)
+        cmd, kw = await super()._async_pre_start_kernel(**kw)
+        # the launcher's jail exits if this process is gone before it starts (jail.py, ``parent``)
+        kw["env"] = dict(kw.get("env") or os.environ, NNFS_JAIL_PARENT=str(os.getpid()))
+        return cmd, kw
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart)

@@ -263,7 +263,8 @@ def _run_batch(run, module, pending, limits):
     rlimits = dict(limits.rlimits(), CPU=limits.cpu_seconds * (groups + 1))
     spec = {"cwd": str(scratch), "env": sandbox_env(scratch), "limits": rlimits,
             "binds": [[str(box), str(box), True]], "own": [str(box)],
-            "cgroup": {"memory": limits.memory_bytes, "pids": limits.processes}}
+            "cgroup": {"memory": limits.memory_bytes, "pids": limits.processes},
+            "parent": os.getpid()}
     log_path = box.parent / "output.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

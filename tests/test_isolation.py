@@ -6,16 +6,23 @@ wherever it can write in the sandbox (files, SysV IPC, keyrings, an abstract
 socket, processes that try to outlive the kernel), the second looks for them
 wherever it can read. The grader's temporary files go to a folder of this test.
 """
+import asyncio
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
 from autograder.corpus.attacks_leftover import LEFTOVER_ATTACKS, MARK
 from autograder.course import CHAPTERS
+from autograder import jail
 from autograder.jail import SLOT_UID, SLOTS
+from autograder.kernel import GradingKernelManager
 
 from conftest import autograder, chapter_one_course
 from test_attacks import autograded_outputs
@@ -92,3 +99,62 @@ def test_nothing_is_left_on_the_machine(batch):
     writer, reader = (batch["course"].folder("autograded", s) for s in (WRITER, READER))
     assert (writer / CHAPTER.assignment / CHAPTER.notebook).is_file()
     assert writer.stat().st_mode == reader.stat().st_mode
+
+
+# A grader killed at a time limit while a sandbox is starting must leave nothing
+# running: the jail checks that its parent is the process the caller says it is.
+JAIL = Path(jail.__file__)
+LAUNCHER = JAIL.parent / "jupyter" / "kernels" / "nnfs-sandbox" / "launch.py"
+
+
+def gone_pid():
+    """The id of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def jailed_touch(tmp_path, parent):
+    marker = tmp_path / "ran"
+    spec = {"cwd": str(tmp_path), "env": {"PATH": "/usr/bin:/bin"}, "limits": {},
+            "binds": [[str(tmp_path), str(tmp_path), True]], "own": [str(tmp_path)],
+            "parent": parent}
+    proc = subprocess.run([sys.executable, "-I", str(JAIL), json.dumps(spec), "--",
+                           "/bin/sh", "-c", f"touch {marker}"],
+                          capture_output=True, text=True, timeout=60)
+    return proc, marker.exists()
+
+
+def test_a_jail_runs_its_command_while_its_grader_lives(tmp_path):
+    proc, ran = jailed_touch(tmp_path, os.getpid())
+    assert proc.returncode == 0 and ran, proc.stderr
+
+
+def test_a_jail_whose_grader_is_gone_runs_nothing(tmp_path):
+    proc, ran = jailed_touch(tmp_path, gone_pid())
+    assert proc.returncode != 0 and not ran
+    assert "is gone; nothing runs" in proc.stderr
+
+
+def test_a_kernel_whose_grader_is_gone_never_starts(tmp_path):
+    """The kernel launcher, started for a kernel manager that has died meanwhile."""
+    sockets, work = tmp_path / "ipc", tmp_path / "work"
+    sockets.mkdir(), work.mkdir()
+    connection = tmp_path / "kernel.json"
+    connection.write_text(json.dumps({"transport": "ipc", "ip": str(sockets / "kernel")}))
+    proc = subprocess.run([sys.executable, str(LAUNCHER), "-f", str(connection)], cwd=work,
+                          env=dict(os.environ, NNFS_JAIL_PARENT=str(gone_pid())),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "is gone; nothing runs" in proc.stderr
+    assert "ipykernel" not in proc.stderr
+
+
+def test_the_kernel_manager_states_its_process_to_the_launcher():
+    async def launch_env():
+        manager = GradingKernelManager(kernel_name="python3", transport="ipc")
+        try:
+            _, kw = await manager._async_pre_start_kernel()
+        finally:
+            await manager._async_cleanup_resources()
+        return kw["env"]
+    assert asyncio.run(launch_env())["NNFS_JAIL_PARENT"] == str(os.getpid())
