@@ -144,7 +144,7 @@ def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT, 
     # The worker's temporary files (kernel sockets, the sandboxes' scratch copies)
     # go in a folder of its own, removed however the worker ended.
     with tempfile.TemporaryDirectory(prefix="nnfs-job-", ignore_cleanup_errors=True) as tmp:
-        env = dict(nbgrader_env(course), TMPDIR=tmp)
+        env = dict(nbgrader_env(course), TMPDIR=tmp, NNFS_GRADER_PID=str(os.getpid()))
         proc = subprocess.Popen(cmd, cwd=course.nbgrader_root, env=env, text=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
@@ -187,7 +187,8 @@ class LocalWorker:
         # its own temporary folder, removed when it stops (each job gets one of its own too)
         self.tmp = tempfile.mkdtemp(prefix="nnfs-worker-")
         self.proc = subprocess.Popen(self.command(), cwd=self.course.nbgrader_root,
-                                     env=dict(nbgrader_env(self.course), TMPDIR=self.tmp), text=True,
+                                     env=dict(nbgrader_env(self.course), TMPDIR=self.tmp,
+                                              NNFS_GRADER_PID=str(os.getpid())), text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         limit_memory(self.proc, self.memory)

@@ -158,3 +158,10 @@ def test_the_kernel_manager_states_its_process_to_the_launcher():
             await manager._async_cleanup_resources()
         return kw["env"]
     assert asyncio.run(launch_env())["NNFS_JAIL_PARENT"] == str(os.getpid())
+
+
+def test_a_grading_worker_whose_grader_is_gone_exits(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "autograder.autograde_one", "--serve"],
+                          cwd=tmp_path, env=dict(os.environ, NNFS_GRADER_PID=str(gone_pid())),
+                          input="", capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "is gone" in proc.stderr
