@@ -19,6 +19,14 @@
   which the strict build (``stderr_output: error``) rejects.
 
 * Pages load each script once (see ``_on_page_context``).
+
+* The download button hands out the student notebook. The theme's ".ipynb"
+  download serves Sphinx's copy of the page source (``_sources/book/<x>.ipynb``),
+  which would be this instructor edition's notebook, hidden tests included; once
+  the build is done it is replaced by the notebook students get
+  (``edition.student_notebook``: nbgrader's preprocessors cut solutions and hidden
+  tests, outputs cleared, links to book pages and citations made absolute). The
+  launch buttons (``repository.url``) open the student edition itself.
 """
 import ast
 import hashlib
@@ -267,6 +275,28 @@ def _on_page_context(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+def _on_build_finished(app, exception):
+    """Replace the copied notebook sources (the download button's) by student notebooks."""
+    if exception is not None or app.builder.format != "html" or not app.config.html_copy_source:
+        return
+    import nbformat
+
+    from .edition import bibliography, edition_config, student_notebook
+
+    config, bib = edition_config(app.srcdir), bibliography(app.srcdir)
+    suffix = app.config.html_sourcelink_suffix
+    for docname in sorted(app.env.found_docs):
+        source = Path(app.env.doc2path(docname))
+        if source.suffix != ".ipynb":
+            continue
+        name = docname + source.suffix
+        if suffix and not name.endswith(suffix):
+            name += suffix
+        target = Path(app.outdir) / "_sources" / name
+        if target.parent.is_dir():
+            nbformat.write(student_notebook(source, app.srcdir, config, bib), target)
+
+
 def _check_cache_hashes_kernelspec():
     """The digest works only while jupyter-cache hashes the kernelspec: fail loudly if not."""
     from jupyter_cache.cache.main import JupyterCacheBase
@@ -291,6 +321,7 @@ def setup(app):
     app.connect("env-purge-doc", _on_purge_doc)
     app.connect("env-merge-info", _on_merge_info)
     app.connect("html-page-context", _on_page_context)
+    app.connect("build-finished", _on_build_finished)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
 
 

@@ -54,6 +54,21 @@ def release(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Pat
         _fail(exc)
 
 
+@app.command()
+def edition(dest: Path = typer.Argument(..., help="Folder of the student edition (new, empty, "
+                                              "or a clone of the published edition)."),
+            course: Optional[Path] = CourseOpt):
+    """Write the student edition, the public repository the book's launch buttons open:
+    released notebooks in book/, the stubbed source_lib (pip-installable), Binder's files."""
+    from .edition import EditionError, make_edition
+    from .nbgrader_cli import NbgraderError
+
+    try:
+        make_edition(_course(course), dest, log=_log)
+    except (EditionError, NbgraderError) as exc:
+        _fail(exc)
+
+
 @app.command("sample-class")
 def sample_class(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
     """Put the bundled sample class into assignments/submitted (needs a release)."""
@@ -97,11 +112,82 @@ def grade(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path]
 
 
 @app.command()
-def export(course: Optional[Path] = CourseOpt):
-    """Write the grades CSV from the gradebook."""
-    from .grading import export as do_export
+def export(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt,
+           fmt: str = typer.Option("nbgrader", "--format",
+                                   help="nbgrader (grades.csv, one row per student and "
+                                        "assignment), canvas (gradebook import) or moodle "
+                                        "(grading worksheet, one file per assignment)."),
+           roster: Optional[Path] = typer.Option(
+               None, "--roster", help="The LMS's own export for the students' identities "
+                                      "(Canvas gradebook CSV, Moodle grading worksheet); "
+                                      "default: what 'autograder collect' recorded."),
+           column: Optional[List[str]] = typer.Option(
+               None, "--column", help="Canvas column of an assignment, e.g. "
+                                      "'ch01_feedforward=Feed-forward networks (4242)'.")):
+    """Write the grades from the gradebook, as nbgrader's CSV or an LMS's import file."""
+    from .lms import LmsError, export_grades
 
-    _log(f"Grades CSV: {do_export(_course(course))}")
+    columns = dict(c.split("=", 1) for c in column or [] if "=" in c)
+    try:
+        done = export_grades(_course(course), fmt, _chapters(assignments), roster, columns)
+    except (LmsError, OSError) as exc:
+        _fail(exc)
+    for path in done.paths:
+        _log(f"Grades CSV: {path}")
+    if done.missing:
+        _log(f"Left out, no {fmt} identity (collect them, or give --roster): "
+             + ", ".join(done.missing))
+
+
+@app.command()
+def collect(archive: Path = typer.Argument(..., help="The LMS's submissions download (.zip)."),
+            assignment: str = typer.Argument(..., help="The assignment, e.g. ch01_feedforward."),
+            course: Optional[Path] = CourseOpt,
+            lms: Optional[str] = typer.Option(None, "--lms", help="canvas or moodle (default: "
+                                                                 "told from the file names)."),
+            roster: Optional[Path] = typer.Option(
+                None, "--roster", help="The LMS's roster export (Canvas gradebook CSV, Moodle "
+                                       "grading worksheet): student ids from logins.")):
+    """Put an LMS's submissions download into assignments/submitted/<student>/<assignment>."""
+    from .lms import LmsError, collect as do_collect
+
+    c = _course(course)
+    try:
+        done = do_collect(c, archive, _chapters([assignment])[0].assignment, lms, roster)
+    except (LmsError, OSError) as exc:
+        _fail(exc)
+    for p in done.placed:
+        _log(f"{p.student} ({p.name}{', late' if p.late else ''}): {len(p.files)} files in "
+             f"{c.folder('submitted', p.student, done.assignment)}")
+    for e in done.notes:
+        _log(f"note: {e.path}: {e.reason}")
+    for e in done.ignored:
+        _log(f"ignored: {e.path}: {e.reason}")
+    for e in done.unplaced:
+        _log(f"COULD NOT PLACE: {e.path}: {e.reason}")
+    _log(f"{done.lms}: {len(done.placed)} submissions placed, {len(done.ignored)} files "
+         f"ignored, {len(done.unplaced)} could not be placed")
+    if not done.placed:
+        _fail(f"no submission of {done.assignment} found in {archive}")
+
+
+@app.command("feedback-bundle")
+def feedback_bundle(assignment: str = typer.Argument(..., help="e.g. ch01_feedforward"),
+                    course: Optional[Path] = CourseOpt,
+                    fmt: str = typer.Option(..., "--format", help="canvas or moodle"),
+                    roster: Optional[Path] = typer.Option(
+                        None, "--roster", help="The LMS's roster export (default: what "
+                                               "collect recorded).")):
+    """Zip the feedback pages named for the LMS's feedback upload."""
+    from .lms import LmsError, feedback_bundle as do_bundle
+
+    try:
+        done = do_bundle(_course(course), _chapters([assignment])[0].assignment, fmt, roster)
+    except (LmsError, OSError) as exc:
+        _fail(exc)
+    for student, why in done.missing.items():
+        _log(f"left out: {student}: {why}")
+    _log(f"Feedback for {len(done.files)} students: {done.path}")
 
 
 @app.command()

@@ -3,7 +3,10 @@
 A task is a function whose docstring starts ``Task N.M:`` and whose body holds
 one region between ``### BEGIN SOLUTION`` and ``### END SOLUTION``. The
 student release replaces the region (markers included) with
-``raise NotImplementedError("Task N.M: implement <function>")``.
+``raise NotImplementedError(unwritten("Task N.M: implement <function>"))``:
+``source_lib/_tasks.py``'s ``unwritten`` returns those words, or, when a later
+chapter calls the stub, says which chapter uses it and how to bring that work
+(every module with a task imports ``unwritten`` in its provided header).
 """
 import ast
 import re
@@ -13,6 +16,8 @@ from pathlib import Path
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 TASK_RE = re.compile(r"^\s*Task (\d+\.\d+)\b")
+# A stub line of the release, as corpus edits and attacks find it: group 1 is its task.
+STUB_RE = r'raise NotImplementedError\(unwritten\("Task (\d+\.\d+)[^"]*"\)\)'
 
 
 class RegionError(ValueError):
@@ -31,7 +36,8 @@ class Region:
 
     @property
     def stub(self):
-        return f'{self.indent}raise NotImplementedError("Task {self.task}: implement {self.function}")'
+        return (f'{self.indent}raise NotImplementedError('
+                f'unwritten("Task {self.task}: implement {self.function}"))')
 
 
 def _enclosing_functions(tree):

@@ -4,7 +4,9 @@ For each chapter: ``book/<module>.ipynb`` is copied alone into nbgrader's
 source folder (so nbgrader never copies or overwrites ``source_lib``), nbgrader's
 ``generate_assignment`` strips hidden tests and records the grade cells in the
 gradebook, and the stubbed ``source_lib`` is written next to the released
-notebook. Finally the whole release is searched for solution lines and hidden
+notebook. Links to book pages and citations in the notebooks' text are rewritten
+on the way (absolute URLs of the published book, author-year text: ``edition.py``),
+since the notebooks are read outside the book. Finally the whole release is searched for solution lines and hidden
 tests; one found aborts the release.
 """
 import shutil
@@ -13,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 from .course import CHAPTERS
+from .edition import bibliography, edition_config, rewrite_notebook
 from .nbgrader_cli import NbgraderError, nbgrader
 from .regions import library_files, solution_lines, stub_text
 
@@ -74,13 +77,16 @@ def release_texts(folder):
 def release(course, chapters=CHAPTERS, log=print):
     """Generate the release of ``chapters``; returns the release folders."""
     folders = []
+    config, bib = edition_config(course.root), bibliography(course.root)
     course.nbgrader_root.mkdir(exist_ok=True)
     for chapter in chapters:
         source = course.folder("source", chapter.assignment)
         if source.exists():
             shutil.rmtree(source)
         source.mkdir(parents=True)
-        shutil.copy(course.book / chapter.notebook, source / chapter.notebook)
+        # links to book pages and citations made to work outside the book
+        nb = nbformat.read(course.book / chapter.notebook, as_version=4)
+        nbformat.write(rewrite_notebook(nb, config, bib), source / chapter.notebook)
         log(f"Releasing {chapter.assignment}: nbgrader generate_assignment")
         nbgrader(course, "generate_assignment", chapter.assignment, "--force")
         out = course.folder("release", chapter.assignment)

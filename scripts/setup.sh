@@ -14,8 +14,18 @@ if [ -x .venv/bin/python ] && [ "$(cat .venv/.nnfs-installed 2>/dev/null)" = "$s
 fi
 echo "Installing the pinned environment into .venv (a few minutes the first time)"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+# Packages are installed with uv (pinned in requirements.lock), which keeps every wheel
+# in its cache (~/.cache/uv): the student-edition tests make fresh environments from
+# it offline in seconds, as Colab and Binder make theirs. A throwaway environment
+# made first puts all of them there, however much of .venv was installed already.
+uv_version=$(sed -n 's/^uv==//p' requirements.lock)
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+.venv/bin/uv venv --quiet --seed --python "$PYTHON" "$scratch/venv"
+.venv/bin/uv pip install --quiet --python "$scratch/venv/bin/python" -r requirements.lock
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.lock
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
 # The book and nbval run notebooks on the "python3" kernel: make it this venv's.
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 echo "$stamp" > .venv/.nnfs-installed

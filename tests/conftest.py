@@ -73,6 +73,17 @@ def released(course_copy):
 
 
 @pytest.fixture(scope="session")
+def student_edition(tmp_path_factory):
+    """A course copy of its own and the student edition its ``autograder edition`` wrote,
+    with the instructor guide's command: ``(course, edition folder)`` (test_edition)."""
+    folder = tmp_path_factory.mktemp("edition")
+    course = Course(folder / "nnfs")
+    shutil.copytree(REPO, course.root, ignore=_ignore)
+    autograder(course, "edition", "../nnfs-student")
+    return course, folder / "nnfs-student"
+
+
+@pytest.fixture(scope="session")
 def graded(released):
     autograder(released, "sample-class")
     # bad input in the batch must not stop it: a notebook that is not JSON, a
@@ -303,3 +314,8 @@ def dask_graded(graded, tmp_path_factory):
     with dask_cluster(folder) as address:
         out = autograder(course, "grade", "--scheduler", address).stdout
     return SimpleNamespace(course=course, address=address, out=out)
+
+
+# From the LMS and back: nbgrader's exchange and the LMS commands (tests/lms_fixtures.py);
+# imported last, as they use the helpers above.
+from lms_fixtures import exchange_round_trip, lms_class  # noqa: E402,F401

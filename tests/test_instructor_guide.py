@@ -114,7 +114,8 @@ def test_the_parser_finds_the_guides_commands():
                                                 "table", "report", "validate", "book", "links")}
     expected |= {("dask", "scheduler"),
                  ("dask", "worker", "tcp://10.0.0.5:8786", "--nworkers", "-1", "--nthreads", "1"),
-                 ("autograder", "grade", "--scheduler", "tcp://10.0.0.5:8786")}
+                 ("autograder", "grade", "--scheduler", "tcp://10.0.0.5:8786"),
+                 ("autograder", "edition", "../nnfs-student")}
     assert expected <= found, f"not found in the guide's bash blocks: {expected - found}"
 
 
@@ -245,7 +246,8 @@ def test_a_command_run_otherwise_than_written_is_named():
 
 
 def test_every_guide_command_is_run_by_a_test(released, graded, exported, validated, book_html,
-                                              dask_graded, links_checked):
+                                              dask_graded, links_checked, student_edition,
+                                              lms_class):
     """Each fixture requested here runs guide commands (conftest, and links above)."""
     missing = not_run(guide_commands(), RAN, dask_graded.address)
     assert not missing, ("guide commands that no test ran as written, with exit status 0:\n"

@@ -7,6 +7,8 @@ students through the real ``autograder grade`` (short limits, as
 alone.
 """
 import os
+import re
+import shutil
 import socket
 import stat
 import sys
@@ -15,13 +17,14 @@ import time
 import nbformat
 import pytest
 
-from autograder import intake, notes
+from autograder import checks, intake, notes
 from autograder.corpus import corpus
 from autograder.corpus.attack_batch import ZERO
 from autograder.corpus.attacks_intake import INTAKE_ATTACKS
 from autograder.course import CHAPTERS, Course
 from autograder.grading import LocalPool, LocalWorker, Recorder, submitted_students
 from autograder.intake import Caps, sanitize
+from autograder.regions import completed_text
 from autograder.release import find_leaks, secret_lines
 
 from test_grading import check_of_cell, page_text
@@ -311,3 +314,28 @@ def test_a_job_past_the_workers_memory_limit_fails_alone(tmp_path):
         "kind": "worker-died", "detail": "the grading worker stopped unexpectedly (exit status 1); "
         "it may have run out of memory (its limit is 0.5 GiB, NNFS_WORKER_MEMORY)"}
 
+
+
+def test_a_library_of_only_the_chapters_module_is_completed_and_graded(released):
+    """A student who hands in only ``source_lib/feedforward.py`` (and their own
+    ``checking.py``) gets the release's other provided modules, ``_tasks.py`` among
+    them (every chapter module imports it), and full marks; their files are kept."""
+    root = released.nbgrader_root
+    folder = root / "submitted" / "only-module" / CHAPTER.assignment
+    try:
+        lib = folder / "source_lib"
+        write(lib / "feedforward.py",
+              completed_text((released.source_lib / "feedforward.py").read_text()).encode())
+        write(lib / "checking.py", b"# the student's own\n")
+        intake.take_in(root, CHAPTER.assignment, "only-module")
+        took = root / "intake" / "only-module" / CHAPTER.assignment / "source_lib"
+        assert (took / "_tasks.py").read_bytes() == (released.source_lib / "_tasks.py").read_bytes()
+        assert (took / "checking.py").read_bytes() == b"# the student's own\n"
+        assert not any(intake._has_stub(p.read_text()) for p in took.glob("*.py"))
+        checks.get(f"{CHAPTER.module}.sigmoid")  # registers the chapter's checks
+        names = [n for n in checks.REGISTRY if n.startswith(f"{CHAPTER.module}.")]
+        verdicts = checks.run_checks(released, took.parent, "only-module", names)
+        assert [n for n, v in verdicts.items() if not v.passed] == []
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        shutil.rmtree(root / "intake" / "only-module", ignore_errors=True)

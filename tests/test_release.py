@@ -21,7 +21,7 @@ def test_release_layout(released, chapter):
     assert (out / "source_lib" / f"{chapter.module}.py").is_file()
     assert not (released.folder("source", chapter.assignment) / "source_lib").exists()
     text = (out / "source_lib" / f"{chapter.module}.py").read_text()
-    assert "BEGIN SOLUTION" not in text and "NotImplementedError(\"Task" in text
+    assert "BEGIN SOLUTION" not in text and "NotImplementedError(unwritten(\"Task" in text
 
 
 def test_no_solution_line_or_hidden_test_in_the_release(released):
@@ -32,8 +32,24 @@ def test_no_solution_line_or_hidden_test_in_the_release(released):
     assert leaks == []
 
 
+STUB_MESSAGE = re.compile(r"Task (\d+)\.(\d+): implement \w+")
+# Chapter 6 on the blank release: its first check meets Chapter 1's unwritten layers first
+CROSS_MESSAGE = re.compile(r"Chapter (\d+) uses your Chapter (\d+) `(\w+)`: finish Task (\d+\.\d+) in "
+                           r"source_lib/(\w+)\.py, or copy your Chapter \2 `\5\.py` into this source_lib")
+FIRST_MESSAGE = {6: "Chapter 6 uses your Chapter 1 `affine_forward`: finish Task 1.6 in "
+                    "source_lib/feedforward.py, or copy your Chapter 1 `feedforward.py` into this source_lib"}
+
+
+def _errors(cell):
+    return [o for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.assignment)
 def test_stubbed_chapter_runs_top_to_bottom_failing_with_task_messages(released, chapter):
+    """Restart and Run All on the blank release stops at the chapter's first task cell, with
+    that task's message (Chapter 6: Chapter 1's first unwritten layer, in Chapter 6's words),
+    never in provided code or a demonstration; the traceback ends at the stub's own line.
+    Every later check cell fails the same way (run here with errors allowed)."""
     out = released.folder("release", chapter.assignment)
     nb = nbformat.read(out / chapter.notebook, as_version=4)
     env = dict(os.environ, NNFS_OFFLINE="1")
@@ -42,9 +58,23 @@ def test_stubbed_chapter_runs_top_to_bottom_failing_with_task_messages(released,
                         resources={"metadata": {"path": str(out)}}).execute(env=env)
     cells = grade_cells(nb)
     assert cells
+    first_error = next(c for c in nb.cells if c.cell_type == "code" and _errors(c))
+    assert first_error is cells[0], (f"Run All stops before the first task cell, at:\n{first_error.source[:300]}\n"
+                                     f"{_errors(first_error)[0].evalue}")
+    task = re.match(r"task_(\d+)_(\d+)_(\w+)", cells[0].metadata.nbgrader.grade_id)
+    first = _errors(cells[0])[0]
+    expected = FIRST_MESSAGE.get(chapter.number, f"Task {task[1]}.{task[2]}: implement ")
+    assert first.ename == "NotImplementedError" and first.evalue.startswith(expected), first
     for cell in cells:
-        task = re.match(r"task_(\d+)_(\d+)_(\w+)", cell.metadata.nbgrader.grade_id)
-        errors = [o for o in cell.outputs if o.output_type == "error"]
+        errors = _errors(cell)
         assert errors, f"{cell.metadata.nbgrader.grade_id} did not fail on the stubs"
-        message = f"Task {task[1]}.{task[2]}: implement"
-        assert errors[0].ename == "NotImplementedError" and message in errors[0].evalue, errors[0]
+        error = errors[0]
+        own = STUB_MESSAGE.fullmatch(error.evalue)
+        cross = CROSS_MESSAGE.fullmatch(error.evalue)
+        assert error.ename == "NotImplementedError" and (
+            (own and own[1] == str(chapter.number))
+            or (cross and cross[1] == str(chapter.number) and int(cross[2]) < chapter.number)), error
+        # the student's own raising line ends the traceback, not a check's except clause
+        trace = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))
+        assert 'raise NotImplementedError(unwritten("Task' in trace.split("File ")[-1], trace
+        assert "except NotImplementedError" not in trace, trace

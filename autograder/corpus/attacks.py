@@ -16,6 +16,7 @@ from dataclasses import replace
 import nbformat
 
 from ..course import CHAPTERS
+from ..regions import STUB_RE
 from . import Edit, EditAll, Submission, corpus
 from .feedforward import ALL, PATCH_FROM_CELL, PATCH_FROM_LIBRARY, RETURN_ZERO, SAMPLE_CLASS
 
@@ -233,7 +234,7 @@ if _main is not None and hasattr(_main, "run_probe"):
 
 
 def _all_return(factory):
-    return EditAll(r'raise NotImplementedError\("Task [^"]*"\)', f"return {factory}()")
+    return EditAll(STUB_RE, f"return {factory}()")
 
 
 def _blank_tests(nb):
@@ -345,7 +346,7 @@ LENT_ATTACKS = [
     Submission("attack-read-lent-code", "reads the course's cost lent to its training",
                library="release", fails=None,
                edits=(Edit('"""\nimport numpy as np\n', '"""\nimport numpy as np\n' + READ_LENT),
-                      EditAll(r'raise NotImplementedError\("Task 5\.3[^"]*"\)',
+                      EditAll(STUB_RE.replace(r"(\d+\.\d+)", r"5\.3"),
                               "return _read_lent()"))),
 ]
 LENT_HONEST = [s for s in corpus("autoencoder").SAMPLE_CLASS if s.student == "solution"]
