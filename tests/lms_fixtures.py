@@ -64,7 +64,8 @@ def student_account(folder, name, exchange):
 def exchange_round_trip(tmp_path_factory):
     """Chapter 1 through nbgrader's exchange with two student accounts, graded by the
     course's grader. A namespace: ``course``, ``exchange``, ``accounts`` (by name),
-    ``fetched`` (the files each account fetched), ``out`` (grade's output), ``seconds``
+    ``fetched`` (the files each account fetched), ``collected`` (relative path -> bytes
+    of what nbgrader's collect placed, by account), ``out`` (grade's output), ``seconds``
     (the grading's wall time)."""
     from autograder.corpus import corpus, make_submission
 
@@ -89,6 +90,10 @@ def exchange_round_trip(tmp_path_factory):
         nbgrader_cmd(acct.work, "submit", chapter.assignment, f"--student={name}", env=acct.env,
                      record=False)
     nbgrader_cmd(root, "collect", chapter.assignment)
+    # what nbgrader's collect placed, as it placed it (lms_class collects into this course again)
+    collected = {name: {str(p.relative_to(got)): p.read_bytes() for p in got.rglob("*") if p.is_file()}
+                 for name in accounts
+                 for got in [course.folder("submitted", name, chapter.assignment)]}
     started = time.monotonic()
     out = autograder(course, "grade").stdout
     seconds = time.monotonic() - started
@@ -97,7 +102,7 @@ def exchange_round_trip(tmp_path_factory):
         nbgrader_cmd(acct.work, "fetch_feedback", chapter.assignment, f"--student={acct.name}",
                      env=acct.env, record=False)
     return SimpleNamespace(course=course, exchange=exchange, accounts=accounts, fetched=fetched,
-                           out=out, seconds=seconds)
+                           collected=collected, out=out, seconds=seconds)
 
 
 CHAPTER = CHAPTERS[0]
