@@ -365,13 +365,6 @@ def _prepare(dest, empty=True):
     return dest
 
 
-def edition_texts(dest):
-    """(path, text) of every file of the edition (``.git`` left out)."""
-    for path in sorted(Path(dest).rglob("*")):
-        if path.is_file() and ".git" not in path.relative_to(dest).parts:
-            yield str(path), path.read_text(errors="replace")
-
-
 def check_setup_cells(course, config):
     """Every chapter's setup cell (its first code cell) installs the release of the config."""
     import nbformat
@@ -387,7 +380,7 @@ def check_setup_cells(course, config):
 
 def make_edition(course, dest, log=print):
     """Write the student edition of ``course`` into ``dest``; returns ``dest``."""
-    from .release import find_leaks, release, secret_lines
+    from .release import find_leaks, release, release_texts, secret_lines
 
     config = edition_config(course.root)
     course_root = Path(course.root).resolve()
@@ -417,7 +410,7 @@ def make_edition(course, dest, log=print):
     postbuild = dest / "binder" / "postBuild"
     postbuild.write_text(POSTBUILD)
     postbuild.chmod(0o755)
-    leaks = find_leaks(edition_texts(dest), secret_lines(course))
+    leaks = find_leaks(release_texts(dest), secret_lines(course))
     if leaks:
         where, line = leaks[0]
         for entry in [p for p in dest.iterdir() if p.name != ".git"]:

@@ -13,11 +13,9 @@ named in the report, with what the student should do. The report goes to a
 trusted place (``report_path``), and ``IntakeNotes`` puts its messages at the
 top of the student's autograded notebook, which the feedback page shows.
 """
-import ast
 import errno
 import json
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -29,7 +27,7 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from . import notes
-from .regions import STUB_RE
+from .regions import find_regions, library_files
 
 INTAKE = "intake"  # the copies' folder in the nbgrader root (a CourseDirectory step)
 IGNORED = {"__pycache__", ".ipynb_checkpoints"}  # left out silently, wherever they are
@@ -332,26 +330,22 @@ def sanitize(src, dest, caps=Caps(), base=None):
     return walk.report
 
 
-def _has_stub(text):
-    """Whether a released module holds a task's stub line (as code, not in a docstring)."""
-    return any(re.fullmatch(STUB_RE, ast.unparse(node).replace("'", '"'))
-               for node in ast.walk(ast.parse(text)) if isinstance(node, ast.Raise))
-
-
-def complete_library(lib, release_lib):
+def complete_library(lib, release_lib, course_lib):
     """Add to the sanitized ``lib`` (a submission's ``source_lib``) the release's provided
-    modules it lacks: those of ``release_lib`` with no task in them (``_tasks.py``, whose
-    ``unwritten`` every chapter module imports, ``checking.py``...). They are the course's
-    own, the same for everyone, so a student who handed in only their chapter's module
-    is graded on it rather than failing at its import. Returns the names added."""
+    modules it lacks: those with no task (no solution region in ``course_lib``, the
+    instructor's ``source_lib``), such as ``_tasks.py``, whose ``unwritten`` every chapter
+    module imports, or ``checking.py``. They are the course's own, the same for everyone,
+    so a student who handed in only their chapter's module is graded on it rather than
+    failing at its import. Returns the names added."""
     lib, release_lib = Path(lib), Path(release_lib)
     if not lib.is_dir() or not release_lib.is_dir():
         return []
     added = []
-    for path in sorted(release_lib.glob("*.py")):
-        target = lib / path.name
-        if not os.path.lexists(target) and not _has_stub(path.read_text()):
-            shutil.copyfile(path, target)
+    for path in library_files(course_lib):
+        target, released = lib / path.name, release_lib / path.name
+        if (path.parent == Path(course_lib) and not os.path.lexists(target)
+                and released.is_file() and not find_regions(path)):
+            shutil.copyfile(released, target)
             added.append(path.name)
     return added
 
@@ -366,7 +360,7 @@ def take_in(nbgrader_root, assignment, student, caps=Caps()):
     report = sanitize(root / "submitted" / student / assignment,
                       root / INTAKE / student / assignment, caps, base=root / "submitted")
     complete_library(root / INTAKE / student / assignment / "source_lib",
-                     root / "release" / assignment / "source_lib")
+                     root / "release" / assignment / "source_lib", root.parent / "source_lib")
     path = report_path(root, assignment, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

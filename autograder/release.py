@@ -6,8 +6,8 @@ source folder (so nbgrader never copies or overwrites ``source_lib``), nbgrader'
 gradebook, and the stubbed ``source_lib`` is written next to the released
 notebook. Links to book pages and citations in the notebooks' text are rewritten
 on the way (absolute URLs of the published book, author-year text: ``edition.py``),
-since the notebooks are read outside the book. Finally the whole release is searched for solution lines and hidden
-tests; one found aborts the release.
+since the notebooks are read outside the book. Finally the whole release is
+searched for solution lines and hidden tests; one found aborts the release.
 """
 import shutil
 from pathlib import Path
@@ -69,8 +69,10 @@ def find_leaks(texts, secrets):
 
 
 def release_texts(folder):
+    """(path, text) of every file under ``folder`` (a release, the student edition), ``.git``
+    left out: a secret must not hide in a file of a kind the search skips."""
     for path in sorted(Path(folder).rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".ipynb", ".md", ".txt", ".json"):
+        if path.is_file() and ".git" not in path.relative_to(folder).parts:
             yield str(path), path.read_text(errors="replace")
 
 

@@ -19,8 +19,8 @@ from nbclient.exceptions import CellExecutionError
 
 from autograder.course import CHAPTERS, Course
 from autograder.edition import (INSTALL_ENV, PACKAGE_NAME, bibliography, edition_config,
-                                edition_texts, rewrite_markdown)
-from autograder.release import find_leaks, secret_lines
+                                rewrite_markdown)
+from autograder.release import find_leaks, release_texts, secret_lines
 
 from conftest import REPO, _ignore, autograder
 
@@ -116,7 +116,7 @@ def test_edition_is_a_student_repository_without_secrets(edition):
     assert config.install_spec in readme and "Binder" in readme and "Colab" in readme
     secrets = secret_lines(course)
     assert len(secrets) > 20
-    assert find_leaks(edition_texts(dest), secrets) == []
+    assert find_leaks(release_texts(dest), secrets) == []
 
 
 def test_edition_leak_search_covers_every_file(edition, tmp_path):
@@ -127,7 +127,7 @@ def test_edition_leak_search_covers_every_file(edition, tmp_path):
     secret = sorted(s for s in secret_lines(course) if "trusted check" in s)[0]
     with open(copy / "binder" / "postBuild", "a") as fh:  # a file with no suffix
         fh.write(f"# {secret}\n")
-    leaks = find_leaks(edition_texts(copy), secret_lines(course))
+    leaks = find_leaks(release_texts(copy), secret_lines(course))
     assert [(Path(w).relative_to(copy).as_posix(), line) for w, line in leaks] == \
         [("binder/postBuild", secret)]
 

@@ -24,7 +24,7 @@ from autograder.corpus.attacks_intake import INTAKE_ATTACKS
 from autograder.course import CHAPTERS, Course
 from autograder.grading import LocalPool, LocalWorker, Recorder, submitted_students
 from autograder.intake import Caps, sanitize
-from autograder.regions import completed_text
+from autograder.regions import completed_text, find_regions, library_files
 from autograder.release import find_leaks, secret_lines
 
 from test_grading import check_of_cell, page_text
@@ -331,7 +331,8 @@ def test_a_library_of_only_the_chapters_module_is_completed_and_graded(released)
         took = root / "intake" / "only-module" / CHAPTER.assignment / "source_lib"
         assert (took / "_tasks.py").read_bytes() == (released.source_lib / "_tasks.py").read_bytes()
         assert (took / "checking.py").read_bytes() == b"# the student's own\n"
-        assert not any(intake._has_stub(p.read_text()) for p in took.glob("*.py"))
+        tasks = {p.name for p in library_files(released.source_lib) if find_regions(p)}
+        assert {p.name for p in took.glob("*.py")} & tasks == {"feedforward.py"}  # no stub added
         checks.get(f"{CHAPTER.module}.sigmoid")  # registers the chapter's checks
         names = [n for n in checks.REGISTRY if n.startswith(f"{CHAPTER.module}.")]
         # the reference is the repository's source_lib, which this process imports (test_trusted_checks)
