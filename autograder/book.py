@@ -16,7 +16,11 @@
   (``env-get-outdated``) even when the notebook file itself is unchanged.
 
 * Kernels start quiet: TensorFlow's start-up notices would be stderr output,
-  which the strict build (``stderr_output: error``) rejects.
+  which the strict build (``stderr_output: error``) rejects. They use the data
+  shipped in packages (``NNFS_OFFLINE``), so that every build prints the same.
+
+* Check cells (nbgrader's autograder tests) are folded: the page shows what a
+  check printed, and its code behind a "Show the check" toggle.
 
 * Pages load each script once (see ``_on_page_context``).
 
@@ -44,7 +48,28 @@ REGIONS = (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
 DIGEST_KEY = "nnfs_local_modules"
 
 # Set for the kernels the build starts (they inherit the build's environment).
-KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+# NNFS_OFFLINE: every build uses the data shipped in packages (source_lib.data),
+# online or not, so every build prints the same numbers the text states.
+KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "NNFS_OFFLINE": "1"}
+
+# A check cell (nbgrader's autograder tests) shows its result; its code is folded.
+CHECK_PROMPTS = {"code_prompt_show": "Show the check", "code_prompt_hide": "Hide the check"}
+
+
+def is_check_cell(cell):
+    """nbgrader's "autograder tests" cell: graded, not a solution, code."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return (cell.get("cell_type") == "code" and meta.get("grade") is True
+            and not meta.get("solution"))
+
+
+def fold_check(cell):
+    """Tag a check cell so the page shows its output under a "Show the check" toggle."""
+    meta = cell.setdefault("metadata", {})
+    tags = meta.setdefault("tags", [])
+    if "hide-input" not in tags:
+        tags.append("hide-input")
+    meta.setdefault("mystnb", {}).update(CHECK_PROMPTS)
 
 
 def strip_regions(source):
@@ -70,10 +95,13 @@ def _join(source):
 
 
 def strip_notebook(text, digest=None):
-    """The notebook ``text`` with secret regions cut out; ``digest`` (if any) in its kernelspec."""
+    """The notebook ``text`` with secret regions cut out and check cells folded;
+    ``digest`` (if any) in its kernelspec."""
     nb = json.loads(text)
     for cell in nb.get("cells", []):
         cell["source"] = strip_regions(_join(cell.get("source", "")))
+        if is_check_cell(cell):
+            fold_check(cell)
     kernelspec = nb.get("metadata", {}).get("kernelspec")
     if digest and isinstance(kernelspec, dict):
         kernelspec[DIGEST_KEY] = digest
@@ -323,6 +351,50 @@ def setup(app):
     app.connect("html-page-context", _on_page_context)
     app.connect("build-finished", _on_build_finished)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
+
+
+# --- the PDF (``autograder book --pdf``) ----------------------------------------
+
+# Where the PDF lands in the HTML book; the introduction links to it.
+PDF_NAME = "neural-networks-from-scratch.pdf"
+# Debian's packages for the LaTeX build (.ci/run installs them).
+TEX_PACKAGES = ("texlive-latex-recommended", "texlive-latex-extra", "texlive-fonts-recommended",
+                "texlive-xetex", "texlive-plain-generic", "latexmk", "xindy",
+                "fonts-freefont-otf")
+
+
+class PdfError(Exception):
+    pass
+
+
+def build_pdf(root, env=None):
+    """The whole book as one PDF, from the same sources as the HTML, offline.
+
+    Jupyter Book's LaTeX builder (XeLaTeX, for the book's Unicode) reuses the
+    execution cache of the HTML build, so nothing runs twice. The PDF is copied
+    next to the HTML pages (``PDF_NAME``), where the introduction links to it.
+    Returns its path there.
+    """
+    import subprocess
+    import sys
+
+    root = Path(root)
+    missing = [tool for tool in ("xelatex", "latexmk", "xindy", "make")
+               if shutil.which(tool) is None]
+    if missing:
+        raise PdfError(f"{', '.join(missing)} not found: the PDF needs TeX Live "
+                       f"(apt-get install {' '.join(TEX_PACKAGES)})")
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe), "build", str(root), "--builder", "pdflatex", "-W", "-n", "--keep-going"]
+    if subprocess.run(cmd, cwd=root, env=env).returncode != 0:
+        raise PdfError("the PDF build failed (see the messages above)")
+    pdf = root / "_build" / "latex" / "book.pdf"
+    if not pdf.is_file():
+        raise PdfError(f"LaTeX ran but wrote no {pdf}")
+    target = root / "_build" / "html" / PDF_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pdf, target)
+    return target
 
 
 # --- the external link check (``autograder links``) ---------------------------

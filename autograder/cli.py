@@ -301,8 +301,10 @@ def _ratio(good, total):
 
 
 @app.command()
-def book(course: Optional[Path] = CourseOpt):
-    """Build the HTML book (strict: warnings are errors) into _build/html."""
+def book(course: Optional[Path] = CourseOpt,
+         pdf: bool = typer.Option(False, "--pdf", help="Also write the whole book as a PDF "
+                                  "(LaTeX, offline; needs Debian's TeX Live, see .ci/run).")):
+    """Build the HTML book (strict: warnings are errors) into _build/html; --pdf also the PDF."""
     c = _course(course)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
     env.pop("MPLBACKEND", None)  # the notebooks need the inline backend for their figures
@@ -311,6 +313,30 @@ def book(course: Optional[Path] = CourseOpt):
     if subprocess.run(cmd, cwd=c.root, env=env).returncode != 0:
         _fail("the book build failed (see the messages above)")
     _log(f"Book: {c.root / '_build' / 'html' / 'index.html'}")
+    if pdf:
+        from .book import PdfError, build_pdf
+
+        try:
+            _log(f"PDF: {build_pdf(c.root, env)}")
+        except PdfError as exc:
+            _fail(exc)
+
+
+@app.command("strip-outputs")
+def strip_outputs(notebooks: List[Path] = typer.Argument(None, help="Notebooks (default: "
+                                                          "every chapter in book/)."),
+                  course: Optional[Path] = CourseOpt):
+    """Clear the outputs no test compares before a commit (see autograder/claims.py)."""
+    import nbformat
+
+    from .claims import strip_outputs as strip
+
+    c = _course(course)
+    for path in notebooks or [c.root / "book" / f"{ch.module}.ipynb" for ch in CHAPTERS]:
+        nb = nbformat.read(path, as_version=4)
+        changed = strip(nb)
+        nbformat.write(nbformat.from_dict(nb), path)
+        _log(f"{path}: {changed} cells cleared")
 
 
 @app.command()

@@ -365,6 +365,22 @@ def _prepare(dest, empty=True):
     return dest
 
 
+def setup_cell_spec(source):
+    """What a setup cell's ``SOURCE_LIB = ...`` installs (a string literal, possibly split
+    over lines to fit the page), or None."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                and any(isinstance(t, ast.Name) and t.id == "SOURCE_LIB" for t in node.targets)):
+            return node.value.value
+    return None
+
+
 def check_setup_cells(course, config):
     """Every chapter's setup cell (its first code cell) installs the release of the config."""
     import nbformat
@@ -372,7 +388,7 @@ def check_setup_cells(course, config):
     for chapter in CHAPTERS:
         nb = nbformat.read(course.book / chapter.notebook, as_version=4)
         setup = next(c for c in nb.cells if c.cell_type == "code")
-        if f'"{config.install_spec}"' not in setup.source:
+        if setup_cell_spec(setup.source) != config.install_spec:
             raise EditionError(f"the setup cell of book/{chapter.notebook} does not install "
                                f"{config.install_spec!r}, the release _config.yml names: "
                                "change its SOURCE_LIB line")

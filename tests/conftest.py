@@ -62,7 +62,8 @@ def book_html(course_copy):
     prebuilt = os.environ.get("NNFS_BOOK_HTML")
     if prebuilt:
         return Path(prebuilt).resolve()
-    autograder(course_copy, "book")  # -W -n --keep-going: any warning fails the build
+    # -W -n --keep-going: any warning fails the build; --pdf: the PDF too, from its cache
+    autograder(course_copy, "book", "--pdf")
     return course_copy.root / "_build" / "html"
 
 

@@ -1,10 +1,16 @@
 """The book: a strict build with executed chapters, figures, and nothing secret."""
+import json
 import re
+import subprocess
 
 import pytest
 
+from autograder.book import PDF_NAME
+from autograder.claims import claim_problems, same_outputs
 from autograder.course import CHAPTERS
 from autograder.release import find_leaks, secret_lines
+
+from test_book_text import is_real_alt
 
 from test_grading import page_text
 
@@ -42,3 +48,50 @@ def test_no_solution_line_or_hidden_test_in_the_book(html, course_copy):
     pages = [(str(p), page_text(p)) for p in html.rglob("*.html")]
     assert len(pages) >= 4
     assert find_leaks(pages, secret_lines(course_copy)) == []
+
+
+# --- #17: outputs the text can rely on, alt text, the PDF ---------------------------
+
+def executed(html, module):
+    """The notebook as this build executed it (MyST-NB keeps it in _build/jupyter_execute)."""
+    return json.loads((html.parent / "jupyter_execute" / "book" / f"{module}.ipynb").read_text())
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
+def test_the_text_states_what_this_build_printed(html, chapter):
+    """Every number the prose states (a claim next to it) is what the build's output shows."""
+    assert claim_problems(executed(html, chapter.module)) == []
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
+def test_two_builds_print_the_same(html, chapter, course_copy):
+    """The cells the text discusses print what they printed in the committed build:
+    every experiment is seeded end to end (times aside)."""
+    committed = json.loads((course_copy.root / "book" / f"{chapter.module}.ipynb").read_text())
+    assert same_outputs(committed, executed(html, chapter.module)) == []
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
+def test_every_image_has_alt_text(html, chapter):
+    images = re.findall(r"<img\b[^>]*>", (html / "book" / f"{chapter.module}.html").read_text())
+    assert images
+    for img in images:
+        alt = re.search(r'\balt="([^"]*)"', img)
+        assert alt and is_real_alt(alt.group(1)), img[:200]
+
+
+def test_the_pdf_holds_every_chapter_and_no_secret(html, course_copy):
+    """`autograder book --pdf` (run by the session's build) wrote the whole book, offline."""
+    pdf = html / PDF_NAME
+    assert pdf.is_file() and pdf.stat().st_size > 500_000
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M).group(1))
+    assert pages >= 120, pages
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    flat = " ".join(text.split())
+    for chapter in CHAPTERS:
+        assert f"Chapter {chapter.number}: {chapter.title}" in flat, chapter.title
+    assert find_leaks([(str(pdf), text)], secret_lines(course_copy)) == []
+    intro = (html / "book" / "intro.html").read_text()
+    assert f'href="../{PDF_NAME}"' in intro  # the book links to it

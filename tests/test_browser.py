@@ -187,7 +187,30 @@ return {
   outputs: [...article.querySelectorAll('.cell_output')].map(e => e.textContent),
   error_outputs: article.querySelectorAll('.cell_output :is(.traceback, .output.error)').length,
   code: [...article.querySelectorAll('.cell_input, pre')].map(e => e.textContent),
+  icons: [...document.querySelectorAll('link[rel~="icon" i]')].map(e => e.href),
+  searches: [...document.querySelectorAll('input[type="search"], .search-button__button')]
+    .filter(shown).length,
 };
+"""
+
+PHONE = 400  # px: the narrowest screen the pages must fit (#17)
+
+# How a page fits a phone's width: the page's (or its article's) horizontal
+# scroll, and the elements of the text that stick out past the screen's edge
+# (the insides of a box meant to scroll, such as code or a table, are fine).
+NARROW = r"""
+const width = document.documentElement.clientWidth;
+const describe = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+  + (typeof e.className === 'string' && e.className ? '.' + e.className.trim().split(/\s+/).join('.') : '');
+// Boxes meant to scroll sideways: code, outputs, tables, displayed math.
+const scroller = 'pre, .highlight, .output, table, mjx-container';
+const wide = [...document.querySelectorAll('article.bd-article *')]
+  .filter(e => e.getClientRects().length && e.getBoundingClientRect().right > width + 1
+               && !e.parentElement.closest(scroller))
+  .map(e => [describe(e), Math.round(e.getBoundingClientRect().right)]);
+const article = document.querySelector('.bd-article-container') || document.body;
+return {width: width, wide: wide.slice(0, 5),
+        scroll: Math.max(document.documentElement.scrollWidth, article.scrollWidth)};
 """
 
 
@@ -212,6 +235,8 @@ class Page:
     outputs: list = field(default_factory=list)
     error_outputs: int = 0
     code: list = field(default_factory=list)
+    icons: list = field(default_factory=list)  # the page's favicon links
+    searches: int = 0  # visible search fields and buttons
 
 
 def visit(driver, base, name, screenshot=None):
@@ -248,7 +273,36 @@ def save_screenshot(driver, path, max_height=40000):
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
+def fit_on_phone(driver, base, name):
+    """Open ``base + name`` at a phone's width; what sticks out sideways (see ``NARROW``)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": PHONE, "height": 800, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        visit(driver, base, name)
+        return driver.execute_script(NARROW)
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
 # --------------------------------------------------------------------------- the checks
+
+
+def phone_problems(fit):
+    """The page scrolls sideways on a phone (``fit`` from ``fit_on_phone``)."""
+    if fit["scroll"] <= fit["width"] + 1 and not fit["wide"]:
+        return []
+    culprits = ", ".join(f"{what} (to {right} px)" for what, right in fit["wide"]) or "?"
+    return [f"scrolls sideways at {PHONE} px: {fit['scroll']} px wide; widest: {culprits}"]
+
+
+def chrome_problems(page):
+    """One search field (not two), and an icon for the browser's tab."""
+    problems = []
+    if page.searches != 1:
+        problems.append(f"{page.searches} search fields or buttons shown (want one)")
+    if not page.icons:
+        problems.append("no favicon")
+    return problems
 
 
 def console_problems(page, base):
@@ -385,6 +439,7 @@ class Book:
     pages: dict  # name -> Page, for every page but index.html
     front: Page  # where index.html leads
     links: dict  # name -> link problems (found while the book was served)
+    phone: dict  # name -> how the page fits a phone (``fit_on_phone``)
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +462,8 @@ def book(book_html, chromium):
 
         links = {name: link_problems(page, book_html, base, ids_of)
                  for name, page in {**pages, "index.html": front}.items()}
-    return Book(base, pages, front, links)
+        phone = {name: fit_on_phone(chromium, base, name) for name in pages}
+    return Book(base, pages, front, links, phone)
 
 
 def report(problems_by_page):
@@ -470,6 +526,32 @@ def test_the_sidebar_reaches_every_page(book):
 def test_every_internal_link_resolves(book):
     assert sum(len(page.links) for page in book.pages.values()) > 100
     assert_no_problems(book.links, "broken internal links")
+
+
+def test_every_page_fits_a_phone(book):
+    problems = {name: phone_problems(fit) for name, fit in book.phone.items()}
+    assert_no_problems(problems, f"pages wider than a {PHONE} px screen")
+
+
+def test_one_search_box_and_a_favicon(book):
+    problems = {name: chrome_problems(page) for name, page in book.pages.items()}
+    assert_no_problems(problems, "search boxes or favicon")
+
+
+def test_the_phone_check_catches_a_wide_page(book_html, chromium, tmp_path):
+    """A chapter page with one element wider than a phone, outside any scrolling box."""
+    chapter = "book/pooling.html"
+    for folder in ("_static", "_images"):
+        shutil.copytree(book_html / folder, tmp_path / folder)
+    text, found = re.subn(r'(<h1>[^<]*<a class="headerlink")',
+                          r'<div id="too-wide" style="width: 700px">wide</div>\1',
+                          (book_html / chapter).read_text(), count=1)
+    assert found == 1
+    (tmp_path / chapter).parent.mkdir()
+    (tmp_path / chapter).write_text(text)
+    with serve(tmp_path) as base:
+        problems = phone_problems(fit_on_phone(chromium, base, chapter))
+    assert problems and "div#too-wide" in problems[0], problems
 
 
 def test_the_checks_catch_a_broken_page(book_html, chromium, secrets, tmp_path):

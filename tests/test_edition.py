@@ -19,7 +19,7 @@ from nbclient.exceptions import CellExecutionError
 
 from autograder.course import CHAPTERS, Course
 from autograder.edition import (INSTALL_ENV, PACKAGE_NAME, bibliography, edition_config,
-                                rewrite_markdown)
+                                rewrite_markdown, setup_cell_spec)
 from autograder.release import find_leaks, release_texts, secret_lines
 
 from conftest import REPO, _ignore, autograder
@@ -192,7 +192,7 @@ def test_setup_cells_install_the_release_named_in_the_config():
     for chapter in CHAPTERS:
         cell = nbformat.read(REPO / "book" / chapter.notebook, as_version=4).cells[1]
         assert cell.cell_type == "code"
-        assert f'SOURCE_LIB = "{spec}"' in cell.source, chapter.module
+        assert setup_cell_spec(cell.source) == spec, chapter.module
         assert f'os.environ.get("{INSTALL_ENV}", SOURCE_LIB)' in cell.source, chapter.module
 
 
