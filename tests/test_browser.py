@@ -538,6 +538,33 @@ def test_one_search_box_and_a_favicon(book):
     assert_no_problems(problems, "search boxes or favicon")
 
 
+SEARCH_SNIPPETS = """
+const done = arguments[arguments.length - 1];
+const start = Date.now();
+(function poll() {
+  const snippets = [...document.querySelectorAll('#search-results p.context')];
+  if (snippets.length >= 3 || Date.now() - start > 20000) {
+    done(snippets.map(p => p.textContent));
+  } else {
+    setTimeout(poll, 200);
+  }
+})();
+"""
+
+
+def test_search_snippets_show_no_tex_delimiters(book_html, chromium):
+    """The search page's snippets come from the pages' text, formulas as TeX: shown without
+    MathJax's \\( \\) delimiters (_static/search-math.js)."""
+    snippets = []
+    with serve(book_html) as base:
+        for query in ("variance", "stride", "gradient"):
+            chromium.get(base + f"search.html?q={query}")
+            snippets += chromium.execute_async_script(SEARCH_SNIPPETS)
+    assert any(re.search(r"\\(times|frac|partial|sqrt)|\d/\(", s) for s in snippets)  # formulas
+    raw = [s for s in snippets if re.search(r"\\[()\[\]]", s)]
+    assert raw == [], raw[:2]
+
+
 def test_the_phone_check_catches_a_wide_page(book_html, chromium, tmp_path):
     """A chapter page with one element wider than a phone, outside any scrolling box."""
     chapter = "book/pooling.html"
