@@ -130,18 +130,59 @@ def load_sample_photos():
     return photos
 
 
-def load_image_patches(num_patches=10000, patch_size=16, seed=0, downsample=2):
+def whiten_photo(photo, cutoff=0.3):
+    """Olshausen and Field's whitening of a photo, one colour channel at a time.
+
+    The amplitude spectrum of a natural image falls roughly like 1/f with the
+    spatial frequency f, so smooth shading carries most of its variance. The
+    filter multiplies each frequency by ``f * exp(-(f / cutoff)**4)``: the
+    factor f flattens the spectrum, and the second factor damps the highest
+    frequencies (above about ``cutoff`` cycles per pixel), where a photo holds
+    mostly noise and compression artifacts that the factor f would amplify
+    most. The filter removes the mean (f = 0). It works in the Fourier domain
+    on the photo extended by its mirror image, so that the borders add no
+    false edges. The same linear filter on each channel: whitening then
+    taking a weighted sum of the channels (the luminance) equals taking the
+    luminance, then whitening.
+
+    Args:
+        photo: array of shape (h, w, 3) (or (h, w)).
+        cutoff: the low-pass frequency in cycles per pixel (at most 0.5).
+
+    Returns:
+        Float64 array of the shape of ``photo``, values around 0.
+    """
+    photo = np.asarray(photo, dtype=np.float64)
+    h, w = photo.shape[:2]
+    pad = ((h, h), (w, w)) + ((0, 0),) * (photo.ndim - 2)
+    mirrored = np.pad(photo, pad, mode="symmetric")
+    fy = np.fft.fftfreq(mirrored.shape[0])[:, None]
+    fx = np.fft.fftfreq(mirrored.shape[1])[None, :]
+    f = np.sqrt(fx ** 2 + fy ** 2)
+    gain = f * np.exp(-(f / cutoff) ** 4)
+    if photo.ndim == 3:
+        gain = gain[:, :, None]
+    spectrum = np.fft.fft2(mirrored, axes=(0, 1)) * gain
+    return np.real(np.fft.ifft2(spectrum, axes=(0, 1)))[h:2 * h, w:2 * w]
+
+
+def load_image_patches(num_patches=10000, patch_size=16, seed=0, downsample=2,
+                       whiten=False):
     """Random square patches of scikit-learn's two sample photos.
 
     The photos are first shrunk by averaging ``downsample`` x ``downsample``
     blocks of pixels, so that a patch holds edges rather than smooth shading;
-    patches are then drawn uniformly over both photos.
+    with ``whiten=True`` they are then whitened (``whiten_photo``). Patches are
+    drawn uniformly over both photos, at the same positions with or without
+    whitening.
 
     Args:
         num_patches: N.
         patch_size: side of a patch in pixels.
         seed: seed of the random draw (the same seed gives the same patches).
         downsample: block size of the shrinking (1 keeps full resolution).
+        whiten: whiten the photos first; their values, around 0, are then
+            mapped by one common linear map onto [0, 1] (0 goes to 0.5).
 
     Returns:
         Float64 array of shape (N, patch_size, patch_size, 3), RGB in [0, 1].
@@ -152,7 +193,10 @@ def load_image_patches(num_patches=10000, patch_size=16, seed=0, downsample=2):
         w = photo.shape[1] // downsample * downsample
         photo = photo[:h, :w].reshape(h // downsample, downsample, w // downsample,
                                       downsample, 3).mean(axis=(1, 3))
-        photos.append(photo)
+        photos.append(whiten_photo(photo) if whiten else photo)
+    if whiten:
+        largest = max(np.abs(photo).max() for photo in photos)
+        photos = [0.5 + photo / (2 * largest) for photo in photos]
     rng = np.random.default_rng(seed)
     which = rng.integers(0, len(photos), num_patches)
     patches = np.empty((num_patches, patch_size, patch_size, 3))
