@@ -31,10 +31,13 @@ KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "MPLBAC
               "PYTHONDONTWRITEBYTECODE": "1", "NNFS_OFFLINE": "1"}
 
 # Provided code that runs the student's work by design: the training loop of Chapter 6
-# trains the student's model with the student's update. The notebook uses it only after
+# trains the student's model with the student's update, and its LeNet-5 chains the
+# student's Chapter 1 layers. The notebook uses them only after
 # the check cells of those tasks (the notebook test below treats a call to it as a call
 # to the tasks it runs).
-DRIVERS = {("lenet", "accuracy"): {"loss"}, ("lenet", "Solver._step"): {"loss", "sgd_momentum"}}
+DRIVERS = {("lenet", "accuracy"): {"loss"}, ("lenet", "Solver._step"): {"loss", "sgd_momentum"},
+           ("lenet", "LeNet5.loss"): {"affine_forward", "affine_backward", "relu_forward",
+                                      "relu_backward", "softmax_loss"}}
 
 
 def _functions(tree):
@@ -55,17 +58,30 @@ def _functions(tree):
     return found
 
 
+def module_name(path, source_lib):
+    """``convolution`` for source_lib/convolution.py, ``diagrams.pooling`` in a subpackage."""
+    return ".".join(Path(path).relative_to(source_lib).with_suffix("").parts)
+
+
+def _imported_module(module, node):
+    """The library module a relative ``from ...x import y`` in ``module`` names."""
+    package = module.split(".")[:-1]
+    base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+    return ".".join([*base, node.module])
+
+
 def library_tasks(source_lib):
     """Module -> names of its task functions and methods; and module -> {name bound at its
     top level by ``from .x import y``: (x, y)}."""
     tasks, imports = {}, {}
     for path in library_files(source_lib):
-        tree = ast.parse(path.read_text())
-        tasks[path.stem] = {name.split(".")[-1] for name, node in _functions(tree)
-                            if TASK_RE.match(ast.get_docstring(node) or "")}
-        imports[path.stem] = {(a.asname or a.name): (node.module, a.name) for node in tree.body
-                              if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
-                              for a in node.names}
+        tree, module = ast.parse(path.read_text()), module_name(path, source_lib)
+        tasks[module] = {name.split(".")[-1] for name, node in _functions(tree)
+                         if TASK_RE.match(ast.get_docstring(node) or "")}
+        imports[module] = {(a.asname or a.name): (_imported_module(module, node), a.name)
+                           for node in tree.body
+                           if isinstance(node, ast.ImportFrom) and node.level >= 1
+                           and node.module for a in node.names}
     return tasks, imports
 
 
@@ -81,7 +97,7 @@ def task_calls_in_provided_code(source_lib):
                 methods.add(name.split(".")[-1])
     found = []
     for path in library_files(source_lib):
-        module, text = path.stem, path.read_text()
+        module, text = module_name(path, source_lib), path.read_text()
         inside = set()
         for region in find_regions(path, text):
             inside |= set(range(region.begin + 1, region.end + 2))  # 1-based lines
@@ -120,7 +136,9 @@ def test_the_provided_code_check_finds_a_provided_call_to_a_task(tmp_path):
     lib = tmp_path / "source_lib"
     lib.mkdir()
     for path in library_files(COURSE.source_lib):
-        (lib / path.name).write_text(path.read_text())
+        target = lib / path.relative_to(COURSE.source_lib)  # diagrams/ is a subpackage
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(path.read_text())
     text = (lib / "convolution.py").read_text()
     old = "    Ho, Wo = _windows(H, HH, stride, pad), _windows(W, WW, stride, pad)\n    dtype"
     assert text.count(old) == 1
@@ -343,7 +361,9 @@ def test_an_unwritten_task_speaks_for_its_chapter_or_the_later_one(tmp_path):
             text = completed_text("\n".join(lines))
         else:
             text = completed_text(text) if path.stem in solved else stub_text(path, text)
-        (lib / path.name).write_text(text)
+        target = lib / path.relative_to(COURSE.source_lib)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
     proc = subprocess.run([sys.executable, "-c", MESSAGES, str(tmp_path)], capture_output=True,
                           text=True, check=True, env=dict(os.environ, **KERNEL_ENV))
     said = json.loads(proc.stdout.strip().splitlines()[-1])

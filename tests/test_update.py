@@ -108,7 +108,9 @@ def fake_release(folder, edit=None):
     lib = folder / "source_lib"
     lib.mkdir(parents=True)
     for path in library_files(COURSE.source_lib):
-        (lib / path.name).write_text(stub_text(path))
+        target = lib / path.relative_to(COURSE.source_lib)  # diagrams/ is a subpackage
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(stub_text(path))
     (folder / "convolution.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
     if edit:
         edit(folder)
