@@ -1,12 +1,14 @@
 """Chapter 6 - LeNet: a convolutional network in numpy and in Keras.
 
-Two networks live here:
+The networks here:
 
 * ``ThreeLayerConvNet``, a small convolutional network in numpy, built from
   the layers you wrote in earlier chapters (``affine_*``, ``relu_*`` and
   ``softmax_loss`` of Chapter 1, the fast convolution of Chapter 2 and the
   fast max pooling of Chapter 3), trained by ``Solver`` with
   ``sgd_momentum``;
+* ``LeNet5`` (provided), LeNet-5 in numpy from the same layers, with the same
+  ``loss`` interface, so that ``Solver`` trains it too;
 * ``build_lenet5``, LeCun et al.'s LeNet-5 in Keras, and ``build_baseline``,
   a fully connected network to compare it with.
 
@@ -193,6 +195,124 @@ class ThreeLayerConvNet:
             grads[w] = grads[w] + self.reg * p[w]
         return float(loss), grads
         ### END SOLUTION
+
+
+class LeNet5:
+    """LeNet-5 in numpy, built from the layers of Chapters 1 to 3 (provided).
+
+    The classic sizes (LeCun et al., 1998) with today's choices: ReLUs, 2x2 max
+    pooling without weights, every map of C3 connected to all 6 maps of S2 and
+    a softmax output. Shapes for a batch of N images of shape (1, 28, 28):
+
+    ======  ============================================  ===============  ==========
+    layer   computed by                                   output           parameters
+    ======  ============================================  ===============  ==========
+    input   the images; C1 pads them by 2 pixels on       (N, 1, 28, 28)
+            every side, LeNet-5's 32 x 32 input
+    C1      ``conv_forward_fast``, 6 filters 5x5, pad 2   (N, 6, 28, 28)          156
+            and ``relu_forward``
+    S2      ``max_pool_forward_fast``, 2x2, stride 2      (N, 6, 14, 14)            0
+    C3      ``conv_forward_fast``, 16 filters 5x5, pad 0  (N, 16, 10, 10)       2,416
+            and ``relu_forward``
+    S4      ``max_pool_forward_fast``, 2x2, stride 2      (N, 16, 5, 5)             0
+    C5      ``affine_forward`` on the 400 values of S4    (N, 120)             48,120
+            (a 5x5 convolution that covers the 5x5
+            maps whole) and ``relu_forward``
+    F6      ``affine_forward`` and ``relu_forward``       (N, 84)              10,164
+    output  ``affine_forward``: the scores                (N, 10)                 850
+    ======  ============================================  ===============  ==========
+
+    61,706 parameters in all, in ``self.params``:
+
+    * ``W1`` (6, 1, 5, 5), ``b1`` (6,): C1;
+    * ``W2`` (16, 6, 5, 5), ``b2`` (16,): C3;
+    * ``W3`` (400, 120), ``b3`` (120,): C5, one row per value of the (16, 5, 5)
+      maps of S4, in the order of ``reshape``;
+    * ``W4`` (120, 84), ``b4`` (84,): F6;
+    * ``W5`` (84, num_classes), ``b5`` (num_classes,): the output layer.
+
+    The network is a list of layers, ``self.layers``; ``loss`` runs their
+    forward functions in order, records each one's cache on a "tape", and then
+    runs the backward functions in the reverse order of the tape, as automatic
+    differentiation does. Its interface is that of ``ThreeLayerConvNet.loss``,
+    so ``Solver`` and ``accuracy`` work with it. It calls your Chapter 1 layers
+    (``affine_*``, ``relu_*``, ``softmax_loss``) and the provided fast
+    convolution and max pooling.
+    """
+
+    def __init__(self, input_dim=(1, 28, 28), num_classes=10, reg=0.0, seed=0):
+        """He-initialized weights, sqrt(2 / fan_in), and zero biases (provided).
+
+        Args:
+            input_dim: (C, H, W) of one image; 28 x 28 images leave S4 with
+                maps of 5 x 5, which C5 covers whole.
+            num_classes: number of output units.
+            reg: L2 regularization strength on the five weight arrays.
+            seed: seed of the random weights.
+        """
+        C, H, W = input_dim
+        rng = np.random.default_rng(seed)
+        self.reg = reg
+        pool = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        # (kind, number of its W and b, options); "relu" and "pool" have no parameters
+        self.layers = [("conv", 1, {"stride": 1, "pad": 2}), ("relu", None, None),
+                       ("pool", None, pool),                                       # C1, S2
+                       ("conv", 2, {"stride": 1, "pad": 0}), ("relu", None, None),
+                       ("pool", None, pool),                                       # C3, S4
+                       ("affine", 3, None), ("relu", None, None),                  # C5
+                       ("affine", 4, None), ("relu", None, None),                  # F6
+                       ("affine", 5, None)]                                        # output
+        h, w = (H // 2 - 4) // 2, (W // 2 - 4) // 2  # after C1 (same), S2, C3, S4: 5 for 28
+        shapes = {"W1": (6, C, 5, 5), "W2": (16, 6, 5, 5), "W3": (16 * h * w, 120),
+                  "W4": (120, 84), "W5": (84, num_classes)}
+        self.params = {}
+        for i, (name, shape) in enumerate(shapes.items(), start=1):
+            fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+            self.params[name] = np.sqrt(2.0 / fan_in) * rng.standard_normal(shape)
+            self.params[f"b{i}"] = np.zeros(shape[0] if len(shape) == 4 else shape[1])
+
+    def loss(self, X, y=None):
+        """Class scores, or the loss and the gradients of every parameter (provided).
+
+        Args:
+            X: images, shape (N, C, 28, 28).
+            y: labels, shape (N,), integers in [0, num_classes); or None.
+
+        Returns:
+            Without ``y``: the scores (before softmax), shape (N, num_classes).
+            With ``y``: ``(loss, grads)``, the cross-entropy plus
+            ``0.5 * reg * sum(W**2)`` over the five weight arrays, and a dict of
+            gradients with the keys and shapes of ``self.params``.
+        """
+        p, tape, out = self.params, [], X
+        for kind, i, options in self.layers:
+            if kind == "conv":
+                out, cache = conv_forward_fast(out, p[f"W{i}"], p[f"b{i}"], options)
+            elif kind == "affine":
+                out, cache = affine_forward(out, p[f"W{i}"], p[f"b{i}"])
+            elif kind == "pool":
+                out, cache = max_pool_forward_fast(out, options)
+            else:
+                out, cache = relu_forward(out)
+            tape.append((kind, i, cache))
+        if y is None:
+            return out
+        weights = [name for name in p if name.startswith("W")]
+        data_loss, dout = softmax_loss(out, y)
+        grads = {}
+        for kind, i, cache in reversed(tape):
+            if kind == "conv":
+                dout, grads[f"W{i}"], grads[f"b{i}"] = conv_backward_fast(dout, cache)
+            elif kind == "affine":
+                dout, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dout, cache)
+            elif kind == "pool":
+                dout = max_pool_backward_fast(dout, cache)
+            else:
+                dout = relu_backward(dout, cache)
+        penalty = 0.5 * self.reg * sum(np.sum(p[name] ** 2) for name in weights)
+        for name in weights:
+            grads[name] = grads[name] + self.reg * p[name]
+        return float(data_loss + penalty), {name: grads[name] for name in p}
 
 
 def sgd_momentum(w, dw, config):

@@ -1,8 +1,8 @@
 """The instructor's Chapter 6 networks against independent oracles.
 
-Oracles: the numpy ConvNet written again in TensorFlow ops (``tf.nn.conv2d``
-with explicit padding, ``tf.nn.max_pool2d``, ``tf.matmul``,
-``tf.nn.sparse_softmax_cross_entropy_with_logits``) and differentiated by
+Oracles: the numpy ConvNet and the provided numpy LeNet-5 written again in
+TensorFlow ops (``tf.nn.conv2d`` with explicit padding, ``tf.nn.max_pool2d``,
+``tf.matmul``, ``tf.nn.sparse_softmax_cross_entropy_with_logits``) and differentiated by
 ``tf.GradientTape``; centered-difference numerical gradients on a tiny net;
 Keras's own SGD optimizer for the momentum update; the published LeNet-5
 shapes and parameter count (LeCun et al., 1998, as in Keras's classic
@@ -173,3 +173,52 @@ def test_lenet5_computes_what_its_layers_say():
     x = np.random.default_rng(3).random((4, 32, 28, 3)).astype("float32")
     np.testing.assert_allclose(model(x, training=False).numpy(), numpy_lenet(model, x),
                                rtol=1e-4, atol=1e-6)
+
+
+def tf_lenet5(net, X, y):
+    """The numpy LeNet-5 in TensorFlow ops; its scores, loss and autodiff gradients."""
+    v = {k: tf.Variable(p) for k, p in net.params.items()}
+    with tf.GradientTape() as tape:
+        h = tf.transpose(tf.constant(X), (0, 2, 3, 1))  # NHWC
+        for i, pad in ((1, 2), (2, 0)):  # C1-S2, C3-S4
+            kernel = tf.transpose(v[f"W{i}"], (2, 3, 1, 0))  # OIHW -> HWIO
+            h = tf.nn.conv2d(h, kernel, 1, [[0, 0], [pad, pad], [pad, pad], [0, 0]]) + v[f"b{i}"]
+            h = tf.nn.max_pool2d(tf.nn.relu(h), 2, 2, "VALID")
+        h = tf.reshape(tf.transpose(h, (0, 3, 1, 2)), (len(X), -1))  # numpy's C,H,W order
+        for i in (3, 4):  # C5, F6
+            h = tf.nn.relu(tf.matmul(h, v[f"W{i}"]) + v[f"b{i}"])
+        scores = tf.matmul(h, v["W5"]) + v["b5"]
+        data = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, scores))
+        loss = data + 0.5 * net.reg * sum(tf.reduce_sum(v[f"W{i}"] ** 2) for i in range(1, 6))
+    names = list(net.params)
+    grads = tape.gradient(loss, [v[k] for k in names])
+    return scores.numpy(), float(loss.numpy()), {k: g.numpy() for k, g in zip(names, grads)}
+
+
+def test_lenet5_has_the_classic_shapes_and_61706_parameters():
+    net = lenet.LeNet5()
+    shapes = {k: v.shape for k, v in net.params.items()}
+    assert shapes == {"W1": (6, 1, 5, 5), "b1": (6,), "W2": (16, 6, 5, 5), "b2": (16,),
+                      "W3": (400, 120), "b3": (120,), "W4": (120, 84), "b4": (84,),
+                      "W5": (84, 10), "b5": (10,)}
+    assert sum(v.size for v in net.params.values()) == 61_706
+    assert net.loss(np.zeros((2, 1, 28, 28))).shape == (2, 10)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_lenet5_matches_tensorflow(seed):
+    """Scores, loss and every gradient of the provided numpy LeNet-5, on random biases
+    (zero biases put ReLU inputs at the kink on a blank background)."""
+    rng = np.random.default_rng(seed)
+    net = lenet.LeNet5(reg=0.05, seed=seed)
+    for k in ("b1", "b2", "b3", "b4", "b5"):
+        net.params[k] = 0.1 * rng.standard_normal(net.params[k].shape)
+    X, y = rng.random((3, 1, 28, 28)), rng.integers(0, 10, 3)
+    tf_scores, tf_loss, tf_grads = tf_lenet5(net, X, y)
+    assert rel_error(net.loss(X), tf_scores) < 1e-9
+    loss, grads = net.loss(X, y)
+    assert rel_error(loss, tf_loss) < 1e-9
+    assert set(grads) == set(net.params)
+    for k in net.params:
+        assert grads[k].shape == net.params[k].shape
+        assert rel_error(grads[k], tf_grads[k]) < 1e-7, k
