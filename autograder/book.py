@@ -24,6 +24,10 @@
 
 * Pages load each script once (see ``_on_page_context``).
 
+* The executed notebooks MyST-NB saves (``_build/jupyter_execute``) hold what the
+  cells printed, once (``_merge_streams_on_a_copy``): the tests compare them with
+  the text's claims and with the committed outputs.
+
 * The download button hands out the student notebook. The theme's ".ipynb"
   download serves Sphinx's copy of the page source (``_sources/book/<x>.ipynb``),
   which would be this instructor edition's notebook, hidden tests included; once
@@ -337,7 +341,28 @@ def _check_cache_hashes_kernelspec():
                              "autograder/book.py must mark source_lib changes another way")
 
 
+def _merge_streams_on_a_copy():
+    """MyST-NB merges a cell's stdout pieces into one output for the page, but in place:
+    the executed notebook it then saves (``_build/jupyter_execute``, which the tests
+    read) has the first piece holding all the text and the later pieces still there,
+    so it prints everything twice. Merge a copy instead."""
+    import copy
+
+    from myst_nb.core import render
+
+    merge = render.coalesce_streams
+    if getattr(merge, "nnfs_on_a_copy", False):
+        return
+
+    def merge_a_copy(outputs):
+        return merge(copy.deepcopy(outputs))
+
+    merge_a_copy.nnfs_on_a_copy = True
+    render.coalesce_streams = merge_a_copy
+
+
 def setup(app):
+    _merge_streams_on_a_copy()
     for name, value in KERNEL_ENV.items():
         os.environ.setdefault(name, value)
     # The notebooks need the inline backend for their figures; a backend set

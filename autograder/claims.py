@@ -53,14 +53,25 @@ def claims(nb):
     return found
 
 
-def output_text(cell):
-    """The text a code cell printed: its streams and text/plain results, ANSI codes removed."""
-    parts = []
-    for out in cell.get("outputs", []):
+def _text_only(outputs):
+    """The text of ``outputs``: streams, and results' text/plain (figures are the build's)."""
+    kept = []
+    for out in outputs:
         if out.get("output_type") == "stream":
-            parts.append(_source({"source": out.get("text", "")}))
-        elif "data" in out and "text/plain" in out["data"]:
-            parts.append(_source({"source": out["data"]["text/plain"]}))
+            kept.append(out)
+        elif "text/plain" in out.get("data", {}) and "image/png" not in out["data"]:
+            kept.append({**out, "data": {"text/plain": out["data"]["text/plain"]}})
+    return kept
+
+
+def output_text(cell):
+    """The text a code cell printed: its streams and text/plain results, ANSI codes removed
+    (a figure's text/plain, ``<Figure size ...>``, is not text it printed)."""
+    parts = []
+    for out in _text_only(cell.get("outputs", [])):
+        source = out.get("text", "") if out.get("output_type") == "stream" else (
+            out["data"]["text/plain"])
+        parts.append(_source({"source": source}))
     return _ANSI.sub("", "".join(parts))
 
 
@@ -138,17 +149,6 @@ def keeps_output(nb, cell):
     """Whether ``cell``'s outputs belong in git: nbval compares them, or the text discusses them."""
     return (NBVAL_TAG in cell.get("metadata", {}).get("tags", [])
             or cell.get("id") in discussed_cells(nb))
-
-
-def _text_only(outputs):
-    """The text of ``outputs``: streams, and results' text/plain (figures are the build's)."""
-    kept = []
-    for out in outputs:
-        if out.get("output_type") == "stream":
-            kept.append(out)
-        elif "text/plain" in out.get("data", {}) and "image/png" not in out["data"]:
-            kept.append({**out, "data": {"text/plain": out["data"]["text/plain"]}})
-    return kept
 
 
 def strip_outputs(nb):

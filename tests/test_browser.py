@@ -176,7 +176,7 @@ return {
   sidebar: [...document.querySelectorAll('nav.bd-docs-nav a[href]')].filter(shown).map(a => a.href),
   resources: resources,
   images: [...main.querySelectorAll('img')].map(img => ({
-    src: img.getAttribute('src'), complete: img.complete,
+    src: img.getAttribute('src'), complete: img.complete, shown: img.clientWidth,
     width: img.naturalWidth, height: img.naturalHeight, in_article: article.contains(img)})),
   math: math.length,
   untypeset: math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent),
@@ -194,6 +194,9 @@ return {
 """
 
 PHONE = 400  # px: the narrowest screen the pages must fit (#17)
+# A figure may be shown down to 1 / LEGIBLE of its drawn size (at the desktop width):
+# smaller, and its 10-pt labels fall under 8 pt.
+LEGIBLE = 1.25
 
 # How a page fits a phone's width: the page's (or its article's) horizontal
 # scroll, and the elements of the text that stick out past the screen's edge
@@ -334,6 +337,11 @@ def figure_problems(page, chapter=False):
                 for img in page.images if not (img["complete"] and img["width"] > 0)]
     if chapter and not any(img["in_article"] for img in page.images):
         problems.append("a chapter without a single figure")
+    for img in page.images:  # drawn much wider than the text column: its labels shrink
+        if img["in_article"] and img["shown"] and img["width"] > LEGIBLE * img["shown"]:
+            problems.append(f"figure shrunk to {img['shown'] / img['width']:.0%} of its size, "
+                            f"labels too small: {img['src']} ({img['width']} px drawn, "
+                            f"{img['shown']} px shown; draw it at most 7 inches wide)")
     return problems
 
 
