@@ -195,7 +195,8 @@ def _package(course, chapter, sub, substitute):
         texts = library_texts(course, chapter, sub)
         if substitute:
             ours = library_texts(course, chapter, Submission("solution", "the instructor's"))
-            texts.update({rel: text for rel, text in ours.items() if rel.stem in substitute})
+            texts.update({rel: text for rel, text in ours.items()
+                          if rel.parent == Path(".") and rel.stem in substitute})
         name = f"_nnfs_validate_{len(_PACKAGES)}"
         folder = _scratch() / name / "source_lib"  # "source_lib" in paths, as the worker expects
         for rel, text in texts.items():

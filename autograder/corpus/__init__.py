@@ -14,6 +14,7 @@ import importlib
 import re
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 
@@ -108,7 +109,10 @@ def library_texts(course, chapter, sub):
         text = path.read_text()
         texts[rel] = completed_text(text) if sub.library == "solution" else stub_text(path, text)
     for edit in sub.edits:
-        target = next(rel for rel in texts if rel.stem == (edit.module or chapter.module))
+        # the chapter's own module, not a namesake in a subpackage (diagrams/<module>.py)
+        target = Path(*(edit.module or chapter.module).split(".")).with_suffix(".py")
+        if target not in texts:
+            raise CorpusError(f"{sub.student}: no module {target} in source_lib to edit")
         texts[target] = edit.apply(texts[target], f"{sub.student}: {target}")
     return texts
 
