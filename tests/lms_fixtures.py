@@ -210,7 +210,7 @@ def canvas_archive(path, files):
         grace = files["grace"]
         zf.writestr(f"{name}_LATE_{user}_6001_feedforward (1).ipynb", grace["feedforward.ipynb"])
         for i, (rel, data) in enumerate(sorted(grace.items())):
-            if rel.startswith("source_lib/"):
+            if rel.startswith("source_lib/") and rel.count("/") == 1:  # a folder's own files
                 zf.writestr(f"{name}_LATE_{user}_{6100 + i}_{Path(rel).name}", data)
         zf.writestr("babbagecharles_103_text.html", b"<p>a text entry</p>")
         # a zip of the whole assignment folder (a student not in the roster: the Canvas id)

@@ -69,12 +69,16 @@ def test_each_account_fetches_its_own_feedback(exchange_round_trip):
 
 def test_canvas_collect_places_each_students_latest_files(lms_class):
     for account in EXCHANGE_STUDENTS:
-        assert placed_files(lms_class.course, account) == lms_class.files[account], account
+        wanted = lms_class.files[account]
+        if account == "grace":  # loose uploads: source_lib's own files, not its subfolders'
+            wanted = {rel: data for rel, data in wanted.items() if rel.count("/") <= 1}
+        assert placed_files(lms_class.course, account) == wanted, account
     # not in the roster, named by the Canvas user id; a zip of the whole assignment folder
     assert placed_files(lms_class.course, "103") == lms_class.files["ada"]
     out = lms_class.out["collect"]
     assert f"ada (Lovelace, Ada): {len(lms_class.files['ada'])} files" in out, out
-    assert f"grace (Hopper, Grace, late): {len(lms_class.files['grace'])} files" in out, out
+    loose = [rel for rel in lms_class.files["grace"] if rel.count("/") <= 1]
+    assert f"grace (Hopper, Grace, late): {len(loose)} files" in out, out
     grace = lms_class.canvas["grace"]
     assert grace.late and grace.lms_id == "102" and grace.name == "Hopper, Grace"
     assert lms_class.canvas["ada"].attachment == "5002"  # the re-upload counts

@@ -28,11 +28,19 @@ from autograder.course import CHAPTERS
 
 from autograder.corpus.attack_batch import BATCH
 
-from conftest import READ_ONLY_QUESTION
+from conftest import READ_ONLY_QUESTION, REPO
 from test_grading import page_text
 
 CHAPTER = CHAPTERS[0]
 QUESTION_ID = READ_ONLY_QUESTION  # the read-only cell the attack batch's course adds
+def _after(grade_id):
+    """The number (from 1) of the cell right after the one with ``grade_id`` in Chapter 1's
+    notebook: where the tamperers paste a graded cell's twin."""
+    nb = nbformat.read(REPO / "book" / CHAPTERS[0].notebook, as_version=4)
+    return 2 + next(i for i, cell in enumerate(nb.cells)
+                    if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
 ADVICE = "Don't change graded cells or their metadata."
 TEST = "the grader restored the original test cell and graded your code with it. " + ADVICE
 
@@ -51,12 +59,14 @@ EXPECTED = {
         "(bonus_points) that is not part of the assignment: the grader treated it as an "
         "ordinary cell, worth no points. Don't mark cells of your own as graded."],
     "attack-tamper-duplicate-test": [
-        "Cell 22 of your notebook (which starts \"print('OK: all tests passed')\") had the same "
+        f"Cell {_after('task_1_4_mse_loss')} of your notebook (which starts "
+        "\"print('OK: all tests passed')\") had the same "
         "grade_id as the test cell task_1_4_mse_loss (Task 1.4: mse_loss): the grader graded "
         "only the cell in its place in the notebook and treated this one as an ordinary cell, "
         "worth no points. " + ADVICE],
     "attack-tamper-duplicate-answer": [
-        "Cell 44 of your notebook (which starts \"A second draft of my answer.\") had the same "
+        f"Cell {_after(ANSWER_ID)} of your notebook (which starts "
+        "\"A second draft of my answer.\") had the same "
         "grade_id as the written-answer cell written_1_saturation (Written question): the "
         "grader graded only the cell in its place"],
     "attack-tamper-rename": [
