@@ -43,6 +43,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 REGIONS = (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
@@ -388,6 +390,14 @@ TEX_PACKAGES = ("texlive-latex-recommended", "texlive-latex-extra", "texlive-fon
                 "fonts-freefont-otf")
 
 
+def run_jupyter_book(root, env=None, *options):
+    """``jupyter-book build root -W -n --keep-going *options`` (strict: any warning fails);
+    its exit status."""
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe), "build", str(root), "-W", "-n", "--keep-going", *options]
+    return subprocess.run(cmd, cwd=root, env=env).returncode
+
+
 class PdfError(Exception):
     pass
 
@@ -400,18 +410,13 @@ def build_pdf(root, env=None):
     next to the HTML pages (``PDF_NAME``), where the introduction links to it.
     Returns its path there.
     """
-    import subprocess
-    import sys
-
     root = Path(root)
     missing = [tool for tool in ("xelatex", "latexmk", "xindy", "make")
                if shutil.which(tool) is None]
     if missing:
         raise PdfError(f"{', '.join(missing)} not found: the PDF needs TeX Live "
                        f"(apt-get install {' '.join(TEX_PACKAGES)})")
-    exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe), "build", str(root), "--builder", "pdflatex", "-W", "-n", "--keep-going"]
-    if subprocess.run(cmd, cwd=root, env=env).returncode != 0:
+    if run_jupyter_book(root, env, "--builder", "pdflatex") != 0:
         raise PdfError("the PDF build failed (see the messages above)")
     pdf = root / "_build" / "latex" / "book.pdf"
     if not pdf.is_file():

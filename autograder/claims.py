@@ -130,11 +130,14 @@ def same_outputs(committed, executed):
     character must agree.
     """
     by_id = {cell.get("id"): cell for cell in executed["cells"]}
+    by_cell = {}
+    for claim in claims(committed):
+        by_cell.setdefault(claim.cell, []).append(claim)
     problems = []
     for cell in committed["cells"]:
-        if cell.get("id") not in discussed_cells(committed):
+        mine = by_cell.get(cell.get("id"))
+        if not mine:
             continue
-        mine = [c for c in claims(committed) if c.cell == cell["id"]]
         before = _masked(mine, output_text(cell))
         after = _masked(mine, output_text(by_id.get(cell["id"], {})))
         if not before:
@@ -145,10 +148,8 @@ def same_outputs(committed, executed):
     return problems
 
 
-def keeps_output(nb, cell):
-    """Whether ``cell``'s outputs belong in git: nbval compares them, or the text discusses them."""
-    return (NBVAL_TAG in cell.get("metadata", {}).get("tags", [])
-            or cell.get("id") in discussed_cells(nb))
+def _nbval_checked(cell):
+    return NBVAL_TAG in cell.get("metadata", {}).get("tags", [])
 
 
 def strip_outputs(nb):
@@ -156,14 +157,14 @@ def strip_outputs(nb):
 
     Returns how many cells changed.
     """
-    changed = 0
+    discussed, changed = discussed_cells(nb), 0
     for cell in nb["cells"]:
         if cell.get("cell_type") != "code":
             continue
         before = (cell.get("outputs", []), cell.get("execution_count"))
-        if not keeps_output(nb, cell):
+        if not (_nbval_checked(cell) or cell.get("id") in discussed):  # no test compares them
             cell["outputs"], cell["execution_count"] = [], None
-        elif NBVAL_TAG not in cell.get("metadata", {}).get("tags", []):
+        elif not _nbval_checked(cell):
             cell["outputs"] = _text_only(cell.get("outputs", []))
         changed += before != (cell["outputs"], cell["execution_count"])
     return changed

@@ -1,6 +1,5 @@
 """The instructor's command line: ``autograder --help``."""
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -308,13 +307,12 @@ def book(course: Optional[Path] = CourseOpt,
     c = _course(course)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
     env.pop("MPLBACKEND", None)  # the notebooks need the inline backend for their figures
-    exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe), "build", str(c.root), "-W", "-n", "--keep-going"]
-    if subprocess.run(cmd, cwd=c.root, env=env).returncode != 0:
+    from .book import PdfError, build_pdf, run_jupyter_book
+
+    if run_jupyter_book(c.root, env) != 0:
         _fail("the book build failed (see the messages above)")
     _log(f"Book: {c.root / '_build' / 'html' / 'index.html'}")
     if pdf:
-        from .book import PdfError, build_pdf
 
         try:
             _log(f"PDF: {build_pdf(c.root, env)}")
