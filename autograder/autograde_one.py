@@ -30,6 +30,7 @@ or on a Dask cluster, with SQLite as the gradebook.
 The grader points ``submitted_directory`` at the intake's sanitized copies
 (``autograder/intake.py``): what students handed in is never read here.
 """
+
 import ctypes
 import json
 import os
@@ -57,8 +58,15 @@ GRADEBOOK_WRITERS = (SaveAutoGrades, AssignLatePenalties)
 # Why a notebook could not be graded. The worker decides all but two: "missing-notebook"
 # (the grader, from the intake's copy) and, when the worker never answered, "timeout"
 # (the grader stopped it) or "worker-died".
-KINDS = ("missing-notebook", "unreadable-notebook", "timeout", "out-of-memory", "kernel-died",
-         "worker-died", "grader-error")
+KINDS = (
+    "missing-notebook",
+    "unreadable-notebook",
+    "timeout",
+    "out-of-memory",
+    "kernel-died",
+    "worker-died",
+    "grader-error",
+)
 DETAIL_CHARS = 300  # a detail is a line for the student's page and the grading log
 
 
@@ -76,8 +84,11 @@ def _first_line(exc):
 
 def memory_problem():
     limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-    size = ("" if limit == resource.RLIM_INFINITY
-            else f" (its limit is {limit / 1024**3:g} GiB, NNFS_WORKER_MEMORY)")
+    size = (
+        ""
+        if limit == resource.RLIM_INFINITY
+        else f" (its limit is {limit / 1024**3:g} GiB, NNFS_WORKER_MEMORY)"
+    )
     return problem("out-of-memory", f"the grading worker ran out of memory{size}")
 
 
@@ -92,8 +103,9 @@ def read_submitted(filename):
     except MemoryError:
         raise
     except Exception as exc:
-        raise Unreadable(f"{os.path.basename(filename)} is not a notebook that Jupyter can open: "
-                         f"{_first_line(exc)}") from exc
+        raise Unreadable(
+            f"{os.path.basename(filename)} is not a notebook that Jupyter can open: {_first_line(exc)}"
+        ) from exc
 
 
 def classify(exc):
@@ -104,13 +116,16 @@ def classify(exc):
         return memory_problem()
     if isinstance(exc, CellTimeoutError):
         # nbgrader interrupts a cell at its time limit; this one went on regardless
-        return problem("timeout", f"a cell ran past its time limit and did not stop when "
-                                  f"interrupted ({_first_line(exc)})")
+        return problem(
+            "timeout",
+            f"a cell ran past its time limit and did not stop when interrupted ({_first_line(exc)})",
+        )
     if isinstance(exc, UnresponsiveKernelError):
         return problem("timeout", "the kernel stopped responding and could not be interrupted")
     if isinstance(exc, DeadKernelError):
-        return problem("kernel-died", "the Python kernel running the notebook died (it exited, "
-                                      "crashed or was killed)")
+        return problem(
+            "kernel-died", "the Python kernel running the notebook died (it exited, crashed or was killed)"
+        )
     return problem("grader-error", f"the grader failed: {type(exc).__name__}: {_first_line(exc)}")
 
 
@@ -173,8 +188,9 @@ class ReadOnlyAutograde(Classifying, Autograde):
 
     def _init_preprocessors(self):
         super()._init_preprocessors()
-        self.exporter._preprocessors = [p for p in self.exporter._preprocessors
-                                        if not isinstance(p, GRADEBOOK_WRITERS)]
+        self.exporter._preprocessors = [
+            p for p in self.exporter._preprocessors if not isinstance(p, GRADEBOOK_WRITERS)
+        ]
 
     def _init_assignment(self, assignment_id, student_id):
         # Autograde.init_assignment also creates the student and the submission
@@ -255,8 +271,13 @@ class AutogradeWorkerApp(AutogradeApp):
             whole = None
         # out of memory, in nbgrader's conversion (which goes on) or outside it
         restart = any(p["kind"] == "out-of-memory" for p in [*problems.values(), whole] if p)
-        return {"student": job["student"], "ok": ok, "problems": problems, "problem": whole,
-                "restart": restart}
+        return {
+            "student": job["student"],
+            "ok": ok,
+            "problems": problems,
+            "problem": whole,
+            "restart": restart,
+        }
 
 
 def die_with_parent():

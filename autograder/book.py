@@ -36,6 +36,7 @@
   tests, outputs cleared, links to book pages and citations made absolute). The
   launch buttons (``repository.url``) open the student edition itself.
 """
+
 import ast
 import hashlib
 import inspect
@@ -47,8 +48,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REGIONS = (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
-           ("### BEGIN SOLUTION", "### END SOLUTION"))
+REGIONS = (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"), ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 # Notebook kernelspec key holding the digest of the local modules it imports.
 DIGEST_KEY = "nnfs_local_modules"
@@ -65,8 +65,7 @@ CHECK_PROMPTS = {"code_prompt_show": "Show the check", "code_prompt_hide": "Hide
 def is_check_cell(cell):
     """nbgrader's "autograder tests" cell: graded, not a solution, code."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
-    return (cell.get("cell_type") == "code" and meta.get("grade") is True
-            and not meta.get("solution"))
+    return cell.get("cell_type") == "code" and meta.get("grade") is True and not meta.get("solution")
 
 
 def fold_check(cell):
@@ -138,7 +137,7 @@ def _imported(tree, package=""):
             base = node.module or ""
             if node.level:  # relative to the importing module's package
                 parts = package.split(".") if package else []
-                parts = parts[:len(parts) - (node.level - 1)]
+                parts = parts[: len(parts) - (node.level - 1)]
                 base = ".".join(parts + ([node.module] if node.module else []))
             if base:
                 names.append(base)
@@ -244,6 +243,7 @@ def modules_digest(notebook_path, text, srcdir):
 
 # --- Sphinx events -----------------------------------------------------------
 
+
 def _is_notebook(app, docname):
     return str(app.env.doc2path(docname)).endswith(".ipynb")
 
@@ -301,8 +301,11 @@ def _on_page_context(app, pagename, templatename, context, doctree):
         return
     seen, unique = set(), []
     for script in scripts:
-        key = (getattr(script, "filename", script) or "", getattr(script, "priority", None),
-               tuple(sorted(getattr(script, "attributes", {}).items())))
+        key = (
+            getattr(script, "filename", script) or "",
+            getattr(script, "priority", None),
+            tuple(sorted(getattr(script, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)
@@ -339,8 +342,10 @@ def _check_cache_hashes_kernelspec():
     if default is not None and "kernelspec" not in default:
         from sphinx.errors import ExtensionError
 
-        raise ExtensionError("jupyter-cache no longer hashes the notebook's kernelspec: "
-                             "autograder/book.py must mark source_lib changes another way")
+        raise ExtensionError(
+            "jupyter-cache no longer hashes the notebook's kernelspec: "
+            "autograder/book.py must mark source_lib changes another way"
+        )
 
 
 def _merge_streams_on_a_copy():
@@ -385,9 +390,16 @@ def setup(app):
 # Where the PDF lands in the HTML book; the introduction links to it.
 PDF_NAME = "neural-networks-from-scratch.pdf"
 # Debian's packages for the LaTeX build (.ci/run installs them).
-TEX_PACKAGES = ("texlive-latex-recommended", "texlive-latex-extra", "texlive-fonts-recommended",
-                "texlive-xetex", "texlive-plain-generic", "latexmk", "xindy",
-                "fonts-freefont-otf")
+TEX_PACKAGES = (
+    "texlive-latex-recommended",
+    "texlive-latex-extra",
+    "texlive-fonts-recommended",
+    "texlive-xetex",
+    "texlive-plain-generic",
+    "latexmk",
+    "xindy",
+    "fonts-freefont-otf",
+)
 
 
 def run_jupyter_book(root, env=None, *options):
@@ -411,11 +423,12 @@ def build_pdf(root, env=None):
     Returns its path there.
     """
     root = Path(root)
-    missing = [tool for tool in ("xelatex", "latexmk", "xindy", "make")
-               if shutil.which(tool) is None]
+    missing = [tool for tool in ("xelatex", "latexmk", "xindy", "make") if shutil.which(tool) is None]
     if missing:
-        raise PdfError(f"{', '.join(missing)} not found: the PDF needs TeX Live "
-                       f"(apt-get install {' '.join(TEX_PACKAGES)})")
+        raise PdfError(
+            f"{', '.join(missing)} not found: the PDF needs TeX Live "
+            f"(apt-get install {' '.join(TEX_PACKAGES)})"
+        )
     if run_jupyter_book(root, env, "--builder", "pdflatex") != 0:
         raise PdfError("the PDF build failed (see the messages above)")
     pdf = root / "_build" / "latex" / "book.pdf"
@@ -459,12 +472,23 @@ def check_links(root):
         # as broken here whatever the book's configuration says.
         warnings.simplefilter("ignore", RemovedInSphinx80Warning)
         status = build_sphinx(
-            root, out, doctreedir=build / ".doctrees-linkcheck", builder="linkcheck",
-            noconfig=True, path_config=config if config.is_file() else None,
-            confoverrides={"external_toc_path": (root / "_toc.yml").as_posix(),
-                           "nb_execution_mode": "off", "latex_individualpages": False})
+            root,
+            out,
+            doctreedir=build / ".doctrees-linkcheck",
+            builder="linkcheck",
+            noconfig=True,
+            path_config=config if config.is_file() else None,
+            confoverrides={
+                "external_toc_path": (root / "_toc.yml").as_posix(),
+                "nb_execution_mode": "off",
+                "latex_individualpages": False,
+            },
+        )
     # sphinx-mathjax-offline copies MathJax (24 MB) into every builder's output.
     shutil.rmtree(out / "_static" / "mathjax", ignore_errors=True)
-    results = ([json.loads(line) for line in report.read_text(encoding="utf-8").splitlines() if line]
-               if report.is_file() else [])
+    results = (
+        [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines() if line]
+        if report.is_file()
+        else []
+    )
     return status, results

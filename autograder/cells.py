@@ -22,6 +22,7 @@ the release, as the gradebook recorded it, back in its place:
 
 Each cell restored or stripped is explained to the student in a grader note.
 """
+
 from bisect import insort
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -59,9 +60,15 @@ class Released:
 
     def nbgrader(self, checksum=None):
         """The cell's nbgrader metadata, with ``checksum`` (default: the gradebook's)."""
-        meta = {"cell_type": self.cell_type, "checksum": checksum or self.checksum,
-                "grade": self.grade, "grade_id": self.name, "locked": self.locked,
-                "schema_version": 3, "solution": self.solution}
+        meta = {
+            "cell_type": self.cell_type,
+            "checksum": checksum or self.checksum,
+            "grade": self.grade,
+            "grade_id": self.name,
+            "locked": self.locked,
+            "schema_version": 3,
+            "solution": self.solution,
+        }
         if self.task:
             meta["task"] = True
         if self.points is not None:
@@ -88,8 +95,17 @@ class Released:
 
 
 def _kind(grade, solution, locked, task):
-    return ("solution cell" if solution else "test cell" if grade else "task cell" if task
-            else "read-only cell" if locked else "ordinary cell")
+    return (
+        "solution cell"
+        if solution
+        else "test cell"
+        if grade
+        else "task cell"
+        if task
+        else "read-only cell"
+        if locked
+        else "ordinary cell"
+    )
 
 
 def released_cells(gb, notebook, assignment, hidden):
@@ -100,13 +116,21 @@ def released_cells(gb, notebook, assignment, hidden):
     """
     nb = gb.find_notebook(notebook, assignment)
     points = {c.name: c.max_score for c in nb.grade_cells + nb.task_cells}
-    kinds = [{c.name for c in cells} for cells in
-             (nb.grade_cells, nb.solution_cells, nb.task_cells)]
+    kinds = [{c.name for c in cells} for cells in (nb.grade_cells, nb.solution_cells, nb.task_cells)]
     released = {}
     for s in nb.source_cells:
         grade, solution, task = (s.name in names for names in kinds)
-        r = Released(s.name, s.cell_type, s.source or "", s.checksum, grade, solution,
-                     s.locked, task, points.get(s.name))
+        r = Released(
+            s.name,
+            s.cell_type,
+            s.source or "",
+            s.checksum,
+            grade,
+            solution,
+            s.locked,
+            task,
+            points.get(s.name),
+        )
         shown = r.cell()
         hidden._remove_hidden_test_region(shown)  # what generate_assignment did to it
         r.shown, r.shown_checksum = shown.source, compute_checksum(shown)
@@ -146,8 +170,9 @@ def layout(path, released):
     keys, title = [], ""
     for cell in source:
         if cell.cell_type == "markdown":  # a cell's title is its heading, or the last one above
-            title = next((line.lstrip("#").strip() for line in _text(cell).splitlines()
-                          if line.startswith("#")), title)
+            title = next(
+                (line.lstrip("#").strip() for line in _text(cell).splitlines() if line.startswith("#")), title
+            )
         key = _key(cell, released)
         if key[0] == "id":
             released[key[1]].title = title
@@ -168,11 +193,13 @@ def align(keys, cells, released):
     Anchors are (release position, submitted index) pairs, increasing in both.
     """
     found = [_key(c, released) for c in cells]
-    anchors = [(a + k, b + k) for a, b, n in
-               SequenceMatcher(None, keys, found, autojunk=False).get_matching_blocks()
-               for k in range(n)]
+    anchors = [
+        (a + k, b + k)
+        for a, b, n in SequenceMatcher(None, keys, found, autojunk=False).get_matching_blocks()
+        for k in range(n)
+    ]
     match = {}
-    for k, (a, b) in enumerate(anchors):
+    for k, (a, _b) in enumerate(anchors):
         if keys[a][0] != "id":
             continue
         # of the copies of a duplicated grade_id in this place, the one as released, else the first
@@ -182,16 +209,18 @@ def align(keys, cells, released):
         match[r.name] = min(twins, key=lambda i: (bool(_changes(r, cells[i])), i))
         anchors[k] = (a, match[r.name])
     for name in released:  # moved out of order: its grade_id alone places it
-        spare = [i for i, key in enumerate(found) if key == ("id", name)
-                 and i not in match.values()]
+        spare = [i for i, key in enumerate(found) if key == ("id", name) and i not in match.values()]
         if name not in match and spare:
             match[name] = spare[0]
     for position, key in enumerate(keys):  # grade_id removed or changed: the cell in its place
         if key[0] != "id" or key[1] in match:
             continue
         before, after = _gap(anchors, position, len(cells))
-        fits = [i for i in range(before + 1, after) if i not in match.values()
-                and cells[i].get("cell_type") == released[key[1]].cell_type]
+        fits = [
+            i
+            for i in range(before + 1, after)
+            if i not in match.values() and cells[i].get("cell_type") == released[key[1]].cell_type
+        ]
         if len(fits) == 1:
             match[key[1]] = fits[0]
             insort(anchors, (position, fits[0]))
@@ -211,8 +240,11 @@ def _changes(r, cell):
     flags, released_flags = [bool(meta.get(f)) for f in FLAGS], [getattr(r, f) for f in FLAGS]
     if flags != released_flags:
         kind = _kind(*flags)
-        found.append("had its grader flags changed" if kind == _kind(*released_flags)
-                     else f"had been changed into a {kind}")
+        found.append(
+            "had its grader flags changed"
+            if kind == _kind(*released_flags)
+            else f"had been changed into a {kind}"
+        )
     if r.points is not None and not _same_number(meta.get("points"), r.points):
         found.append(f"had its points changed from {r.points:g} to {meta.get('points')}")
     if r.locked and _text(cell) != r.shown:
@@ -236,9 +268,13 @@ def _changed_note(r, cell):
     changes = _changes(r, cell)
     if not changes:
         return None
-    did = ("the grader restored the original test cell and graded your code with it"
-           if r.grade and r.locked else "the grader restored the original cell" if r.locked
-           else "the grader restored its metadata and kept your answer")
+    did = (
+        "the grader restored the original test cell and graded your code with it"
+        if r.grade and r.locked
+        else "the grader restored the original cell"
+        if r.locked
+        else "the grader restored its metadata and kept your answer"
+    )
     said = ", ".join(changes[:-1]) + (" and " if len(changes) > 1 else "") + changes[-1]
     return f"{_capital(r)} {said}; {did}. {ADVICE}"
 
@@ -254,20 +290,28 @@ def _stripped_note(index, cell, released):
         where += f' (which starts "{first[:50]}")'
     claim = _claim(cell)
     if claim in released:
-        said = (f"had the same grade_id as {released[claim]}: the grader graded only the cell in "
-                "its place in the notebook and treated this one as an ordinary cell, worth no "
-                f"points. {ADVICE}")
+        said = (
+            f"had the same grade_id as {released[claim]}: the grader graded only the cell in "
+            "its place in the notebook and treated this one as an ordinary cell, worth no "
+            f"points. {ADVICE}"
+        )
     else:
-        said = (f"was marked as a graded cell{f' ({claim})' if claim else ''} that is not part of "
-                "the assignment: the grader treated it as an ordinary cell, worth no points. "
-                "Don't mark cells of your own as graded.")
+        said = (
+            f"was marked as a graded cell{f' ({claim})' if claim else ''} that is not part of "
+            "the assignment: the grader treated it as an ordinary cell, worth no points. "
+            "Don't mark cells of your own as graded."
+        )
     return f"{where} {said}"
 
 
 def _missing_note(r):
-    did = ("put the original back and graded your code with it" if r.grade and r.locked
-           else "put back the empty cell, which scores 0" if r.solution
-           else "put the original back")
+    did = (
+        "put the original back and graded your code with it"
+        if r.grade and r.locked
+        else "put back the empty cell, which scores 0"
+        if r.solution
+        else "put the original back"
+    )
     return f"{_capital(r)} was missing; the grader {did}. Don't delete graded cells."
 
 
@@ -323,8 +367,7 @@ class RestoreCells(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
-            released = released_cells(gb, info["notebook"], info["assignment"],
-                                      ClearHiddenTests(parent=self))
+            released = released_cells(gb, info["notebook"], info["assignment"], ClearHiddenTests(parent=self))
         coursedir = CourseDirectory(parent=self)
         folder = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
         keys = layout(folder / f"{info['notebook']}.ipynb", released)
@@ -332,7 +375,7 @@ class RestoreCells(NbGraderPreprocessor):
         head = [c for c in nb.cells[:1] if c.get("metadata", {}).get(notes.MARK) is True]
         for cell in head:
             cell.metadata.pop("nbgrader", None)
-        cells, said = restore(nb.cells[len(head):], released, keys)
+        cells, said = restore(nb.cells[len(head) :], released, keys)
         nb.cells = head + cells
         for note in said:
             self.log.warning("%s: %s", info["student"], note)

@@ -18,6 +18,7 @@ print the same (``same_outputs``): two builds agree. Every other output is
 stripped before a commit (``strip_outputs``), except those nbval compares
 (``nbval-check-output``): what is committed is what some test checks.
 """
+
 import re
 from dataclasses import dataclass
 
@@ -48,8 +49,16 @@ def claims(nb):
     found = []
     for cell in nb["cells"]:
         for c in cell.get("metadata", {}).get("nnfs", {}).get("claims", []):
-            found.append(Claim(cell.get("id", "?"), c["text"], c["cell"], c["pattern"],
-                               tuple(c["range"]), bool(c.get("time", False))))
+            found.append(
+                Claim(
+                    cell.get("id", "?"),
+                    c["text"],
+                    c["cell"],
+                    c["pattern"],
+                    tuple(c["range"]),
+                    bool(c.get("time", False)),
+                )
+            )
     return found
 
 
@@ -69,8 +78,7 @@ def output_text(cell):
     (a figure's text/plain, ``<Figure size ...>``, is not text it printed)."""
     parts = []
     for out in _text_only(cell.get("outputs", [])):
-        source = out.get("text", "") if out.get("output_type") == "stream" else (
-            out["data"]["text/plain"])
+        source = out.get("text", "") if out.get("output_type") == "stream" else (out["data"]["text/plain"])
         parts.append(_source({"source": source}))
     return _ANSI.sub("", "".join(parts))
 
@@ -96,15 +104,18 @@ def claim_problems(nb):
             continue
         value = claimed_value(claim, cells[claim.cell])
         if value is None:
-            problems.append(f"{name}: {claim.pattern!r} not found in the output of "
-                            f"{claim.cell!r}: {output_text(cells[claim.cell])[:200]!r}")
+            problems.append(
+                f"{name}: {claim.pattern!r} not found in the output of "
+                f"{claim.cell!r}: {output_text(cells[claim.cell])[:200]!r}"
+            )
             continue
         low, high = claim.range
         if claim.time:
             low, high = low * TIME_SLACK[0], high * TIME_SLACK[1]
         if not low <= value <= high:
-            problems.append(f"{name}: the output of {claim.cell!r} shows {value:g}, "
-                            f"outside {list(claim.range)}")
+            problems.append(
+                f"{name}: the output of {claim.cell!r} shows {value:g}, outside {list(claim.range)}"
+            )
     return problems
 
 
@@ -117,8 +128,7 @@ def _masked(claims_of_cell, text):
     """``text`` with the numbers of timing claims blanked: times differ between builds."""
     for claim in claims_of_cell:
         if claim.time:
-            text = re.sub(claim.pattern, lambda m: m.group(0).replace(m.group(1), "<time>"),
-                          text)
+            text = re.sub(claim.pattern, lambda m: m.group(0).replace(m.group(1), "<time>"), text)
     return text
 
 
@@ -143,8 +153,10 @@ def same_outputs(committed, executed):
         if not before:
             problems.append(f"cell {cell['id']!r}: no committed output to compare with")
         elif before != after:
-            problems.append(f"cell {cell['id']!r} printed something else:\n"
-                            f"--- committed\n{before}\n--- this build\n{after}")
+            problems.append(
+                f"cell {cell['id']!r} printed something else:\n"
+                f"--- committed\n{before}\n--- this build\n{after}"
+            )
     return problems
 
 

@@ -1,8 +1,8 @@
 """The instructor's command line: ``autograder --help``."""
+
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -10,12 +10,17 @@ from rich.table import Table
 
 from .course import CHAPTERS, Course, chapter_for
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Release, grade and give feedback for Neural Networks from Scratch.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Release, grade and give feedback for Neural Networks from Scratch.",
+)
 # Wide enough for the grade table when the output is a log file, not a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
-CourseOpt = typer.Option(None, "--course", help="Course checkout (default: the one holding the working directory).")
+CourseOpt = typer.Option(
+    None, "--course", help="Course checkout (default: the one holding the working directory)."
+)
 ChaptersArg = typer.Argument(None, help="Assignments, e.g. ch01_feedforward (default: all chapters).")
 
 
@@ -28,7 +33,7 @@ def _chapters(names):
         return [chapter_for(n) for n in names] if names else CHAPTERS
     except KeyError as exc:
         console.print(f"[red]{exc.args[0]}[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 def _log(message):
@@ -42,7 +47,7 @@ def _fail(exc):
 
 
 @app.command()
-def release(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
+def release(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
     """Make the student release: notebooks through nbgrader, source_lib stubbed."""
     from .nbgrader_cli import NbgraderError
     from .release import release as do_release
@@ -54,9 +59,12 @@ def release(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Pat
 
 
 @app.command()
-def edition(dest: Path = typer.Argument(..., help="Folder of the student edition (new, empty, "
-                                              "or a clone of the published edition)."),
-            course: Optional[Path] = CourseOpt):
+def edition(
+    dest: Path = typer.Argument(
+        ..., help="Folder of the student edition (new, empty, or a clone of the published edition)."
+    ),
+    course: Path | None = CourseOpt,
+):
     """Write the student edition, the public repository the book's launch buttons open:
     released notebooks in book/, the stubbed source_lib (pip-installable), Binder's files."""
     from .edition import EditionError, make_edition
@@ -69,9 +77,10 @@ def edition(dest: Path = typer.Argument(..., help="Folder of the student edition
 
 
 @app.command("sample-class")
-def sample_class(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
+def sample_class(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
     """Put the bundled sample class into assignments/submitted (needs a release)."""
-    from .corpus import CorpusError, sample_class as do_sample
+    from .corpus import CorpusError
+    from .corpus import sample_class as do_sample
 
     try:
         do_sample(_course(course), _chapters(assignments), log=_log)
@@ -80,16 +89,25 @@ def sample_class(assignments: Optional[List[str]] = ChaptersArg, course: Optiona
 
 
 @app.command()
-def grade(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt,
-          workers: Optional[int] = typer.Option(
-              None, "--workers", min=1, help="Submissions graded at once (default: one per core)."),
-          scheduler: Optional[str] = typer.Option(
-              None, "--scheduler", help="Grade on this Dask cluster, e.g. tcp://10.0.0.5:8786 "
-                                        "(its workers must see the course folder at the same path)."),
-          regrade: bool = typer.Option(
-              False, "--regrade", help="Grade every submission again, not only new or changed ones."),
-          timeout: Optional[float] = typer.Option(
-              None, "--timeout", min=1, help="Seconds allowed for one submission (default: 600).")):
+def grade(
+    assignments: list[str] | None = ChaptersArg,
+    course: Path | None = CourseOpt,
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Submissions graded at once (default: one per core)."
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="Grade on this Dask cluster, e.g. tcp://10.0.0.5:8786 "
+        "(its workers must see the course folder at the same path).",
+    ),
+    regrade: bool = typer.Option(
+        False, "--regrade", help="Grade every submission again, not only new or changed ones."
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=1, help="Seconds allowed for one submission (default: 600)."
+    ),
+):
     """Autograde assignments/submitted into the gradebook; write feedback and grades CSV.
 
     Submissions already graded, and unchanged since, are skipped: after a crash,
@@ -100,8 +118,15 @@ def grade(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path]
 
     c = _course(course)
     try:
-        do_grade(c, _chapters(assignments), workers=workers, scheduler=scheduler,
-                 regrade=regrade, timeout=timeout, log=_log)
+        do_grade(
+            c,
+            _chapters(assignments),
+            workers=workers,
+            scheduler=scheduler,
+            regrade=regrade,
+            timeout=timeout,
+            log=_log,
+        )
     except NbgraderError as exc:
         _fail(exc)
     print_table(c, _chapters(assignments))
@@ -111,18 +136,29 @@ def grade(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path]
 
 
 @app.command()
-def export(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt,
-           fmt: str = typer.Option("nbgrader", "--format",
-                                   help="nbgrader (grades.csv, one row per student and "
-                                        "assignment), canvas (gradebook import) or moodle "
-                                        "(grading worksheet, one file per assignment)."),
-           roster: Optional[Path] = typer.Option(
-               None, "--roster", help="The LMS's own export for the students' identities "
-                                      "(Canvas gradebook CSV, Moodle grading worksheet); "
-                                      "default: what 'autograder collect' recorded."),
-           column: Optional[List[str]] = typer.Option(
-               None, "--column", help="Canvas column of an assignment, e.g. "
-                                      "'ch01_feedforward=Feed-forward networks (4242)'.")):
+def export(
+    assignments: list[str] | None = ChaptersArg,
+    course: Path | None = CourseOpt,
+    fmt: str = typer.Option(
+        "nbgrader",
+        "--format",
+        help="nbgrader (grades.csv, one row per student and "
+        "assignment), canvas (gradebook import) or moodle "
+        "(grading worksheet, one file per assignment).",
+    ),
+    roster: Path | None = typer.Option(
+        None,
+        "--roster",
+        help="The LMS's own export for the students' identities "
+        "(Canvas gradebook CSV, Moodle grading worksheet); "
+        "default: what 'autograder collect' recorded.",
+    ),
+    column: list[str] | None = typer.Option(
+        None,
+        "--column",
+        help="Canvas column of an assignment, e.g. 'ch01_feedforward=Feed-forward networks (4242)'.",
+    ),
+):
     """Write the grades from the gradebook, as nbgrader's CSV or an LMS's import file."""
     from .lms import LmsError, export_grades
 
@@ -134,21 +170,27 @@ def export(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path
     for path in done.paths:
         _log(f"Grades CSV: {path}")
     if done.missing:
-        _log(f"Left out, no {fmt} identity (collect them, or give --roster): "
-             + ", ".join(done.missing))
+        _log(f"Left out, no {fmt} identity (collect them, or give --roster): " + ", ".join(done.missing))
 
 
 @app.command()
-def collect(archive: Path = typer.Argument(..., help="The LMS's submissions download (.zip)."),
-            assignment: str = typer.Argument(..., help="The assignment, e.g. ch01_feedforward."),
-            course: Optional[Path] = CourseOpt,
-            lms: Optional[str] = typer.Option(None, "--lms", help="canvas or moodle (default: "
-                                                                 "told from the file names)."),
-            roster: Optional[Path] = typer.Option(
-                None, "--roster", help="The LMS's roster export (Canvas gradebook CSV, Moodle "
-                                       "grading worksheet): student ids from logins.")):
+def collect(
+    archive: Path = typer.Argument(..., help="The LMS's submissions download (.zip)."),
+    assignment: str = typer.Argument(..., help="The assignment, e.g. ch01_feedforward."),
+    course: Path | None = CourseOpt,
+    lms: str | None = typer.Option(
+        None, "--lms", help="canvas or moodle (default: told from the file names)."
+    ),
+    roster: Path | None = typer.Option(
+        None,
+        "--roster",
+        help="The LMS's roster export (Canvas gradebook CSV, Moodle "
+        "grading worksheet): student ids from logins.",
+    ),
+):
     """Put an LMS's submissions download into assignments/submitted/<student>/<assignment>."""
-    from .lms import LmsError, collect as do_collect
+    from .lms import LmsError
+    from .lms import collect as do_collect
 
     c = _course(course)
     try:
@@ -156,29 +198,36 @@ def collect(archive: Path = typer.Argument(..., help="The LMS's submissions down
     except (LmsError, OSError) as exc:
         _fail(exc)
     for p in done.placed:
-        _log(f"{p.student} ({p.name}{', late' if p.late else ''}): {len(p.files)} files in "
-             f"{c.folder('submitted', p.student, done.assignment)}")
+        _log(
+            f"{p.student} ({p.name}{', late' if p.late else ''}): {len(p.files)} files in "
+            f"{c.folder('submitted', p.student, done.assignment)}"
+        )
     for e in done.notes:
         _log(f"note: {e.path}: {e.reason}")
     for e in done.ignored:
         _log(f"ignored: {e.path}: {e.reason}")
     for e in done.unplaced:
         _log(f"COULD NOT PLACE: {e.path}: {e.reason}")
-    _log(f"{done.lms}: {len(done.placed)} submissions placed, {len(done.ignored)} files "
-         f"ignored, {len(done.unplaced)} could not be placed")
+    _log(
+        f"{done.lms}: {len(done.placed)} submissions placed, {len(done.ignored)} files "
+        f"ignored, {len(done.unplaced)} could not be placed"
+    )
     if not done.placed:
         _fail(f"no submission of {done.assignment} found in {archive}")
 
 
 @app.command("feedback-bundle")
-def feedback_bundle(assignment: str = typer.Argument(..., help="e.g. ch01_feedforward"),
-                    course: Optional[Path] = CourseOpt,
-                    fmt: str = typer.Option(..., "--format", help="canvas or moodle"),
-                    roster: Optional[Path] = typer.Option(
-                        None, "--roster", help="The LMS's roster export (default: what "
-                                               "collect recorded).")):
+def feedback_bundle(
+    assignment: str = typer.Argument(..., help="e.g. ch01_feedforward"),
+    course: Path | None = CourseOpt,
+    fmt: str = typer.Option(..., "--format", help="canvas or moodle"),
+    roster: Path | None = typer.Option(
+        None, "--roster", help="The LMS's roster export (default: what collect recorded)."
+    ),
+):
     """Zip the feedback pages named for the LMS's feedback upload."""
-    from .lms import LmsError, feedback_bundle as do_bundle
+    from .lms import LmsError
+    from .lms import feedback_bundle as do_bundle
 
     try:
         done = do_bundle(_course(course), _chapters([assignment])[0].assignment, fmt, roster)
@@ -190,7 +239,7 @@ def feedback_bundle(assignment: str = typer.Argument(..., help="e.g. ch01_feedfo
 
 
 @app.command()
-def report(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
+def report(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
     """Write each assignment's class summary (score histogram, pass rate per test) as HTML."""
     from .report import write_report
 
@@ -201,35 +250,61 @@ def report(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path
 
 
 @app.command("table")
-def table_cmd(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt):
+def table_cmd(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
     """Print the grade table from the gradebook."""
     print_table(_course(course), _chapters(assignments))
 
 
 @app.command()
-def validate(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Path] = CourseOpt,
-             ids: int = typer.Option(1000, "--ids", min=1, envvar="NNFS_VALIDATE_IDS",
-                                     help="Student ids the correct submissions are checked on."),
-             keras_ids: int = typer.Option(200, "--keras-ids", min=1,
-                                           envvar="NNFS_VALIDATE_KERAS_IDS",
-                                           help="Ids for the checks that build Keras models."),
-             mutant_ids: int = typer.Option(100, "--mutant-ids", min=1,
-                                            envvar="NNFS_VALIDATE_MUTANT_IDS",
-                                            help="Ids each buggy submission is checked on."),
-             seed: int = typer.Option(0, "--seed", help="Picks the random student ids."),
-             workers: Optional[int] = typer.Option(
-                 None, "--workers", min=1, help="Processes at once (default: one per core).")):
+def validate(
+    assignments: list[str] | None = ChaptersArg,
+    course: Path | None = CourseOpt,
+    ids: int = typer.Option(
+        1000,
+        "--ids",
+        min=1,
+        envvar="NNFS_VALIDATE_IDS",
+        help="Student ids the correct submissions are checked on.",
+    ),
+    keras_ids: int = typer.Option(
+        200,
+        "--keras-ids",
+        min=1,
+        envvar="NNFS_VALIDATE_KERAS_IDS",
+        help="Ids for the checks that build Keras models.",
+    ),
+    mutant_ids: int = typer.Option(
+        100,
+        "--mutant-ids",
+        min=1,
+        envvar="NNFS_VALIDATE_MUTANT_IDS",
+        help="Ids each buggy submission is checked on.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Picks the random student ids."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Processes at once (default: one per core)."
+    ),
+):
     """Check the trusted checks on every chapter's sample class over many student ids:
     solution and alternatives pass on every id, each bug fails the checks that name it on
     at least 99% of the ids and no other check on any id; the blank release and the attacks
     are graded in the sandbox and fail."""
     import time
 
-    from .validate import CATCH_GOAL, validate as do_validate
+    from .validate import CATCH_GOAL
+    from .validate import validate as do_validate
 
     started = time.monotonic()
-    reports = do_validate(_course(course), _chapters(assignments), ids=ids, keras_ids=keras_ids,
-                          mutant_ids=mutant_ids, workers=workers, seed=seed, log=_log)
+    reports = do_validate(
+        _course(course),
+        _chapters(assignments),
+        ids=ids,
+        keras_ids=keras_ids,
+        mutant_ids=mutant_ids,
+        workers=workers,
+        seed=seed,
+        log=_log,
+    )
     for report in reports:
         a = report.chapter.assignment
         t = Table(title=f"{a}: correct submissions, ids on which a check fails them")
@@ -238,36 +313,51 @@ def validate(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Pa
         for student in report.correct:
             t.add_column(student, justify="right")
         for row in report.checks:
-            cells = [_mark(0 if row.error is None else None, count)
-                     for count in row.false_failures.values()]
-            t.add_row(row.check, str(row.ids) if row.error is None else "[red]error[/red]",
-                      *cells)
+            cells = [_mark(0 if row.error is None else None, count) for count in row.false_failures.values()]
+            t.add_row(row.check, str(row.ids) if row.error is None else "[red]error[/red]", *cells)
         console.print(t)
         t = Table(title=f"{a}: bugs, share of ids on which every check naming it fails")
-        for name, justify in (("bug", "left"), ("must fail", "left"), ("ids", "right"),
-                              ("caught", "right"), ("double penalty", "left")):
+        for name, justify in (
+            ("bug", "left"),
+            ("must fail", "left"),
+            ("ids", "right"),
+            ("caught", "right"),
+            ("double penalty", "left"),
+        ):
             t.add_column(name, justify=justify)
         for m in report.mutants:
             rate = f"{m.rate:.1%}"
-            t.add_row(m.student, ", ".join(n.split(".", 1)[1] for n in sorted(m.expected))
-                      or "none (another chapter's bug)",
-                      str(m.ids), f"[green]{rate}[/green]" if m.rate >= CATCH_GOAL
-                      else f"[red]{rate}[/red]",
-                      ", ".join(f"[red]{n.split('.', 1)[1]} ({c} ids)[/red]"
-                                for n, c in sorted(m.double.items())) or "-")
+            t.add_row(
+                m.student,
+                ", ".join(n.split(".", 1)[1] for n in sorted(m.expected)) or "none (another chapter's bug)",
+                str(m.ids),
+                f"[green]{rate}[/green]" if m.rate >= CATCH_GOAL else f"[red]{rate}[/red]",
+                ", ".join(f"[red]{n.split('.', 1)[1]} ({c} ids)[/red]" for n, c in sorted(m.double.items()))
+                or "-",
+            )
         console.print(t)
         if report.sandboxed:
             t = Table(title=f"{a}: graded in the sandbox (one id)")
             for name in ("submission", "kind", "checks failed", "as expected"):
                 t.add_column(name)
             for r in report.sandboxed:
-                t.add_row(r.student, r.kind, f"{len(r.failed)}/{len(report.checks)}",
-                          "[green]yes[/green]" if r.ok else f"[red]{r.error or 'no'}[/red]")
+                t.add_row(
+                    r.student,
+                    r.kind,
+                    f"{len(r.failed)}/{len(report.checks)}",
+                    "[green]yes[/green]" if r.ok else f"[red]{r.error or 'no'}[/red]",
+                )
             console.print(t)
     t = Table(title="Trusted checks against the sample classes")
-    for name, justify in (("chapter", "left"), ("checks", "right"), ("false failures", "right"),
-                          ("bugs caught", "right"), ("double penalties", "right"),
-                          ("sandboxed", "right"), ("time", "right")):
+    for name, justify in (
+        ("chapter", "left"),
+        ("checks", "right"),
+        ("false failures", "right"),
+        ("bugs caught", "right"),
+        ("double penalties", "right"),
+        ("sandboxed", "right"),
+        ("time", "right"),
+    ):
         t.add_column(name, justify=justify)
     for report in reports:
         false = sum(sum(r.false_failures.values()) for r in report.checks)
@@ -275,13 +365,20 @@ def validate(assignments: Optional[List[str]] = ChaptersArg, course: Optional[Pa
         caught = sum(m.rate >= CATCH_GOAL for m in report.mutants)
         double = sum(bool(m.double) for m in report.mutants)
         sandboxed = sum(r.ok for r in report.sandboxed)
-        t.add_row(report.chapter.assignment,
-                  f"{len(report.checks)}" + (f" ([red]{broken} broken[/red])" if broken else ""),
-                  _mark(0, false), _ratio(caught, len(report.mutants)), _mark(0, double),
-                  _ratio(sandboxed, len(report.sandboxed)), f"{report.seconds:.0f} s")
+        t.add_row(
+            report.chapter.assignment,
+            f"{len(report.checks)}" + (f" ([red]{broken} broken[/red])" if broken else ""),
+            _mark(0, false),
+            _ratio(caught, len(report.mutants)),
+            _mark(0, double),
+            _ratio(sandboxed, len(report.sandboxed)),
+            f"{report.seconds:.0f} s",
+        )
     console.print(t)
-    _log(f"Validated in {time.monotonic() - started:.0f} s: correct submissions on {ids} ids "
-         f"({keras_ids} for Keras checks), bugs on {mutant_ids}.")
+    _log(
+        f"Validated in {time.monotonic() - started:.0f} s: correct submissions on {ids} ids "
+        f"({keras_ids} for Keras checks), bugs on {mutant_ids}."
+    )
     if not all(r.ok for r in reports):
         _fail("some submissions were not graded as expected (see above)")
 
@@ -300,9 +397,14 @@ def _ratio(good, total):
 
 
 @app.command()
-def book(course: Optional[Path] = CourseOpt,
-         pdf: bool = typer.Option(False, "--pdf", help="Also write the whole book as a PDF "
-                                  "(LaTeX, offline; needs Debian's TeX Live, see .ci/run).")):
+def book(
+    course: Path | None = CourseOpt,
+    pdf: bool = typer.Option(
+        False,
+        "--pdf",
+        help="Also write the whole book as a PDF (LaTeX, offline; needs Debian's TeX Live, see .ci/run).",
+    ),
+):
     """Build the HTML book (strict: warnings are errors) into _build/html; --pdf also the PDF."""
     c = _course(course)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
@@ -313,7 +415,6 @@ def book(course: Optional[Path] = CourseOpt,
         _fail("the book build failed (see the messages above)")
     _log(f"Book: {c.root / '_build' / 'html' / 'index.html'}")
     if pdf:
-
         try:
             _log(f"PDF: {build_pdf(c.root, env)}")
         except PdfError as exc:
@@ -321,9 +422,10 @@ def book(course: Optional[Path] = CourseOpt,
 
 
 @app.command("strip-outputs")
-def strip_outputs(notebooks: List[Path] = typer.Argument(None, help="Notebooks (default: "
-                                                          "every chapter in book/)."),
-                  course: Optional[Path] = CourseOpt):
+def strip_outputs(
+    notebooks: list[Path] = typer.Argument(None, help="Notebooks (default: every chapter in book/)."),
+    course: Path | None = CourseOpt,
+):
     """Clear the outputs no test compares before a commit (see autograder/claims.py)."""
     import nbformat
 
@@ -338,7 +440,7 @@ def strip_outputs(notebooks: List[Path] = typer.Argument(None, help="Notebooks (
 
 
 @app.command()
-def links(course: Optional[Path] = CourseOpt):
+def links(course: Path | None = CourseOpt):
     """Check the book's external links (needs the internet); exit 1 if one is broken.
 
     Sphinx's linkcheck builder on the book's text, notebooks not executed; the
@@ -354,8 +456,10 @@ def links(course: Optional[Path] = CourseOpt):
     for r in bad:
         _log(f"{r['status']}: {r['uri']} ({r['filename']}:{r['lineno']}) {r['info']}".rstrip())
     checked = sum(r["status"] not in ("ignored", "unchecked", "local") for r in results)
-    _log(f"{checked} external links checked, {len(bad)} broken; "
-         f"report: {c.root / '_build' / 'linkcheck' / 'output.txt'}")
+    _log(
+        f"{checked} external links checked, {len(bad)} broken; "
+        f"report: {c.root / '_build' / 'linkcheck' / 'output.txt'}"
+    )
     if bad:
         raise typer.Exit(1)
     if status:

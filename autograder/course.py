@@ -4,6 +4,7 @@ Adding a chapter: a notebook in ``book/``, a module in ``source_lib/``, trusted
 checks in ``autograder/checks/<module>.py``, a mutant corpus in
 ``autograder/corpus/<module>.py``, and one ``Chapter`` line below.
 """
+
 import os
 import sys
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ class Course:
 
         mod = importlib.import_module(f"source_lib.{module}")
         if Path(mod.__file__).resolve().parent != self.source_lib.resolve():
-            raise RuntimeError(f"source_lib.{module} was imported from {mod.__file__}, "
-                               f"not from the course at {self.root}")
+            raise RuntimeError(
+                f"source_lib.{module} was imported from {mod.__file__}, not from the course at {self.root}"
+            )
         return mod

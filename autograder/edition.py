@@ -22,6 +22,7 @@ The rewriting of book links and citations for notebooks read outside the book
 (``rewrite_markdown``) lives here too: the release, this edition and the book's
 download button all use it.
 """
+
 import functools
 import importlib.metadata
 import posixpath
@@ -40,8 +41,16 @@ PACKAGE_NAME = "nnfs-source-lib"
 INSTALL_ENV = "NNFS_SOURCE_LIB"
 # The top-level packages the notebooks import besides source_lib (Binder pins them
 # and everything they need from requirements.lock); Binder brings JupyterLab itself.
-BINDER_PACKAGES = ("numpy", "matplotlib", "scipy", "threadpoolctl", "scikit-learn", "mlxtend",
-                   "tensorflow-cpu", "ipykernel")
+BINDER_PACKAGES = (
+    "numpy",
+    "matplotlib",
+    "scipy",
+    "threadpoolctl",
+    "scikit-learn",
+    "mlxtend",
+    "tensorflow-cpu",
+    "ipykernel",
+)
 
 
 class EditionError(RuntimeError):
@@ -50,11 +59,12 @@ class EditionError(RuntimeError):
 
 # --- configuration -------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class EditionConfig:
     repository: str  # https://github.com/<owner>/<name> of the student edition
-    release: str     # e.g. "2026.1"; the edition's git tag is v<release>
-    baseurl: str     # where the book is published, ending in "/"
+    release: str  # e.g. "2026.1"; the edition's git tag is v<release>
+    baseurl: str  # where the book is published, ending in "/"
 
     @property
     def tag(self):
@@ -86,8 +96,10 @@ def edition_config(root):
         release = str(config["student_edition"]["release"])
         baseurl = str(config["html"]["baseurl"])
     except (KeyError, TypeError) as exc:
-        raise EditionError(f"_config.yml lacks {exc}: it needs repository.url (the student "
-                           "edition), student_edition.release and html.baseurl") from None
+        raise EditionError(
+            f"_config.yml lacks {exc}: it needs repository.url (the student "
+            "edition), student_edition.release and html.baseurl"
+        ) from None
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", repository):
         raise EditionError(f"repository.url must be a GitHub repository, not {repository!r}")
     if not re.fullmatch(r"[0-9][0-9A-Za-z.+-]*", release):
@@ -169,8 +181,7 @@ def rewrite_markdown(text, config, bib, page="book/"):
         return m.group(1) + config.page_url(name, anchor) + m.group(3)
 
     text = _LINK.sub(link, text)
-    return _CITE.sub(lambda m: _citation(m.group(1) or "p", m.group(2), bib,
-                                         config.bibliography_url), text)
+    return _CITE.sub(lambda m: _citation(m.group(1) or "p", m.group(2), bib, config.bibliography_url), text)
 
 
 def rewrite_notebook(nb, config, bib, page="book/"):
@@ -199,6 +210,7 @@ def student_notebook(path, root, config=None, bib=None):
 
 
 # --- the edition ------------------------------------------------------------------
+
 
 def binder_requirements(root, packages=BINDER_PACKAGES):
     """Lines of ``requirements.lock`` for ``packages`` and everything they require
@@ -333,13 +345,19 @@ grader matches your answers by them.
 
 
 def _readme(config, root):
-    rows = "\n".join(f"| {c.number} | [`book/{c.notebook}`](book/{c.notebook}) | "
-                     f"`source_lib/{c.module}.py`"
-                     + "".join(f", `source_lib/{m}.py`" for m in c.extra_modules) + " |"
-                     for c in CHAPTERS)
-    return README.format(book=config.baseurl, release=config.release, chapters=rows,
-                         spec=config.install_spec, repository=config.repository,
-                         name=config.repository.rsplit("/", 1)[1])
+    rows = "\n".join(
+        f"| {c.number} | [`book/{c.notebook}`](book/{c.notebook}) | "
+        f"`source_lib/{c.module}.py`" + "".join(f", `source_lib/{m}.py`" for m in c.extra_modules) + " |"
+        for c in CHAPTERS
+    )
+    return README.format(
+        book=config.baseurl,
+        release=config.release,
+        chapters=rows,
+        spec=config.install_spec,
+        repository=config.repository,
+        name=config.repository.rsplit("/", 1)[1],
+    )
 
 
 def _prepare(dest, empty=True):
@@ -354,8 +372,9 @@ def _prepare(dest, empty=True):
         pyproject = dest / "pyproject.toml"
         ours = pyproject.is_file() and f'name = "{PACKAGE_NAME}"' in pyproject.read_text()
         if entries and not ours:
-            raise EditionError(f"{dest} is not empty and holds no student edition: "
-                               "give a new or empty folder")
+            raise EditionError(
+                f"{dest} is not empty and holds no student edition: give a new or empty folder"
+            )
         if not empty:
             return dest
         for entry in entries:
@@ -375,8 +394,11 @@ def setup_cell_spec(source):
     except SyntaxError:
         return None
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                and any(isinstance(t, ast.Name) and t.id == "SOURCE_LIB" for t in node.targets)):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and any(isinstance(t, ast.Name) and t.id == "SOURCE_LIB" for t in node.targets)
+        ):
             return node.value.value
     return None
 
@@ -389,9 +411,11 @@ def check_setup_cells(course, config):
         nb = nbformat.read(course.book / chapter.notebook, as_version=4)
         setup = next(c for c in nb.cells if c.cell_type == "code")
         if setup_cell_spec(setup.source) != config.install_spec:
-            raise EditionError(f"the setup cell of book/{chapter.notebook} does not install "
-                               f"{config.install_spec!r}, the release _config.yml names: "
-                               "change its SOURCE_LIB line")
+            raise EditionError(
+                f"the setup cell of book/{chapter.notebook} does not install "
+                f"{config.install_spec!r}, the release _config.yml names: "
+                "change its SOURCE_LIB line"
+            )
 
 
 def make_edition(course, dest, log=print):
@@ -411,18 +435,21 @@ def make_edition(course, dest, log=print):
     (dest / "book").mkdir()
     for chapter, folder in zip(CHAPTERS, folders):
         shutil.copy(folder / chapter.notebook, dest / "book" / chapter.notebook)
-    shutil.copytree(folders[0] / "source_lib", dest / "source_lib",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "pyproject.toml").write_text(PYPROJECT.format(
-        spec=config.install_spec, name=PACKAGE_NAME, release=config.release))
+    shutil.copytree(
+        folders[0] / "source_lib", dest / "source_lib", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (dest / "pyproject.toml").write_text(
+        PYPROJECT.format(spec=config.install_spec, name=PACKAGE_NAME, release=config.release)
+    )
     (dest / "README.md").write_text(_readme(config, course.root))
     (dest / ".gitignore").write_text(GITIGNORE)
     (dest / "binder").mkdir()
     (dest / "binder" / "requirements.txt").write_text(
         "# Binder's environment: exact versions from the course's requirements.lock.\n"
-        + "\n".join(requirements) + "\n")
-    (dest / "binder" / "runtime.txt").write_text(
-        (course.root / "binder" / "runtime.txt").read_text())
+        + "\n".join(requirements)
+        + "\n"
+    )
+    (dest / "binder" / "runtime.txt").write_text((course.root / "binder" / "runtime.txt").read_text())
     postbuild = dest / "binder" / "postBuild"
     postbuild.write_text(POSTBUILD)
     postbuild.chmod(0o755)
@@ -431,8 +458,12 @@ def make_edition(course, dest, log=print):
         where, line = leaks[0]
         for entry in [p for p in dest.iterdir() if p.name != ".git"]:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        raise EditionError(f"{len(leaks)} secret line(s) in the student edition, e.g. "
-                           f"{line!r} in {where}: nothing was written")
-    log(f"Student edition {config.release} written to {dest}: publish it as "
-        f"{config.repository} with the tag {config.tag}")
+        raise EditionError(
+            f"{len(leaks)} secret line(s) in the student edition, e.g. "
+            f"{line!r} in {where}: nothing was written"
+        )
+    log(
+        f"Student edition {config.release} written to {dest}: publish it as "
+        f"{config.repository} with the tag {config.tag}"
+    )
     return dest

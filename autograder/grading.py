@@ -27,6 +27,7 @@ and gives the grades an uninterrupted run would have.
 notebook with the hidden tests stripped; ``nbgrader export`` writes the CSV a
 learning-management system imports.
 """
+
 import contextlib
 import hashlib
 import html
@@ -50,8 +51,14 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from sqlalchemy.exc import SAWarning
 
 from . import intake
@@ -88,18 +95,27 @@ def limit_memory(proc, limit):
 
 def worker_died(returncode, limit):
     """The ``problem`` of a grading worker that stopped without answering."""
-    how = (f"killed by {signal.Signals(-returncode).name}" if returncode and returncode < 0
-           else f"exit status {returncode}")
-    return problem("worker-died", f"the grading worker stopped unexpectedly ({how}); it may have "
-                                  f"run out of memory (its limit is {limit / 1024**3:g} GiB, "
-                                  f"NNFS_WORKER_MEMORY)")
+    how = (
+        f"killed by {signal.Signals(-returncode).name}"
+        if returncode and returncode < 0
+        else f"exit status {returncode}"
+    )
+    return problem(
+        "worker-died",
+        f"the grading worker stopped unexpectedly ({how}); it may have "
+        f"run out of memory (its limit is {limit / 1024**3:g} GiB, "
+        f"NNFS_WORKER_MEMORY)",
+    )
 
 
 def timed_out(student, timeout):
     """The ``Outcome`` of a submission the grader stopped at its time limit."""
-    return Outcome(student, False, problem=problem(
-        "timeout", f"grading took longer than {timeout:g} s and was stopped"),
-        timed_out_after=timeout)
+    return Outcome(
+        student,
+        False,
+        problem=problem("timeout", f"grading took longer than {timeout:g} s and was stopped"),
+        timed_out_after=timeout,
+    )
 
 
 def default_workers():
@@ -123,13 +139,20 @@ class Outcome:
     @classmethod
     def from_answer(cls, answer):
         """The outcome a worker's JSON answer (``autograde_one``) tells."""
-        return cls(str(answer["student"]), bool(answer["ok"]), dict(answer.get("problems") or {}),
-                   answer.get("problem"))
+        return cls(
+            str(answer["student"]),
+            bool(answer["ok"]),
+            dict(answer.get("problems") or {}),
+            answer.get("problem"),
+        )
 
     def problem_of(self, notebook):
         """Why ``notebook`` was not graded, as far as the worker knows."""
-        return (self.problems.get(notebook) or self.problem
-                or problem("grader-error", "the grading worker did not say why"))
+        return (
+            self.problems.get(notebook)
+            or self.problem
+            or problem("grader-error", "the grading worker did not say why")
+        )
 
 
 def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT, memory=None):
@@ -139,15 +162,28 @@ def autograde_submission(root, assignment, student, timeout=SUBMISSION_TIMEOUT, 
     ``memory``: the worker's address-space limit (default ``worker_memory()``).
     """
     course, memory = Course(Path(root)), memory or worker_memory()
-    cmd = [sys.executable, "-m", "autograder.autograde_one", assignment,
-           f"--student={student}", *WORKER_ARGS]  # its answer: the last line of its stdout
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder.autograde_one",
+        assignment,
+        f"--student={student}",
+        *WORKER_ARGS,
+    ]  # its answer: the last line of its stdout
     # The worker's temporary files (kernel sockets, the sandboxes' scratch copies)
     # go in a folder of its own, removed however the worker ended.
     with tempfile.TemporaryDirectory(prefix="nnfs-job-", ignore_cleanup_errors=True) as tmp:
         env = dict(nbgrader_env(course), TMPDIR=tmp, NNFS_GRADER_PID=str(os.getpid()))
-        proc = subprocess.Popen(cmd, cwd=course.nbgrader_root, env=env, text=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=course.nbgrader_root,
+            env=env,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         limit_memory(proc, memory)
         try:
             out, _ = proc.communicate(timeout=timeout)
@@ -186,11 +222,16 @@ class LocalWorker:
     def _start(self):
         # its own temporary folder, removed when it stops (each job gets one of its own too)
         self.tmp = tempfile.mkdtemp(prefix="nnfs-worker-")
-        self.proc = subprocess.Popen(self.command(), cwd=self.course.nbgrader_root,
-                                     env=dict(nbgrader_env(self.course), TMPDIR=self.tmp,
-                                              NNFS_GRADER_PID=str(os.getpid())), text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.command(),
+            cwd=self.course.nbgrader_root,
+            env=dict(nbgrader_env(self.course), TMPDIR=self.tmp, NNFS_GRADER_PID=str(os.getpid())),
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         limit_memory(self.proc, self.memory)
         self.jobs = 0
 
@@ -304,7 +345,8 @@ class LocalPool:
 
 
 def _dask_pool(jobs, scheduler):
-    from distributed import Client, as_completed as dask_completed
+    from distributed import Client
+    from distributed import as_completed as dask_completed
 
     with Client(scheduler) as client:
         futures = [client.submit(autograde_submission, *job, pure=False) for job in jobs]
@@ -327,19 +369,25 @@ def _files(folder):
     found = []
     for parent, dirs, files in os.walk(folder):  # does not enter links to folders
         dirs[:] = [d for d in dirs if d not in intake.IGNORED]
-        found += [Path(parent, f) for f in files if f not in intake.IGNORED
-                  and stat.S_ISREG(os.lstat(os.path.join(parent, f)).st_mode)]
+        found += [
+            Path(parent, f)
+            for f in files
+            if f not in intake.IGNORED and stat.S_ISREG(os.lstat(os.path.join(parent, f)).st_mode)
+        ]
     return found
 
 
 def grader_fingerprint(course, chapter):
     """Everything a grade depends on besides the submission."""
-    parts = [_digest(_files(course.source_lib), course.source_lib),
-             _digest([p for p in _files(PACKAGE_DIR) if p.suffix == ".py"], PACKAGE_DIR),
-             _digest(_files(course.folder("source", chapter.assignment)),
-                     course.folder("source", chapter.assignment)),
-             _digest([course.nbgrader_root / "nbgrader_config.py"], course.nbgrader_root),
-             course.db_url]
+    parts = [
+        _digest(_files(course.source_lib), course.source_lib),
+        _digest([p for p in _files(PACKAGE_DIR) if p.suffix == ".py"], PACKAGE_DIR),
+        _digest(
+            _files(course.folder("source", chapter.assignment)), course.folder("source", chapter.assignment)
+        ),
+        _digest([course.nbgrader_root / "nbgrader_config.py"], course.nbgrader_root),
+        course.db_url,
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -351,8 +399,7 @@ class Recorder:
         from traitlets.config.loader import PyFileConfigLoader
 
         self.course = course
-        self.config = PyFileConfigLoader("nbgrader_config.py",
-                                         path=str(course.nbgrader_root)).load_config()
+        self.config = PyFileConfigLoader("nbgrader_config.py", path=str(course.nbgrader_root)).load_config()
         self.coursedir = CourseDirectory(config=self.config)
 
     def _state(self, chapter, student):
@@ -362,8 +409,9 @@ class Recorder:
         """Of the submission's intake copy and report (what is graded and what the student is told)."""
         copy = self.course.folder(intake.INTAKE, student, chapter.assignment)
         report = intake.report_path(self.course.nbgrader_root, chapter.assignment, student)
-        return hashlib.sha256((grader + _digest(_files(copy), copy)
-                               + _digest([report], report.parent)).encode()).hexdigest()
+        return hashlib.sha256(
+            (grader + _digest(_files(copy), copy) + _digest([report], report.parent)).encode()
+        ).hexdigest()
 
     def _read_state(self, chapter, student):
         try:
@@ -408,8 +456,14 @@ class Recorder:
         copy = self.course.folder(intake.INTAKE, student, chapter.assignment)
         for name in names:
             path = self.course.folder("autograded", student, chapter.assignment, f"{name}.ipynb")
-            resources = {"nbgrader": {"notebook": name, "assignment": chapter.assignment,
-                                      "student": student, "db_url": self.course.db_url}}
+            resources = {
+                "nbgrader": {
+                    "notebook": name,
+                    "assignment": chapter.assignment,
+                    "student": student,
+                    "db_url": self.course.db_url,
+                }
+            }
             if outcome.ok and path.is_file():
                 nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
                 for writer in (SaveAutoGrades, AssignLatePenalties):
@@ -417,20 +471,23 @@ class Recorder:
                 continue
             self._zero(student, chapter.assignment, name)
             if not (copy / f"{name}.ipynb").is_file():
-                problems[name] = problem("missing-notebook",
-                                         f"{name}.ipynb is missing from the submission")
+                problems[name] = problem("missing-notebook", f"{name}.ipynb is missing from the submission")
             else:
                 problems[name] = outcome.problem_of(name)
         state = self._state(chapter, student)
         state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps({"fingerprint": fingerprint, "problems": problems,
-                                     "timed_out_after": outcome.timed_out_after}))
+        state.write_text(
+            json.dumps(
+                {"fingerprint": fingerprint, "problems": problems, "timed_out_after": outcome.timed_out_after}
+            )
+        )
         return problems
 
     def feedback_is_stale(self, chapter, student):
         """The student's feedback page is missing or older than their recorded grade."""
-        page = self.course.folder("feedback", student, chapter.assignment,
-                                  Path(chapter.notebook).with_suffix(".html").name)
+        page = self.course.folder(
+            "feedback", student, chapter.assignment, Path(chapter.notebook).with_suffix(".html").name
+        )
         state = self._state(chapter, student)
         return not page.is_file() or (state.is_file() and state.stat().st_mtime > page.stat().st_mtime)
 
@@ -448,26 +505,29 @@ class Recorder:
             gb.db.commit()
 
 
-RUN_ALL = ("Check that the notebook runs from top to bottom in a fresh kernel (Kernel > Restart "
-           "Kernel and Run All Cells), then hand it in again.")
-MEMORY_HINT = ("Your notebook used more memory than the grader allows: look for a very large "
-               "array or a loop that keeps everything it makes. " + RUN_ALL)
+RUN_ALL = (
+    "Check that the notebook runs from top to bottom in a fresh kernel (Kernel > Restart "
+    "Kernel and Run All Cells), then hand it in again."
+)
+MEMORY_HINT = (
+    "Your notebook used more memory than the grader allows: look for a very large "
+    "array or a loop that keeps everything it makes. " + RUN_ALL
+)
 # What a student is told to do, by the kind of problem (autograde_one.KINDS)
 HINTS = {
     "missing-notebook": "Hand in the notebook together with your source_lib folder, as the setup "
-                        "page explains.",
+    "page explains.",
     "unreadable-notebook": "The file is damaged or is not a notebook. Check that it opens in "
-                           "JupyterLab; if it does not, save your work again (File > Download) "
-                           "and hand it in again.",
-    "timeout": "Your notebook ran longer than the time limit: look for an infinite loop or a very "
-               "slow cell.",
+    "JupyterLab; if it does not, save your work again (File > Download) "
+    "and hand it in again.",
+    "timeout": "Your notebook ran longer than the time limit: look for an infinite loop or a very slow cell.",
     "out-of-memory": MEMORY_HINT,
     "worker-died": MEMORY_HINT,
     "kernel-died": "Python stopped while it ran your notebook: look for a cell that ends it "
-                   "(exit(), sys.exit(), os._exit()) or that uses a great deal of memory. " + RUN_ALL,
+    "(exit(), sys.exit(), os._exit()) or that uses a great deal of memory. " + RUN_ALL,
     "grader-error": "This is a fault of the grader, not of your notebook: your instructor sees it "
-                    "in the grading log. If your grade does not change once it is fixed, tell "
-                    "them.",
+    "in the grading log. If your grade does not change once it is fixed, tell "
+    "them.",
 }
 DEFAULT_HINT = RUN_ALL
 
@@ -477,9 +537,13 @@ def write_problem_feedback(course, chapter, student, notebook, problem):
     "detail"}``): why, what to do, and what the intake left out of the submission."""
     hint = HINTS.get(problem.get("kind"), DEFAULT_HINT)
     left_out = intake.read_messages(course.nbgrader_root, chapter.assignment, student)
-    left_out = ("<p>The grader left out of your submission:</p>\n<ul>\n"
-                + "".join(f"<li>{html.escape(m)}</li>\n" for m in left_out) + "</ul>\n"
-                if left_out else "")
+    left_out = (
+        "<p>The grader left out of your submission:</p>\n<ul>\n"
+        + "".join(f"<li>{html.escape(m)}</li>\n" for m in left_out)
+        + "</ul>\n"
+        if left_out
+        else ""
+    )
     with Gradebook(course.db_url) as gb:
         max_score = gb.find_submission_notebook(notebook, chapter.assignment, student).max_score
     title = f"{chapter.assignment}: {notebook}.ipynb could not be graded"
@@ -490,7 +554,8 @@ def write_problem_feedback(course, chapter, student, notebook, problem):
         f"</title></head>\n<body><h1>{html.escape(title)}</h1>\n"
         f"<p>Score: 0 / {max_score:g}</p>\n"
         f"<p>Reason: {html.escape(str(problem.get('detail', '')))}</p>\n"
-        f"<p>{html.escape(hint)}</p>\n{left_out}</body></html>\n")
+        f"<p>{html.escape(hint)}</p>\n{left_out}</body></html>\n"
+    )
     return page
 
 
@@ -507,12 +572,19 @@ def submitted_students(course, chapter):
     root = course.folder("submitted")
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir()
-                  if _is_folder(p) and _is_folder(p / chapter.assignment))
+    return sorted(p.name for p in root.iterdir() if _is_folder(p) and _is_folder(p / chapter.assignment))
 
 
-def grade(course, chapters=CHAPTERS, workers=None, scheduler=None, regrade=False,
-          timeout=None, log=print, memory=None):
+def grade(
+    course,
+    chapters=CHAPTERS,
+    workers=None,
+    scheduler=None,
+    regrade=False,
+    timeout=None,
+    log=print,
+    memory=None,
+):
     """Autograde the submissions of ``chapters`` not graded yet, then write feedback and the CSV.
 
     Args:
@@ -536,8 +608,10 @@ def _grade(course, chapters, workers, pool, scheduler, regrade, timeout, memory,
     for chapter in chapters:
         students = submitted_students(course, chapter)
         if students and not course.folder("source", chapter.assignment).is_dir():
-            log(f"{chapter.assignment}: not released yet, so nbgrader cannot grade it: "
-                f"run 'autograder release' first")
+            log(
+                f"{chapter.assignment}: not released yet, so nbgrader cannot grade it: "
+                f"run 'autograder release' first"
+            )
             continue
         if not students:
             log(f"{chapter.assignment}: no submissions in {course.folder('submitted')}")
@@ -545,17 +619,20 @@ def _grade(course, chapters, workers, pool, scheduler, regrade, timeout, memory,
         for student in students:  # from here on, only the sanitized copies are read
             left_out = intake.take_in(course.nbgrader_root, chapter.assignment, student).problems
             if left_out:
-                log(f"{chapter.assignment}: the intake left out of {student}'s submission: "
-                    + ", ".join(sorted({intake.shown(p.path) for p in left_out})))
+                log(
+                    f"{chapter.assignment}: the intake left out of {student}'s submission: "
+                    + ", ".join(sorted({intake.shown(p.path) for p in left_out}))
+                )
         grader = grader_fingerprint(course, chapter)
         prints = {s: recorder.fingerprint(chapter, s, grader) for s in students}
-        todo = [s for s in students
-                if regrade or not recorder.is_graded(chapter, s, prints[s], timeout)]
+        todo = [s for s in students if regrade or not recorder.is_graded(chapter, s, prints[s], timeout)]
         if todo and pool:
             pool.start()  # while the gradebook is prepared for the batch
         where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} workers"
-        log(f"{chapter.assignment}: grading {len(todo)} of {len(students)} submissions {where}"
-            + (f" ({len(students) - len(todo)} already graded)" if len(todo) < len(students) else ""))
+        log(
+            f"{chapter.assignment}: grading {len(todo)} of {len(students)} submissions {where}"
+            + (f" ({len(students) - len(todo)} already graded)" if len(todo) < len(students) else "")
+        )
         _grade_batch(course, chapter, todo, prints, recorder, pool, scheduler, timeout, memory, log)
         # the students just graded, and any whose page is older than their grade (a crash)
         stale = [s for s in students if s in todo or recorder.feedback_is_stale(chapter, s)]
@@ -573,9 +650,10 @@ def _write_results(course, recorder, graded, pool, log):
     from .report import write_report
 
     with ThreadPoolExecutor(max_workers=len(graded) + 1) as threads:
-        feedback = [threads.submit(generate_feedback, course, chapter, stale, len(students), log,
-                                   pool, recorder)
-                    for chapter, students, stale in graded]
+        feedback = [
+            threads.submit(generate_feedback, course, chapter, stale, len(students), log, pool, recorder)
+            for chapter, students, stale in graded
+        ]
         exported = threads.submit(export, course)
         for chapter, _, _ in graded:
             log(f"{chapter.assignment}: class summary in {write_report(course, chapter)}")
@@ -600,8 +678,7 @@ def generate_feedback(course, chapter, students, total, log, pool=None, recorder
         # a notebook that could not be graded gets a page of its own instead
         if not outcome.ok and not (recorder and recorder.problems(chapter, outcome.student)):
             why = [*outcome.problems.values(), *([outcome.problem] if outcome.problem else [])]
-            log(f"{chapter.assignment}: nbgrader wrote no feedback for {outcome.student} "
-                f"({describe(why)})")
+            log(f"{chapter.assignment}: nbgrader wrote no feedback for {outcome.student} ({describe(why)})")
 
 
 def describe(problems):
@@ -615,30 +692,39 @@ def _grade_batch(course, chapter, students, prints, recorder, pool, scheduler, t
     for student in students:
         recorder.open(chapter, student)
     if scheduler:
-        outcomes = _dask_pool([(str(course.root), chapter.assignment, s, timeout, memory)
-                               for s in students], scheduler)
+        outcomes = _dask_pool(
+            [(str(course.root), chapter.assignment, s, timeout, memory) for s in students], scheduler
+        )
     else:
-        outcomes = pool.run([{"assignment": chapter.assignment, "student": s} for s in students],
-                            timeout)
+        outcomes = pool.run([{"assignment": chapter.assignment, "student": s} for s in students], timeout)
     started = time.monotonic()
-    columns = (TextColumn(chapter.assignment), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    columns = (
+        TextColumn(chapter.assignment),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     console = Console(stderr=True)
-    with Progress(*columns, console=console, disable=not console.is_terminal,
-                  transient=True) as progress:
+    with Progress(*columns, console=console, disable=not console.is_terminal, transient=True) as progress:
         task = progress.add_task("grading", total=len(students))
         failed = []
         for outcome in outcomes:
             problems = recorder.record(chapter, outcome, prints[outcome.student])
             if problems:
                 failed.append(outcome.student)
-                log(f"{chapter.assignment}: could not grade {outcome.student} "
-                    f"({describe(problems.values())}); it scores 0")
+                log(
+                    f"{chapter.assignment}: could not grade {outcome.student} "
+                    f"({describe(problems.values())}); it scores 0"
+                )
             progress.advance(task)
     minutes = (time.monotonic() - started) / 60
-    log(f"{chapter.assignment}: graded {len(students)} submissions in {minutes * 60:.0f} s "
+    log(
+        f"{chapter.assignment}: graded {len(students)} submissions in {minutes * 60:.0f} s "
         f"({len(students) / max(minutes, 1e-9):.1f} per minute)"
-        + (f"; could not grade {', '.join(failed)}" if failed else ""))
+        + (f"; could not grade {', '.join(failed)}" if failed else "")
+    )
 
 
 @dataclass
@@ -683,10 +769,20 @@ def table(course, chapters=CHAPTERS):
             except MissingEntry:
                 continue
             for sub in sorted(assignment.submissions, key=lambda s: s.student.id):
-                cells = [CellScore(g.name, g.score, g.max_score, g.needs_manual_grade)
-                         for nb in sub.notebooks for g in nb.grades]
-                rows.append(Row(sub.student.id, chapter.assignment, sub.score, sub.max_score,
-                                sorted(cells, key=lambda c: task_order(c.grade_id))))
+                cells = [
+                    CellScore(g.name, g.score, g.max_score, g.needs_manual_grade)
+                    for nb in sub.notebooks
+                    for g in nb.grades
+                ]
+                rows.append(
+                    Row(
+                        sub.student.id,
+                        chapter.assignment,
+                        sub.score,
+                        sub.max_score,
+                        sorted(cells, key=lambda c: task_order(c.grade_id)),
+                    )
+                )
     return rows
 
 

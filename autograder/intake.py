@@ -13,6 +13,7 @@ named in the report, with what the student should do. The report goes to a
 trusted place (``report_path``), and ``IntakeNotes`` puts its messages at the
 top of the student's autograded notebook, which the feedback page shows.
 """
+
 import errno
 import json
 import os
@@ -64,29 +65,27 @@ def _size(n):
 
 # kind -> message for the student ({path} and the caps filled in)
 MESSAGES = {
-    "link": "{path} is a symbolic link: the grader ignores links; submit the file or folder "
-            "itself.",
+    "link": "{path} is a symbolic link: the grader ignores links; submit the file or folder itself.",
     "hardlink": "{path} is a hard link (one file under several names): the grader ignores it; "
-                "submit an ordinary copy of the file.",
+    "submit an ordinary copy of the file.",
     "fifo": "{path} is a named pipe, not a file: the grader ignores it; remove it.",
     "socket": "{path} is a socket, not a file: the grader ignores it; remove it.",
     "device": "{path} is a device, not a file: the grader ignores it; remove it.",
     "special": "{path} is not an ordinary file or folder: the grader ignores it; remove it.",
     "changed": "{path} changed while the grader copied it, so it was left out: hand in again.",
     "unreadable": "{path} could not be read, so it was left out: hand in an ordinary file.",
-    "name": "{path} has a name with control characters or that is not UTF-8, so it was left "
-            "out: rename it.",
+    "name": "{path} has a name with control characters or that is not UTF-8, so it was left out: rename it.",
     "too-big": "{path} is larger than the {file_bytes} a file may be, so it was left out: "
-               "make it smaller (clear large outputs) or remove it.",
+    "make it smaller (clear large outputs) or remove it.",
     "over-total": "{path} was left out: the submission is over the {total_bytes} it may hold in "
-                  "all; remove files the assignment does not need.",
+    "all; remove files the assignment does not need.",
     "too-many-files": "{path} was left out: a submission may hold {files} files; remove files "
-                      "the assignment does not need.",
+    "the assignment does not need.",
     "too-many-entries": "{path} and what follows it were not read: a submission may hold "
-                        "{entries} files and folders; remove what the assignment does not need.",
+    "{entries} files and folders; remove what the assignment does not need.",
     "too-deep": "{path} is more than {depth} folders deep, so it was left out: move it up.",
     "long-path": "{path} has a path longer than {path_chars} characters, so it was left out: "
-                 "give it a shorter name.",
+    "give it a shorter name.",
 }
 
 
@@ -110,8 +109,11 @@ class Report:
 
     def messages(self):
         """The notes for the student: one line per problem."""
-        more = (f"... and {self.unreported} more files or folders were left out for the same "
-                f"reasons." if self.unreported else None)
+        more = (
+            f"... and {self.unreported} more files or folders were left out for the same reasons."
+            if self.unreported
+            else None
+        )
         return [p.message for p in self.problems] + ([more] if more else [])
 
     def to_json(self):
@@ -161,8 +163,13 @@ class _Walk:
         caps = self.caps
         text = MESSAGES[kind].format(
             path=shown(rel),
-            file_bytes=_size(caps.file_bytes), total_bytes=_size(caps.total_bytes),
-            files=caps.files, entries=caps.entries, depth=caps.depth, path_chars=caps.path)
+            file_bytes=_size(caps.file_bytes),
+            total_bytes=_size(caps.total_bytes),
+            files=caps.files,
+            entries=caps.entries,
+            depth=caps.depth,
+            path_chars=caps.path,
+        )
         self.report.problems.append(Problem(rel, kind, text))
 
     def folder(self, src_fd, dest, rel, depth):
@@ -264,9 +271,17 @@ def _special(mode):
     """What is wrong with a file of this ``lstat`` mode (None: a regular file or a folder)."""
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
-    return ("link" if stat.S_ISLNK(mode) else "fifo" if stat.S_ISFIFO(mode) else
-            "socket" if stat.S_ISSOCK(mode) else
-            "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special")
+    return (
+        "link"
+        if stat.S_ISLNK(mode)
+        else "fifo"
+        if stat.S_ISFIFO(mode)
+        else "socket"
+        if stat.S_ISSOCK(mode)
+        else "device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "special"
+    )
 
 
 def _open_failed(exc):
@@ -343,8 +358,12 @@ def complete_library(lib, release_lib, course_lib):
     added = []
     for path in library_files(course_lib):
         target, released = lib / path.name, release_lib / path.name
-        if (path.parent == Path(course_lib) and not os.path.lexists(target)
-                and released.is_file() and not find_regions(path)):
+        if (
+            path.parent == Path(course_lib)
+            and not os.path.lexists(target)
+            and released.is_file()
+            and not find_regions(path)
+        ):
             shutil.copyfile(released, target)
             added.append(path.name)
     return added
@@ -357,10 +376,17 @@ def take_in(nbgrader_root, assignment, student, caps=Caps()):
     (``complete_library``).
     """
     root = Path(nbgrader_root)
-    report = sanitize(root / "submitted" / student / assignment,
-                      root / INTAKE / student / assignment, caps, base=root / "submitted")
-    complete_library(root / INTAKE / student / assignment / "source_lib",
-                     root / "release" / assignment / "source_lib", root.parent / "source_lib")
+    report = sanitize(
+        root / "submitted" / student / assignment,
+        root / INTAKE / student / assignment,
+        caps,
+        base=root / "submitted",
+    )
+    complete_library(
+        root / INTAKE / student / assignment / "source_lib",
+        root / "release" / assignment / "source_lib",
+        root.parent / "source_lib",
+    )
     path = report_path(root, assignment, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -379,6 +405,5 @@ class IntakeNotes(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
         notes.strip_forged(nb)
-        notes.add(nb, *read_messages(self.config.CourseDirectory.root, info["assignment"],
-                                     info["student"]))
+        notes.add(nb, *read_messages(self.config.CourseDirectory.root, info["assignment"], info["student"]))
         return nb, resources

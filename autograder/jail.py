@@ -38,6 +38,7 @@ user, so it can write there); ``limits`` (``RLIMIT_*`` name without the prefix
 this process's parent is not, or no longer, that process, it kills the command
 and exits, so a grader killed while this starts leaves nothing running).
 """
+
 import ctypes
 import errno
 import fcntl
@@ -75,9 +76,12 @@ def _check(result, what):
 
 
 def _mount(source, target, fstype, flags, data=None):
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           f"mount {target}")
+    def enc(s):
+        return None if s is None else s.encode()
+
+    _check(
+        libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}"
+    )
 
 
 def _die_with_parent():
@@ -112,9 +116,11 @@ def _own(path, uid):
 
 def _cgroups(slot, pid, spec):
     """Put ``pid`` into control groups of its slot (cgroup v1, where root may make them)."""
-    settings = {"cpu": {"cpu.shares": "1024"},
-                "pids": {"pids.max": str(spec.get("pids", 512))},
-                "memory": {"memory.limit_in_bytes": str(spec.get("memory", 8 * 1024**3))}}
+    settings = {
+        "cpu": {"cpu.shares": "1024"},
+        "pids": {"pids.max": str(spec.get("pids", 512))},
+        "memory": {"memory.limit_in_bytes": str(spec.get("memory", 8 * 1024**3))},
+    }
     joined = []
     for controller, values in settings.items():
         group = os.path.join(CGROUP_V1, controller, "nnfs-jail", f"slot-{slot}")
@@ -207,8 +213,12 @@ def _exec_confined(spec, argv, uid):
 
 
 class _SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
-                ("k", ctypes.c_uint)]
+    _fields_ = [
+        ("code", ctypes.c_ushort),
+        ("jt", ctypes.c_ubyte),
+        ("jf", ctypes.c_ubyte),
+        ("k", ctypes.c_uint),
+    ]
 
 
 class _SockFprog(ctypes.Structure):
@@ -222,13 +232,20 @@ def _no_keyrings():
     arch, calls = KEYRING_CALLS[os.uname().machine]
     load, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, ..|JGE|K, BPF_RET|K
     deny, allow, n = 0x00050000 | errno.ENOSYS, 0x7FFF0000, len(calls)  # SECCOMP_RET_ERRNO, _ALLOW
-    program = [(load, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, deny),  # seccomp_data.arch
-               (load, 0, 0, 0), (jge, n + 1, 0, 0x40000000),  # .nr; x32 calls on x86_64
-               *[(jeq, n - i, 0, nr) for i, nr in enumerate(calls)],
-               (ret, 0, 0, allow), (ret, 0, 0, deny)]
+    program = [
+        (load, 0, 0, 4),
+        (jeq, 1, 0, arch),
+        (ret, 0, 0, deny),  # seccomp_data.arch
+        (load, 0, 0, 0),
+        (jge, n + 1, 0, 0x40000000),  # .nr; x32 calls on x86_64
+        *[(jeq, n - i, 0, nr) for i, nr in enumerate(calls)],
+        (ret, 0, 0, allow),
+        (ret, 0, 0, deny),
+    ]
     filters = (_SockFilter * len(program))(*program)
-    _check(libc.prctl(PR_SET_SECCOMP, 2, ctypes.byref(_SockFprog(len(program), filters)), 0, 0),
-           "seccomp")  # 2: SECCOMP_MODE_FILTER
+    _check(
+        libc.prctl(PR_SET_SECCOMP, 2, ctypes.byref(_SockFprog(len(program), filters)), 0, 0), "seccomp"
+    )  # 2: SECCOMP_MODE_FILTER
 
 
 def _init(spec, argv, uid, go, report):
@@ -259,11 +276,15 @@ def run(spec, argv):
     children, shared = [], {}
     _watch_parent(children, shared, spec.get("parent"))
     if os.geteuid() != 0:
-        print("nnfs jail: not root, so the command runs with resource limits only "
-              "(no namespaces, same user)", file=sys.stderr, flush=True)
+        print(
+            "nnfs jail: not root, so the command runs with resource limits only (no namespaces, same user)",
+            file=sys.stderr,
+            flush=True,
+        )
         limits = {k: v for k, v in spec.get("limits", {}).items() if k != "NPROC"}
-        cwd = next((source for source, target, _ in spec.get("binds", [])
-                    if target == spec["cwd"]), spec["cwd"])
+        cwd = next(
+            (source for source, target, _ in spec.get("binds", []) if target == spec["cwd"]), spec["cwd"]
+        )
         pid = os.fork()
         if pid == 0:
             _exec_confined(dict(spec, limits=limits, cwd=cwd), argv, None)
@@ -326,8 +347,7 @@ def _watch_parent(children, made, parent=None):
         os._exit(1)
 
     if os.getppid() != parent:
-        print(f"nnfs jail: the grader (process {parent}) is gone; nothing runs",
-              file=sys.stderr, flush=True)
+        print(f"nnfs jail: the grader (process {parent}) is gone; nothing runs", file=sys.stderr, flush=True)
         orphaned()
 
     def watch():
@@ -340,11 +360,13 @@ def _watch_parent(children, made, parent=None):
 
 def _forward_to(pid):
     """A signal handler passing the signal on to ``pid``, unless it has ended meanwhile."""
+
     def forward(signum, frame):
         try:
             os.kill(pid, signum)
         except ProcessLookupError:  # reaped already (Jupyter interrupts a kernel before stopping it)
             pass
+
     return forward
 
 

@@ -15,6 +15,7 @@ sandbox user, so a folder shared by several kernels would carry what one
 student wrote there into the next student's job. Everything else is
 jupyter_client's.
 """
+
 import os
 import shutil
 import tempfile
@@ -22,14 +23,12 @@ import time
 from queue import Empty
 
 import zmq
-
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type
 
 
 class GradingKernelClient(AsyncKernelClient):
-
     async def _reply_to(self, channel, msg_id, done, timeout):
         """The first message on ``channel`` answering ``msg_id`` for which ``done(msg)``, or None."""
         deadline = time.monotonic() + timeout
@@ -46,14 +45,17 @@ class GradingKernelClient(AsyncKernelClient):
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
         while True:
             msg_id = self.kernel_info()
-            reply = await self._reply_to(self.shell_channel, msg_id,
-                                         lambda m: m["msg_type"] == "kernel_info_reply", 1)
+            reply = await self._reply_to(
+                self.shell_channel, msg_id, lambda m: m["msg_type"] == "kernel_info_reply", 1
+            )
             # IOPub may have connected after the kernel published this request's
             # status: then ask again, as jupyter_client does.
             if reply and await self._reply_to(
-                    self.iopub_channel, msg_id,
-                    lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle",
-                    0.05):
+                self.iopub_channel,
+                msg_id,
+                lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle",
+                0.05,
+            ):
                 self._handle_kernel_info_reply(reply)
                 return
             if not await self._async_is_alive():
@@ -104,6 +106,7 @@ def remove_tree(path):
     Root removes anything; a grader that is not root runs student code as itself,
     so it first opens up the folders the student made read only.
     """
+
     def open_up(folder):
         if not os.path.islink(folder):  # a link's target is not ours to change
             try:

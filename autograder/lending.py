@@ -24,6 +24,7 @@ a function's own check before any check that lends it, and takes each
 probe's results before it hands the next probe its inputs, so nothing the
 course lends later can change a result already taken.
 """
+
 import ast
 import importlib
 import json
@@ -42,14 +43,18 @@ SERVER_MEMORY = 4 * 1024**3  # address space of the reference server
 def public_functions(path):
     """Names of the top-level public functions of the Python file ``path``."""
     tree = ast.parse(Path(path).read_text())
-    return [node.name for node in tree.body
-            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")]
+    return [
+        node.name for node in tree.body if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+    ]
 
 
 def stand_in_module(module, names, address):
     """Source of a module whose ``names`` call the course's ``module`` at ``address``."""
-    lines = [f'"""Stand-ins: the course\'s {module} functions run in the grader, not here."""',
-             "from ._nnfs_wire import stand_in as _stand_in", ""]
+    lines = [
+        f'"""Stand-ins: the course\'s {module} functions run in the grader, not here."""',
+        "from ._nnfs_wire import stand_in as _stand_in",
+        "",
+    ]
     lines += [f"{name} = _stand_in({address!r}, {module!r}, {name!r})" for name in names]
     return "\n".join(lines) + "\n"
 
@@ -74,17 +79,29 @@ class Lender:
         os.chmod(self.address, 0o666)  # the sandbox user connects
         listener.listen(16)
         control, self.control = os.pipe()
-        spec = {"library": str(self.library), "functions": self.functions,
-                "cpu": self.cpu_seconds, "fd": listener.fileno(), "module": self.module,
-                "control": control}
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "OPENBLAS_CORETYPE",
-                                                             "OPENBLAS_L2_SIZE")}
+        spec = {
+            "library": str(self.library),
+            "functions": self.functions,
+            "cpu": self.cpu_seconds,
+            "fd": listener.fileno(),
+            "module": self.module,
+            "control": control,
+        }
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("PATH", "LANG", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "autograder.lending", json.dumps(spec)],
             pass_fds=[listener.fileno(), control],
             env=dict(env, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"),
-            cwd=self.library.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
+            cwd=self.library.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         listener.close()  # the server has its copies
         os.close(control)
         return self
@@ -133,8 +150,11 @@ def _answer(conn, functions, lent):
         before = {k: dict(d) for k, d in dicts.items()}
         value = func(*args, **kwargs)
         # dicts it wrote into (bn_param's running statistics) go back to the caller
-        changed = {k: d for k, d in dicts.items() if d.keys() != before[k].keys()
-                   or any(d[e] is not before[k][e] for e in d)}
+        changed = {
+            k: d
+            for k, d in dicts.items()
+            if d.keys() != before[k].keys() or any(d[e] is not before[k][e] for e in d)
+        }
         reply = {"value": value, "changed": changed}
     except Exception as exc:  # the student's arguments made the course's function fail
         reply = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}

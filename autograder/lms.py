@@ -38,6 +38,7 @@ worksheet), else the LMS's own number (Canvas user id, Moodle participant id).
 What collect learned is kept in ``assignments/lms/roster.csv`` (identities) and
 ``assignments/lms/<assignment>.json`` (who handed in what, for the feedback).
 """
+
 import csv
 import io
 import json
@@ -64,8 +65,10 @@ MAX_ARCHIVE_BYTES = 1024**3  # bytes read from the archive, uncompressed, in all
 MAX_NESTING = 2  # a zip inside a zip inside the download, no deeper
 CHUNK = 1024**2
 
-CANVAS_FILE = re.compile(r"(?P<name>[^_/]+)_(?:(?P<late>LATE)_)?(?P<user>\d+)_(?P<attachment>\d+)_"
-                         r"(?P<file>.+)")
+CANVAS_FILE = re.compile(
+    r"(?P<name>[^_/]+)_(?:(?P<late>LATE)_)?(?P<user>\d+)_(?P<attachment>\d+)_"
+    r"(?P<file>.+)"
+)
 CANVAS_TEXT = re.compile(r"[^_/]+_(?:LATE_)?\d+_(?:text|link)\.html")  # a text entry, a URL
 MOODLE_FOLDER = re.compile(r"(?P<name>.+)_(?P<id>\d+)_(?P<plugin>assign(?:submission|feedback)_[a-z]+)_?")
 MOODLE_FLAT = re.compile(r"(?P<name>[^_/]+)_(?P<id>\d+)_assignsubmission_file_(?P<file>.+)")
@@ -74,16 +77,24 @@ SILENT = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
 
 # Moodle's grading worksheet (mod/assign, English strings): the importer needs
 # Identifier, Grade and Last modified (grade); Feedback comments fills the comments.
-MOODLE_HEADER = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade",
-                 "Grade can be changed", "Last modified (submission)", "Last modified (grade)",
-                 "Feedback comments"]
+MOODLE_HEADER = [
+    "Identifier",
+    "Full name",
+    "Email address",
+    "Status",
+    "Grade",
+    "Maximum Grade",
+    "Grade can be changed",
+    "Last modified (submission)",
+    "Last modified (grade)",
+    "Feedback comments",
+]
 MOODLE_PARTICIPANT = "Participant "
 # Canvas's gradebook CSV: identity columns, then one column per assignment, "Name (id)"
 # or a name; the second row gives each assignment's points possible.
 CANVAS_HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 POINTS_POSSIBLE = "Points Possible"
-ROSTER_FIELDS = ["student", "lms", "lms_id", "name", "email", "sis_user_id", "sis_login_id",
-                 "section"]
+ROSTER_FIELDS = ["student", "lms", "lms_id", "name", "email", "sis_user_id", "sis_login_id", "section"]
 
 
 class LmsError(ValueError):
@@ -143,6 +154,7 @@ class Collected:
 
 # ---------------------------------------------------------------- reading the archive
 
+
 @dataclass
 class _Member:
     where: str  # shown path: outer/entry.zip!inner/path
@@ -171,13 +183,18 @@ class _Reader:
             self.entries += 1
             where = prefix + info.filename
             if self.entries > MAX_ARCHIVE_ENTRIES:
-                self.problems.append(Entry(where, f"the archive holds more than "
-                                                  f"{MAX_ARCHIVE_ENTRIES} entries: the rest was not read"))
+                self.problems.append(
+                    Entry(
+                        where,
+                        f"the archive holds more than {MAX_ARCHIVE_ENTRIES} entries: the rest was not read",
+                    )
+                )
                 return False
             parts = _parts(info.filename)
             if parts is None:
-                self.problems.append(Entry(where, "its path leaves the archive's folder "
-                                                  "(absolute or with ..): not written"))
+                self.problems.append(
+                    Entry(where, "its path leaves the archive's folder (absolute or with ..): not written")
+                )
                 continue
             if not parts or info.is_dir() or (parts[-1] in SILENT or parts[0] in SILENT):
                 continue
@@ -186,9 +203,14 @@ class _Reader:
                 continue
             kind = (info.external_attr >> 16) & 0o170000
             if kind and kind != stat.S_IFREG:
-                self.problems.append(Entry(where, "a symbolic link or special file, not a file: "
-                                                  "not written" if kind == stat.S_IFLNK else
-                                                  "not a regular file: not written"))
+                self.problems.append(
+                    Entry(
+                        where,
+                        "a symbolic link or special file, not a file: not written"
+                        if kind == stat.S_IFLNK
+                        else "not a regular file: not written",
+                    )
+                )
                 continue
             if info.flag_bits & 0x1:
                 self.problems.append(Entry(where, "encrypted: cannot be read"))
@@ -205,8 +227,9 @@ class _Reader:
                     continue
                 with nested:
                     # the members of a nested zip belong to whoever handed in the zip
-                    if not self.read(nested, names[0], names[1][:-1] if outer else (),
-                                     where + "!", depth + 1):
+                    if not self.read(
+                        nested, names[0], names[1][:-1] if outer else (), where + "!", depth + 1
+                    ):
                         return False
                 continue
             self.members.append(_Member(where, *names, data, info.date_time))
@@ -237,8 +260,7 @@ class _Reader:
 
     def _too_big(self, cap):
         if cap < self.caps.file_bytes:
-            return (f"the archive unpacks to more than {MAX_ARCHIVE_BYTES / 1024**2:g} MiB: "
-                    f"not read")
+            return f"the archive unpacks to more than {MAX_ARCHIVE_BYTES / 1024**2:g} MiB: not read"
         return f"larger than the {self.caps.file_bytes / 1024**2:g} MiB a file may be: not read"
 
 
@@ -254,6 +276,7 @@ def read_archive(archive, caps=intake.Caps()):
 
 
 # ---------------------------------------------------------------- rosters
+
 
 def safe_id(text):
     return bool(text) and SAFE_ID.fullmatch(text) is not None
@@ -277,23 +300,39 @@ def read_roster(path):
             if not user.isdigit():  # the "Points Possible" row, blank lines
                 continue
             login = (row.get("SIS Login ID") or "").strip()
-            found[user] = Identity(_student_id("canvas", user, login), "canvas", user,
-                                   (row.get("Student") or "").strip(), "",
-                                   (row.get("SIS User ID") or "").strip(), login,
-                                   (row.get("Section") or "").strip())
+            found[user] = Identity(
+                _student_id("canvas", user, login),
+                "canvas",
+                user,
+                (row.get("Student") or "").strip(),
+                "",
+                (row.get("SIS User ID") or "").strip(),
+                login,
+                (row.get("Section") or "").strip(),
+            )
     elif "Identifier" in header:
         for row in rows:
             ident = (row.get("Identifier") or "").strip()
-            number = ident[len(MOODLE_PARTICIPANT):].strip() if ident.startswith(
-                MOODLE_PARTICIPANT.strip()) else ""
+            number = (
+                ident[len(MOODLE_PARTICIPANT) :].strip()
+                if ident.startswith(MOODLE_PARTICIPANT.strip())
+                else ""
+            )
             if not number.isdigit():
                 continue
             email = (row.get("Email address") or "").strip()
-            found[number] = Identity(_student_id("moodle", number, email.split("@")[0]),
-                                     "moodle", number, (row.get("Full name") or "").strip(), email)
+            found[number] = Identity(
+                _student_id("moodle", number, email.split("@")[0]),
+                "moodle",
+                number,
+                (row.get("Full name") or "").strip(),
+                email,
+            )
     else:
-        raise LmsError(f"{path}: neither a Canvas gradebook export (Student, ID, ...) nor a "
-                       f"Moodle grading worksheet (Identifier, Full name, ...)")
+        raise LmsError(
+            f"{path}: neither a Canvas gradebook export (Student, ID, ...) nor a "
+            f"Moodle grading worksheet (Identifier, Full name, ...)"
+        )
     taken = {}
     for ident in found.values():  # two logins the same once cut short: keep the LMS ids
         taken.setdefault(ident.student, []).append(ident)
@@ -314,8 +353,10 @@ def recorded_roster(course):
     if not path.is_file():
         return {}
     with open(path, newline="", encoding="utf-8") as fh:
-        return {row["student"]: Identity(**{k: row.get(k, "") for k in ROSTER_FIELDS})
-                for row in csv.DictReader(fh)}
+        return {
+            row["student"]: Identity(**{k: row.get(k, "") for k in ROSTER_FIELDS})
+            for row in csv.DictReader(fh)
+        }
 
 
 def _record_roster(course, identities):
@@ -345,6 +386,7 @@ def read_record(course, assignment):
 
 # ---------------------------------------------------------------- collect
 
+
 @dataclass
 class _Candidate:
     target: str  # path in the submission folder
@@ -372,9 +414,12 @@ def _owner(lms, member):
         if not m or len(member.outer) > 1:
             return "not named as Canvas names a submitted file (<name>_<user id>_<file id>_<file>)"
         parts = member.inner or (m["file"],)
-        return m["user"], m["name"], parts, {"late": bool(m["late"]),
-                                             "attachment": int(m["attachment"]),
-                                             "canvas_name": m["name"]}
+        return (
+            m["user"],
+            m["name"],
+            parts,
+            {"late": bool(m["late"]), "attachment": int(m["attachment"]), "canvas_name": m["name"]},
+        )
     m = MOODLE_FOLDER.fullmatch(member.outer[0]) if len(member.outer) > 1 else None
     if m:
         if m["plugin"] != "assignsubmission_file":
@@ -393,7 +438,7 @@ def _copy_number(name):
     m = COPY.search(name)
     if not m:
         return name, 0
-    return name[:m.start()] + name[m.end():], int(m["dash"] or m["paren"])
+    return name[: m.start()] + name[m.end() :], int(m["dash"] or m["paren"])
 
 
 def _target(parts):
@@ -404,7 +449,7 @@ def _target(parts):
     if name.endswith(".py"):
         if "source_lib" in parts[:-1]:
             at = len(parts) - 1 - parts[::-1].index("source_lib")  # the last source_lib folder
-            below = parts[at + 1:-1]
+            below = parts[at + 1 : -1]
             return "/".join(("source_lib", *below, name)), name
         return f"source_lib/{name}", name
     if name.endswith(".ipynb"):
@@ -429,8 +474,9 @@ def collect(course, archive, assignment, lms=None, roster=None, log=print):
     for member in members:
         owner = _owner(lms, member)
         if isinstance(owner, str):
-            (result.ignored if owner.startswith(("a text", "not a file")) else
-             result.unplaced).append(Entry(member.where, owner))
+            (result.ignored if owner.startswith(("a text", "not a file")) else result.unplaced).append(
+                Entry(member.where, owner)
+            )
             continue
         lms_id, name, parts, extra = owner
         ident = known.get(lms_id) or Identity(lms_id, lms, lms_id, name)
@@ -440,13 +486,18 @@ def collect(course, archive, assignment, lms=None, roster=None, log=print):
         identities[ident.student] = ident
         target, filename = _target(parts)
         if target is None:
-            result.ignored.append(Entry(member.where, "not part of the assignment (the notebook "
-                                                      "and source_lib's .py files): ignored"))
+            result.ignored.append(
+                Entry(
+                    member.where,
+                    "not part of the assignment (the notebook and source_lib's .py files): ignored",
+                )
+            )
             continue
         attachment = extra.get("attachment", -1)
         order = (attachment, member.time, _copy_number(parts[-1])[1])
         students.setdefault(ident.student, []).append(
-            _Candidate(target, filename, member.data, order, member.where))
+            _Candidate(target, filename, member.data, order, member.where)
+        )
         previous = info.get(ident.student)
         if previous is None or order > previous[0]:
             info[ident.student] = (order, extra, name, lms_id)
@@ -456,12 +507,18 @@ def collect(course, archive, assignment, lms=None, roster=None, log=print):
             placed = _place(course, chapter, student, candidates, staging, result)
             _, extra, name, lms_id = info[student]
             ident = identities[student]
-            result.placed.append(Placed(student, lms_id, ident.name or name, placed,
-                                        late=extra.get("late", False),
-                                        attachment=str(_notebook_attachment(candidates, chapter)
-                                                       or ""),
-                                        folder=extra.get("folder", ""),
-                                        canvas_name=extra.get("canvas_name", "")))
+            result.placed.append(
+                Placed(
+                    student,
+                    lms_id,
+                    ident.name or name,
+                    placed,
+                    late=extra.get("late", False),
+                    attachment=str(_notebook_attachment(candidates, chapter) or ""),
+                    folder=extra.get("folder", ""),
+                    canvas_name=extra.get("canvas_name", ""),
+                )
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _record_roster(course, [identities[p.student] for p in result.placed])
@@ -493,16 +550,21 @@ def _place(course, chapter, student, candidates, staging, result):
         chosen = max(exact or notebooks, key=lambda c: c.order)
         for c in notebooks:
             if c is not chosen:
-                why = ("an earlier upload of the notebook: the latest counts" if c.name ==
-                       chosen.name else f"another notebook; {chosen.name} counts")
+                why = (
+                    "an earlier upload of the notebook: the latest counts"
+                    if c.name == chosen.name
+                    else f"another notebook; {chosen.name} counts"
+                )
                 result.ignored.append(Entry(c.where, why))
         if chosen.name != chapter.notebook:
-            result.notes.append(Entry(chosen.where, f"taken as {chapter.notebook} "
-                                                      f"(the student's only notebook)"))
+            result.notes.append(
+                Entry(chosen.where, f"taken as {chapter.notebook} (the student's only notebook)")
+            )
         latest[chapter.notebook] = chosen
     else:
-        result.unplaced.append(Entry(f"{student}/", f"no notebook: {chapter.notebook} is missing "
-                                                    f"from {student}'s submission"))
+        result.unplaced.append(
+            Entry(f"{student}/", f"no notebook: {chapter.notebook} is missing from {student}'s submission")
+        )
     for c in candidates:
         if c.target == "notebook":
             continue
@@ -532,6 +594,7 @@ def _place(course, chapter, student, candidates, staging, result):
 
 # ---------------------------------------------------------------- grades out
 
+
 @dataclass
 class Exported:
     """Grade files written, and the students left out of them (no LMS identity)."""
@@ -558,8 +621,7 @@ def export_grades(course, fmt, chapters, roster=None, columns=None, now=None):
     idents = _identities(course, roster)
     rows = table(course, chapters)
     done = [c for c in chapters if any(r.assignment == c.assignment for r in rows)]
-    missing = sorted({r.student for r in rows
-                      if r.student not in idents or idents[r.student].lms != fmt})
+    missing = sorted({r.student for r in rows if r.student not in idents or idents[r.student].lms != fmt})
     when = (now or datetime.now()).strftime("%A, %d %B %Y, %I:%M %p")
     paths = []
     if fmt == "canvas":
@@ -570,12 +632,13 @@ def export_grades(course, fmt, chapters, roster=None, columns=None, now=None):
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(CANVAS_HEADER + names)
-            w.writerow([POINTS_POSSIBLE, "", "", "", ""] + [f"{maxima[c.assignment]:g}"
-                                                            for c in done])
+            w.writerow([POINTS_POSSIBLE, "", "", "", ""] + [f"{maxima[c.assignment]:g}" for c in done])
             for student in sorted({r.student for r in rows} - set(missing)):
                 i = idents[student]
-                w.writerow([i.name or student, i.lms_id, i.sis_user_id, i.sis_login_id, i.section]
-                           + [_score(scores.get((student, c.assignment))) for c in done])
+                w.writerow(
+                    [i.name or student, i.lms_id, i.sis_user_id, i.sis_login_id, i.section]
+                    + [_score(scores.get((student, c.assignment))) for c in done]
+                )
         paths.append(path)
     else:
         for chapter in done:
@@ -587,11 +650,21 @@ def export_grades(course, fmt, chapters, roster=None, columns=None, now=None):
                     if r.assignment != chapter.assignment or r.student in missing:
                         continue
                     i = idents[r.student]
-                    w.writerow([f"{MOODLE_PARTICIPANT}{i.lms_id}", i.name, i.email,
-                                "Submitted for grading", f"{r.score:.2f}", f"{r.max_score:.2f}",
-                                "Yes", "", when,
-                                f"Autograded: {r.score:g} of {r.max_score:g} points. The "
-                                f"feedback file explains each task."])
+                    w.writerow(
+                        [
+                            f"{MOODLE_PARTICIPANT}{i.lms_id}",
+                            i.name,
+                            i.email,
+                            "Submitted for grading",
+                            f"{r.score:.2f}",
+                            f"{r.max_score:.2f}",
+                            "Yes",
+                            "",
+                            when,
+                            f"Autograded: {r.score:g} of {r.max_score:g} points. The "
+                            f"feedback file explains each task.",
+                        ]
+                    )
             paths.append(path)
     return Exported(paths, missing)
 
@@ -607,6 +680,7 @@ def _identities(course, roster):
 
 
 # ---------------------------------------------------------------- feedback out
+
 
 @dataclass
 class Bundle:
@@ -636,23 +710,31 @@ def feedback_bundle(course, assignment, fmt, roster=None):
     record = read_record(course, chapter.assignment)
     idents = _identities(course, roster)
     root = course.folder("feedback")
-    students = sorted(p.name for p in root.iterdir() if (p / chapter.assignment).is_dir()) \
-        if root.is_dir() else []
+    students = (
+        sorted(p.name for p in root.iterdir() if (p / chapter.assignment).is_dir()) if root.is_dir() else []
+    )
     path = _lms_dir(course) / f"feedback-{fmt}-{chapter.assignment}.zip"
     files, missing = {}, {}
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for student in students:
-            pages = sorted(p for p in (root / student / chapter.assignment).glob("*.html")
-                           if p.is_file() and not p.is_symlink())
+            pages = sorted(
+                p
+                for p in (root / student / chapter.assignment).glob("*.html")
+                if p.is_file() and not p.is_symlink()
+            )
             placed, ident = record.get(student), idents.get(student)
             if fmt == "canvas":
                 if not (placed and placed.attachment and placed.canvas_name):
-                    missing[student] = ("not collected from a Canvas download: Canvas attaches "
-                                        "a feedback file to a file the student handed in there")
+                    missing[student] = (
+                        "not collected from a Canvas download: Canvas attaches "
+                        "a feedback file to a file the student handed in there"
+                    )
                     continue
-                names = [f"{placed.canvas_name}_{placed.lms_id}_{placed.attachment}_"
-                         f"{p.stem}-feedback.html" for p in pages]
+                names = [
+                    f"{placed.canvas_name}_{placed.lms_id}_{placed.attachment}_{p.stem}-feedback.html"
+                    for p in pages
+                ]
             else:
                 folder = placed.folder if placed and placed.folder else None
                 if folder is None and ident and ident.lms == "moodle":

@@ -1,4 +1,5 @@
 """Run nbgrader's command line in the course's nbgrader root."""
+
 import os
 import subprocess
 import sys
@@ -13,8 +14,7 @@ def nbgrader_env(course):
     env = dict(os.environ)
     # nbgrader runs helper programs (alembic) from the environment's bin folder
     env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
-    env["JUPYTER_PATH"] = os.pathsep.join(
-        p for p in (str(course.kernels), env.get("JUPYTER_PATH", "")) if p)
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(course.kernels), env.get("JUPYTER_PATH", "")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
@@ -25,8 +25,9 @@ def nbgrader(course, *args, check=True):
     """Run an nbgrader command in the course root."""
     env = nbgrader_env(course)
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=course.nbgrader_root, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(
+        cmd, cwd=course.nbgrader_root, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     if check and proc.returncode != 0:
         raise NbgraderError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-6000:]}")
     return proc

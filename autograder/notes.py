@@ -6,6 +6,7 @@ symbolic link; submit the file itself"). Notes go into one markdown cell at the
 top of the autograded notebook, which nbgrader's feedback page shows; a note
 is plain text and is escaped, so a student's file name cannot inject markup.
 """
+
 import html
 
 from nbformat.v4 import new_markdown_cell
@@ -20,8 +21,15 @@ def _is_notes(cell):
 
 def _escape(text):
     # markdown and HTML special characters of a student-controlled name
-    return html.escape(text).replace("*", "&#42;").replace("_", "&#95;").replace("`", "&#96;") \
-        .replace("[", "&#91;").replace("]", "&#93;").replace("$", "&#36;")
+    return (
+        html.escape(text)
+        .replace("*", "&#42;")
+        .replace("_", "&#95;")
+        .replace("`", "&#96;")
+        .replace("[", "&#91;")
+        .replace("]", "&#93;")
+        .replace("$", "&#36;")
+    )
 
 
 def add(nb, *notes):
@@ -44,8 +52,7 @@ def add(nb, *notes):
 
 def strip_forged(nb):
     """Remove cells a student made to look like grader notes (before the grader adds its own)."""
-    nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown"
-                                            and MARK in c.metadata)]
+    nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and MARK in c.metadata)]
     return nb
 
 
@@ -53,5 +60,4 @@ def read(nb):
     """The notes in ``nb`` (plain text as written, unescaped), for tests and reports."""
     if not nb.cells or not _is_notes(nb.cells[0]):
         return []
-    return [html.unescape(line[2:]) for line in nb.cells[0].source.splitlines()
-            if line.startswith("- ")]
+    return [html.unescape(line[2:]) for line in nb.cells[0].source.splitlines() if line.startswith("- ")]

@@ -9,6 +9,7 @@ check's verdict: a line of text when it passed, an error output (which nbgrader
 scores 0) with the diagnostic when it failed. Whatever the student's kernel
 printed or patched in that cell no longer counts.
 """
+
 import json
 from pathlib import Path
 
@@ -27,19 +28,30 @@ def verdict_outputs(verdict):
     if verdict.passed:
         return [new_output("stream", name="stdout", text=verdict.message + "\n")]
     lines = verdict.message.split("\n")
-    return [new_output("error", ename="CheckFailure", evalue=verdict.message,
-                       traceback=["\x1b[0;31mCheckFailure\x1b[0m: " + lines[0], *lines[1:]])]
+    return [
+        new_output(
+            "error",
+            ename="CheckFailure",
+            evalue=verdict.message,
+            traceback=["\x1b[0;31mCheckFailure\x1b[0m: " + lines[0], *lines[1:]],
+        )
+    ]
 
 
 class TrustedChecks(NbGraderPreprocessor):
     """Decide autograder-test cells from the trusted checks."""
 
     course_root = Unicode(
-        "", help="The course checkout whose instructor source_lib is the reference "
-                 "(default: the parent of the nbgrader course root).").tag(config=True)
-    wall_seconds = Float(Limits.wall_seconds, help="Wall-time limit of each check, and of "
-                                                   "importing the student's module.").tag(config=True)
-    memory_bytes = Integer(Limits.memory_bytes, help="Address-space limit of the student process.").tag(config=True)
+        "",
+        help="The course checkout whose instructor source_lib is the reference "
+        "(default: the parent of the nbgrader course root).",
+    ).tag(config=True)
+    wall_seconds = Float(
+        Limits.wall_seconds, help="Wall-time limit of each check, and of importing the student's module."
+    ).tag(config=True)
+    memory_bytes = Integer(Limits.memory_bytes, help="Address-space limit of the student process.").tag(
+        config=True
+    )
 
     def _course(self, resources):
         if self.course_root:
@@ -68,8 +80,11 @@ class TrustedChecks(NbGraderPreprocessor):
         if not names_by_cell:
             return nb, resources
         submission = Path(resources["metadata"]["path"])
-        limits = Limits(wall_seconds=self.wall_seconds, memory_bytes=self.memory_bytes,
-                        cpu_seconds=int(self.wall_seconds) + 5)
+        limits = Limits(
+            wall_seconds=self.wall_seconds,
+            memory_bytes=self.memory_bytes,
+            cpu_seconds=int(self.wall_seconds) + 5,
+        )
         all_names = sorted({n for names in names_by_cell.values() for n in names})
         self.log.info("Trusted checks for %s: %s", info["student"], ", ".join(all_names))
         verdicts = run_checks(course, submission, info["student"], all_names, limits)
@@ -104,8 +119,11 @@ class SkipDemoCells(NbGraderPreprocessor):
     """
 
     def preprocess_cell(self, cell, resources, index):
-        if (cell.cell_type == "code" and SKIP_TAG in cell.metadata.get("tags", [])
-                and not cell.metadata.get("nbgrader", {}).get("grade")):
+        if (
+            cell.cell_type == "code"
+            and SKIP_TAG in cell.metadata.get("tags", [])
+            and not cell.metadata.get("nbgrader", {}).get("grade")
+        ):
             cell.source = "# (a demonstration: not run while grading)"
             cell.outputs = []
         return cell, resources
@@ -133,9 +151,16 @@ class CapOutput(NbGraderPreprocessor):
             if out.output_type == "stream" and budget > 0:
                 kept.append(new_output("stream", name=out.name, text=out.text[:budget]))
             cut = sum(len(json.dumps(o)) for o in cell.outputs) - sum(len(json.dumps(o)) for o in kept)
-            kept.append(new_output("stream", name="stderr", text=(
-                f"\n[... {cut} more characters of output were cut: the limit is "
-                f"{self.max_chars} per cell ...]\n")))
+            kept.append(
+                new_output(
+                    "stream",
+                    name="stderr",
+                    text=(
+                        f"\n[... {cut} more characters of output were cut: the limit is "
+                        f"{self.max_chars} per cell ...]\n"
+                    ),
+                )
+            )
             break
         cell.outputs = kept
         return cell, resources

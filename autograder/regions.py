@@ -8,6 +8,7 @@ student release replaces the region (markers included) with
 chapter calls the stub, says which chapter uses it and how to bring that work
 (every module with a task imports ``unwritten`` in its provided header).
 """
+
 import ast
 import re
 from dataclasses import dataclass
@@ -36,8 +37,10 @@ class Region:
 
     @property
     def stub(self):
-        return (f'{self.indent}raise NotImplementedError('
-                f'unwritten("Task {self.task}: implement {self.function}"))')
+        return (
+            f"{self.indent}raise NotImplementedError("
+            f'unwritten("Task {self.task}: implement {self.function}"))'
+        )
 
 
 def _enclosing_functions(tree):
@@ -70,11 +73,14 @@ def find_regions(path, text=None):
             doc = ast.get_docstring(func) or ""
             match = TASK_RE.match(doc)
             if not match:
-                raise RegionError(f"{path}:{func.lineno}: {func.name}'s docstring must start "
-                                  f"with 'Task N.M:' to name its task")
+                raise RegionError(
+                    f"{path}:{func.lineno}: {func.name}'s docstring must start "
+                    f"with 'Task N.M:' to name its task"
+                )
             indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
-            regions.append(Region(path, begin, i, indent, func.name, match.group(1),
-                                  tuple(lines[begin + 1:i])))
+            regions.append(
+                Region(path, begin, i, indent, func.name, match.group(1), tuple(lines[begin + 1 : i]))
+            )
             begin = None
     if begin is not None:
         raise RegionError(f"{path}:{begin + 1}: {BEGIN} without {END}")
@@ -87,7 +93,7 @@ def stub_text(path, text=None):
     text = path.read_text() if text is None else text
     lines = text.split("\n")
     for region in reversed(find_regions(path, text)):
-        lines[region.begin:region.end + 1] = [region.stub]
+        lines[region.begin : region.end + 1] = [region.stub]
     return "\n".join(lines)
 
 

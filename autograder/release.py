@@ -9,6 +9,7 @@ on the way (absolute URLs of the published book, author-year text: ``edition.py`
 since the notebooks are read outside the book. Finally the whole release is
 searched for solution lines and hidden tests; one found aborts the release.
 """
+
 import shutil
 from pathlib import Path
 

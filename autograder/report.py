@@ -4,12 +4,13 @@ One self-contained HTML page per assignment (``assignments/reports/<assignment>.
 figures embedded), read back from the gradebook, so it also reflects manual grading when
 written again with ``autograder report``.
 """
+
 import base64
 import html
 import io
 from statistics import mean, median
 
-from .grading import task_order, short_id, table
+from .grading import short_id, table, task_order
 
 
 def pass_rates(rows):
@@ -33,13 +34,17 @@ def _figure(rows, rates, title):
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
     max_score = rows[0].max_score
-    left.hist([r.score for r in rows], bins=min(20, max(1, int(max_score))), range=(0, max_score),
-              color="#4c72b0", edgecolor="white")
+    left.hist(
+        [r.score for r in rows],
+        bins=min(20, max(1, int(max_score))),
+        range=(0, max_score),
+        color="#4c72b0",
+        edgecolor="white",
+    )
     left.set(xlabel=f"score (out of {max_score:g})", ylabel="students", title="Scores")
     left.yaxis.set_major_locator(MaxNLocator(integer=True))
     ids = sorted(rates, key=task_order)
-    right.bar([short_id(g) for g in ids], [100 * rates[g][0] / rates[g][1] for g in ids],
-              color="#55a868")
+    right.bar([short_id(g) for g in ids], [100 * rates[g][0] / rates[g][1] for g in ids], color="#55a868")
     right.set(ylabel="% of students with full marks", ylim=(0, 100), title="Tests")
     right.tick_params(axis="x", rotation=45)
     fig.suptitle(title)
@@ -59,7 +64,8 @@ def write_report(course, chapter):
     title = f"{chapter.assignment}: {chapter.title}"
     lines = "\n".join(
         f"<tr><td>{html.escape(g)}</td><td>{full}/{total}</td><td>{100 * full / total:.0f}%</td></tr>"
-        for g, (full, total) in sorted(rates.items(), key=lambda kv: task_order(kv[0])))
+        for g, (full, total) in sorted(rates.items(), key=lambda kv: task_order(kv[0]))
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body {{ font-family: sans-serif; margin: 2em; }} td, th {{ padding: 0.2em 1em; }}

@@ -13,6 +13,7 @@ headers checked before they are read: no student object, and no more than
 made from a student's exception keep only its type, a short message and the
 student's own file and line.
 """
+
 import contextlib
 import json
 import os
@@ -52,8 +53,14 @@ class Limits:
     processes: int = 256  # processes and threads of the sandbox user
 
     def rlimits(self):
-        return {"AS": self.memory_bytes, "CPU": self.cpu_seconds, "FSIZE": self.file_bytes,
-                "NPROC": self.processes, "NOFILE": 1024, "CORE": 0}
+        return {
+            "AS": self.memory_bytes,
+            "CPU": self.cpu_seconds,
+            "FSIZE": self.file_bytes,
+            "NPROC": self.processes,
+            "NOFILE": 1024,
+            "CORE": 0,
+        }
 
 
 @dataclass
@@ -123,7 +130,6 @@ def kill_session(proc):
     proc.wait()
 
 
-
 def run_probes(submission, module, probes, limits=Limits(), reference=None, substitute=()):
     """Run ``probes`` against ``submission/source_lib/<module>.py``.
 
@@ -148,10 +154,12 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
     target = lib / f"{module}.py"
     if target.is_symlink() or not target.is_file():
         for res in results.values():
-            res.error = (f"source_lib/{module}.py is a symbolic link, which the grader ignores; "
-                         f"submit the file itself" if target.is_symlink() else
-                         f"source_lib/{module}.py is missing from your submission; "
-                         f"submit the whole source_lib folder next to the notebook")
+            res.error = (
+                f"source_lib/{module}.py is a symbolic link, which the grader ignores; submit the file itself"
+                if target.is_symlink()
+                else f"source_lib/{module}.py is missing from your submission; "
+                f"submit the whole source_lib folder next to the notebook"
+            )
         return results
     probes = ordered(probes)
     # everything the run makes (the jail's mount point too) goes in here, removed however it ended
@@ -164,8 +172,11 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
         for path in (WORKER, WIRE):
             shutil.copyfile(path, box / path.name)
         groups = len({p.group for p in probes}) + 1
-        lender = (Lender(lent[0], lent[1], req / "lend.sock", limits.cpu_seconds * groups,
-                         module=module) if lent else None)
+        lender = (
+            Lender(lent[0], lent[1], req / "lend.sock", limits.cpu_seconds * groups, module=module)
+            if lent
+            else None
+        )
         with lender or contextlib.nullcontext():
             run = _Run(box, Path(tmp) / "staging", lender, results)
             run.staging.mkdir()
@@ -226,14 +237,12 @@ def _lend(scratch_lib, module, probes, reference, substitute, address):
     needed = sorted({f for p in probes for f in p.reference_functions})
     if reference is not None and needed:
         functions[module] = needed
-        (scratch_lib / f"_reference_{module}.py").write_text(
-            stand_in_module(module, needed, str(address)))
+        (scratch_lib / f"_reference_{module}.py").write_text(stand_in_module(module, needed, str(address)))
     for path in substitute:
         names = public_functions(path)
         functions[Path(path).stem] = names
         (scratch_lib / Path(path).name).unlink(missing_ok=True)  # the student's, or a link
-        (scratch_lib / Path(path).name).write_text(stand_in_module(Path(path).stem, names,
-                                                                   str(address)))
+        (scratch_lib / Path(path).name).write_text(stand_in_module(Path(path).stem, names, str(address)))
     if not functions:
         return None
     shutil.copyfile(WIRE, scratch_lib / "_nnfs_wire.py")
@@ -253,25 +262,53 @@ def _run_batch(run, module, pending, limits):
     req, scratch = box / "io", box / "work"
     for stale in ("ready", "import.out"):
         (req / stale).unlink(missing_ok=True)
-    request = {"module": module,
-               "probes": [{"id": p.id, "inputs": f"{p.id}.in", "steps": p.steps,
-                           "returns": p.returns, "reference": p.reference_functions}
-                          for p in pending]}
+    request = {
+        "module": module,
+        "probes": [
+            {
+                "id": p.id,
+                "inputs": f"{p.id}.in",
+                "steps": p.steps,
+                "returns": p.returns,
+                "reference": p.reference_functions,
+            }
+            for p in pending
+        ],
+    }
     (req / "request.json").write_text(json.dumps(request))
     run.release(pending[0])
     groups = len({p.group for p in pending})
     rlimits = dict(limits.rlimits(), CPU=limits.cpu_seconds * (groups + 1))
-    spec = {"cwd": str(scratch), "env": sandbox_env(scratch), "limits": rlimits,
-            "binds": [[str(box), str(box), True]], "own": [str(box)],
-            "cgroup": {"memory": limits.memory_bytes, "pids": limits.processes},
-            "parent": os.getpid()}
+    spec = {
+        "cwd": str(scratch),
+        "env": sandbox_env(scratch),
+        "limits": rlimits,
+        "binds": [[str(box), str(box), True]],
+        "own": [str(box)],
+        "cgroup": {"memory": limits.memory_bytes, "pids": limits.processes},
+        "parent": os.getpid(),
+    }
     log_path = box.parent / "output.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-I", str(JAIL), json.dumps(spec), "--",
-             sys.executable, "-I", str(box / "worker.py"), str(req)],
-            cwd=box.parent, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            env=dict(os.environ, TMPDIR=str(box.parent)), start_new_session=True)
+            [
+                sys.executable,
+                "-I",
+                str(JAIL),
+                json.dumps(spec),
+                "--",
+                sys.executable,
+                "-I",
+                str(box / "worker.py"),
+                str(req),
+            ],
+            cwd=box.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=dict(os.environ, TMPDIR=str(box.parent)),
+            start_new_session=True,
+        )
         try:
             ready, done, timed_out = _watch(proc, run, pending, limits.wall_seconds)
         finally:
@@ -283,8 +320,10 @@ def _run_batch(run, module, pending, limits):
         if isinstance(note, dict) and "error" in note:
             problem = f"importing source_lib.{module} failed: {error_text(note['error'])}"
         elif timed_out:
-            problem = (f"importing source_lib.{module} did not finish within "
-                       f"{limits.wall_seconds:g} seconds (an infinite loop, or far too slow?)")
+            problem = (
+                f"importing source_lib.{module} did not finish within "
+                f"{limits.wall_seconds:g} seconds (an infinite loop, or far too slow?)"
+            )
         else:
             problem = f"importing source_lib.{module} failed: {crash}"
         for p in pending:
@@ -295,8 +334,12 @@ def _run_batch(run, module, pending, limits):
     if done == len(pending):
         return []
     stuck = pending[done].group
-    problem = (f"{stuck or 'your code'} did not finish within {limits.wall_seconds:g} seconds "
-               f"(an infinite loop, or far too slow?)" if timed_out else crash)
+    problem = (
+        f"{stuck or 'your code'} did not finish within {limits.wall_seconds:g} seconds "
+        f"(an infinite loop, or far too slow?)"
+        if timed_out
+        else crash
+    )
     rest = pending[done:]
     for p in rest:
         if p.group == stuck:
@@ -368,12 +411,21 @@ def error_text(error):
     """
     if not isinstance(error, dict):
         return "your code raised an exception"
-    name = lambda key: (error.get(key) if isinstance(error.get(key), str)  # noqa: E731
-                        and IDENTIFIER.fullmatch(error[key]) else None)
+
+    def name(key):
+        return (
+            error.get(key) if isinstance(error.get(key), str) and IDENTIFIER.fullmatch(error[key]) else None
+        )
+
     text = f"{name('type') or 'Exception'}: {_short(error.get('message', ''))}"
     line = error.get("line")
-    if (isinstance(error.get("file"), str) and FILE_NAME.fullmatch(error["file"])
-            and isinstance(line, int) and not isinstance(line, bool) and 0 < line < 10**7):
+    if (
+        isinstance(error.get("file"), str)
+        and FILE_NAME.fullmatch(error["file"])
+        and isinstance(line, int)
+        and not isinstance(line, bool)
+        and 0 < line < 10**7
+    ):
         text += f" (in {error['file']}, line {line}, in {name('function') or '?'}"
         if name("inside"):
             text += f", inside the course's {name('inside')} it called"
@@ -393,12 +445,11 @@ def collect(note, probe, res):
         res.error = error_text(note.get("error"))
         return
     arrays, types = note.get("arrays"), note.get("types")
-    for name, arr in (arrays.items() if isinstance(arrays, dict) else ()):
+    for name, arr in arrays.items() if isinstance(arrays, dict) else ():
         if name in probe.returns and isinstance(arr, np.ndarray):
             res.outputs[name] = np.asarray(arr, dtype=np.float64)
-    for name, kind in (types.items() if isinstance(types, dict) else ()):
+    for name, kind in types.items() if isinstance(types, dict) else ():
         if name in probe.returns:
             res.types[name] = _short(kind)
     caught = note.get("warnings")
-    res.warnings = [_short(w) for w in (caught if isinstance(caught, list) else ())
-                    if isinstance(w, str)][:3]
+    res.warnings = [_short(w) for w in (caught if isinstance(caught, list) else ()) if isinstance(w, str)][:3]

@@ -24,6 +24,7 @@ inputs and expected values depend only on the student id, so they are drawn
 once per (check, id) and reused for every submission. Work units, one per
 check (the Keras checks in chunks of ids), run in a pool of processes.
 """
+
 import atexit
 import contextlib
 import importlib
@@ -39,8 +40,8 @@ import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-
 
 from .checks import decide, get, probe_id, run_checks, trials_for
 from .corpus import Submission, corpus, library_texts
@@ -157,8 +158,11 @@ class ChapterReport:
 
     @property
     def ok(self):
-        return (all(r.ok for r in self.checks) and all(m.ok for m in self.mutants)
-                and all(r.ok for r in self.sandboxed))
+        return (
+            all(r.ok for r in self.checks)
+            and all(m.ok for m in self.mutants)
+            and all(r.ok for r in self.sandboxed)
+        )
 
 
 # -- in-process runs (one work unit: one check, some ids, the trusted submissions) --
@@ -195,15 +199,21 @@ def _package(course, chapter, sub, substitute):
         texts = library_texts(course, chapter, sub)
         if substitute:
             ours = library_texts(course, chapter, Submission("solution", "the instructor's"))
-            texts.update({rel: text for rel, text in ours.items()
-                          if rel.parent == Path(".") and rel.stem in substitute})
+            texts.update(
+                {
+                    rel: text
+                    for rel, text in ours.items()
+                    if rel.parent == Path(".") and rel.stem in substitute
+                }
+            )
         name = f"_nnfs_validate_{len(_PACKAGES)}"
         folder = _scratch() / name / "source_lib"  # "source_lib" in paths, as the worker expects
         for rel, text in texts.items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_text(text)
-        spec = importlib.util.spec_from_file_location(name, folder / "__init__.py",
-                                                      submodule_search_locations=[str(folder)])
+        spec = importlib.util.spec_from_file_location(
+            name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
         package = importlib.util.module_from_spec(spec)
         sys.modules[name] = package
         spec.loader.exec_module(package)
@@ -251,9 +261,12 @@ def _verdict(module, problem, chk, trials, probes, reference, checking):
         results = {}
         with _quiet():
             for p in probes:
-                note = execute(module, {"steps": p.steps, "returns": p.returns,
-                                        "reference": list(p.reference_functions)},
-                               p.inputs, reference)
+                note = execute(
+                    module,
+                    {"steps": p.steps, "returns": p.returns, "reference": list(p.reference_functions)},
+                    p.inputs,
+                    reference,
+                )
                 results[p.id] = _collect(note, p)
     return decide(chk, trials, results, checking)
 
@@ -307,13 +320,20 @@ def plan(course, chapter, sample, ids, keras_ids, mutant_ids, seed=0):
         n_correct = keras_ids if keras else ids
         n_mutant = mutant_ids if mutants else 0
         every = student_ids(max(n_correct, n_mutant), seed)
-        jobs = [(sid, i < n_correct and bool(correct), i < n_mutant)
-                for i, sid in enumerate(every)]
+        jobs = [(sid, i < n_correct and bool(correct), i < n_mutant) for i, sid in enumerate(every)]
         jobs = [job for job in jobs if job[1] or job[2]]
         size = KERAS_CHUNK if keras else max(len(jobs), 1)
         for start in range(0, max(len(jobs), 1), size):
-            units.append(Unit(str(course.root), chapter.module, name,
-                              tuple(jobs[start:start + size]), correct, mutants))
+            units.append(
+                Unit(
+                    str(course.root),
+                    chapter.module,
+                    name,
+                    tuple(jobs[start : start + size]),
+                    correct,
+                    mutants,
+                )
+            )
     return units
 
 
@@ -321,9 +341,18 @@ def _worker_env(workers):
     """Environment for the pool's processes: one BLAS and TensorFlow thread each."""
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "MPLBACKEND": "Agg"}
     if workers > 1:
-        env.update({k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                     "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                                     "TF_NUM_INTEROP_THREADS")})
+        env.update(
+            {
+                k: "1"
+                for k in (
+                    "OMP_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS",
+                    "MKL_NUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS",
+                    "TF_NUM_INTEROP_THREADS",
+                )
+            }
+        )
     return env
 
 
@@ -355,8 +384,9 @@ def run_units(units, workers, done=lambda result: None):
                 done(results[-1])
         return results
     with _environ(_worker_env(workers)):
-        with ProcessPoolExecutor(max_workers=workers,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             for future in as_completed([pool.submit(run_unit, u) for u in units]):
                 results.append(future.result())
                 done(results[-1])
@@ -386,8 +416,17 @@ def _grade_one(course, chapter, sub, all_checks):
 # -- the whole run --------------------------------------------------------------
 
 
-def validate(course, chapters, ids=IDS, keras_ids=KERAS_IDS, mutant_ids=MUTANT_IDS,
-             workers=None, seed=0, samples=None, log=print):
+def validate(
+    course,
+    chapters,
+    ids=IDS,
+    keras_ids=KERAS_IDS,
+    mutant_ids=MUTANT_IDS,
+    workers=None,
+    seed=0,
+    samples=None,
+    log=print,
+):
     """Validate the trusted checks on every chapter's sample class; one ``ChapterReport`` each.
 
     ``samples`` maps a chapter's module to the submissions to use instead of
@@ -395,10 +434,10 @@ def validate(course, chapters, ids=IDS, keras_ids=KERAS_IDS, mutant_ids=MUTANT_I
     """
     workers = workers or default_workers()
     samples = samples or {}
-    sample_of = {c.module: list(samples.get(c.module) or corpus(c.module).SAMPLE_CLASS)
-                 for c in chapters}
-    units = [u for c in chapters
-             for u in plan(course, c, sample_of[c.module], ids, keras_ids, mutant_ids, seed)]
+    sample_of = {c.module: list(samples.get(c.module) or corpus(c.module).SAMPLE_CLASS) for c in chapters}
+    units = [
+        u for c in chapters for u in plan(course, c, sample_of[c.module], ids, keras_ids, mutant_ids, seed)
+    ]
     left = {c.module: sum(u.chapter == c.module for u in units) for c in chapters}
     work = dict.fromkeys(left, 0.0)
 
@@ -407,8 +446,10 @@ def validate(course, chapters, ids=IDS, keras_ids=KERAS_IDS, mutant_ids=MUTANT_I
         left[unit.chapter] -= 1
         work[unit.chapter] += seconds
         if not left[unit.chapter]:
-            log(f"{chapter_for(unit.chapter).assignment}: every check run in-process "
-                f"({work[unit.chapter]:.0f} s of work)")
+            log(
+                f"{chapter_for(unit.chapter).assignment}: every check run in-process "
+                f"({work[unit.chapter]:.0f} s of work)"
+            )
 
     done = run_units(units, workers, progress)
     reports = []
@@ -418,8 +459,9 @@ def validate(course, chapters, ids=IDS, keras_ids=KERAS_IDS, mutant_ids=MUTANT_I
         names = sorted(corpus(chapter.module).ALL)
         sandboxed = [s for s in sample if kind_of(s) == "sandboxed"]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda s: _grade_one(course, chapter, s, frozenset(names)),
-                                    sandboxed))
+            results = list(
+                pool.map(partial(_grade_one, course, chapter, all_checks=frozenset(names)), sandboxed)
+            )
         mine = [d for d in done if d[0].chapter == chapter.module]
         seconds = sum(d[3] for d in mine) + time.monotonic() - started
         report = _report(chapter, names, sample, mine, results, seconds)
@@ -444,10 +486,15 @@ def _report(chapter, names, sample, done, sandboxed, seconds):
     checks = []
     for name in names:
         count = max((len(ran.get((name, s), ())) for s in correct), default=0)
-        checks.append(CheckRow(name, count,
-                               {s: len(failed.get((name, s), ())) for s in correct},
-                               {s: examples[name, s] for s in correct if (name, s) in examples},
-                               errors.get(name)))
+        checks.append(
+            CheckRow(
+                name,
+                count,
+                {s: len(failed.get((name, s), ())) for s in correct},
+                {s: examples[name, s] for s in correct if (name, s) in examples},
+                errors.get(name),
+            )
+        )
     rows = []
     for sub in mutants:
         expected = frozenset(names if sub.fails is None else sub.fails)
@@ -474,18 +521,27 @@ def _log_problems(report, log):
         for student, count in row.false_failures.items():
             if count:
                 sid, message = row.examples.get(student, ("?", ""))
-                log(f"{a}: {row.check} fails {student} on {count} of {row.ids} ids, "
-                    f"e.g. student {sid}: {message}")
+                log(
+                    f"{a}: {row.check} fails {student} on {count} of {row.ids} ids, "
+                    f"e.g. student {sid}: {message}"
+                )
     for m in report.mutants:
         if m.rate < CATCH_GOAL:
-            log(f"{a}: {m.student} caught on {m.caught} of {m.ids} ids ({m.rate:.1%}, "
+            log(
+                f"{a}: {m.student} caught on {m.caught} of {m.ids} ids ({m.rate:.1%}, "
                 f"goal {CATCH_GOAL:.0%})"
-                + "".join(f"; {n} passes it, e.g. for student {e[0]}"
-                          for n, e in sorted(m.examples.items()) if n in m.expected))
+                + "".join(
+                    f"; {n} passes it, e.g. for student {e[0]}"
+                    for n, e in sorted(m.examples.items())
+                    if n in m.expected
+                )
+            )
         for n, count in sorted(m.double.items()):
             sid, message = m.examples.get(n, ("?", ""))
-            log(f"{a}: {m.student} also fails {n} (double penalty) on {count} of {m.ids} ids, "
-                f"e.g. student {sid}: {message}")
+            log(
+                f"{a}: {m.student} also fails {n} (double penalty) on {count} of {m.ids} ids, "
+                f"e.g. student {sid}: {message}"
+            )
     for r in report.sandboxed:
         if not r.ok:
             log(f"{a}: {r.student} ({r.kind}, sandboxed): " + (r.error or _problem(r)))
@@ -494,9 +550,9 @@ def _log_problems(report, log):
 def _problem(result):
     parts = []
     if result.expected - result.failed:
-        parts.append("passed " + ", ".join(sorted(result.expected - result.failed))
-                     + ", which should catch it")
+        parts.append(
+            "passed " + ", ".join(sorted(result.expected - result.failed)) + ", which should catch it"
+        )
     if result.false_failures:
-        parts.append("failed " + ", ".join(sorted(result.false_failures))
-                     + ", which should pass")
+        parts.append("failed " + ", ".join(sorted(result.false_failures)) + ", which should pass")
     return "; ".join(parts)

@@ -15,6 +15,7 @@ anything, so a hostile message costs at most ``Caps`` bytes.
 
 Standard library and numpy only: a copy of this file runs inside the sandbox.
 """
+
 import io
 import json
 import math
@@ -96,8 +97,7 @@ def _array(blob, caps):
         raise WireError("array: bad shape")
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > caps.array:
-        raise WireError(f"array of shape {shape} and dtype {dtype} is larger than "
-                        f"{caps.array // 2**20} MiB")
+        raise WireError(f"array of shape {shape} and dtype {dtype} is larger than {caps.array // 2**20} MiB")
     if len(blob) - f.tell() != nbytes:
         raise WireError("array: size does not match its header")
     arr = np.frombuffer(blob, dtype=dtype, count=math.prod(shape), offset=f.tell())
@@ -115,7 +115,7 @@ def decode(data, caps=Caps()):
     if size > caps.json:
         raise WireError("message head too large")
     try:
-        head = json.loads(data[pos + 4:pos + 4 + size])
+        head = json.loads(data[pos + 4 : pos + 4 + size])
     except (ValueError, RecursionError):
         raise WireError("message head is not JSON") from None
     pos += 4 + size
@@ -126,7 +126,7 @@ def decode(data, caps=Caps()):
         (size,) = struct.unpack_from("<Q", data, pos)
         if pos + 8 + size > len(data):
             raise WireError("truncated array")
-        arrays.append(_array(data[pos + 8:pos + 8 + size], caps))
+        arrays.append(_array(data[pos + 8 : pos + 8 + size], caps))
         pos += 8 + size
     return _value(head, arrays, caps.depth)
 
@@ -189,6 +189,7 @@ def save(path, value):
 
 # A call on a Unix socket: an 8-byte length, then the message; one call per connection.
 
+
 def send(sock, value):
     data = encode(value)
     sock.sendall(struct.pack("<Q", len(data)) + data)
@@ -223,12 +224,12 @@ def stand_in(address, module, name):
     dicts): the course's code never enters this process. Dict arguments whose
     entries the course's function set come back and update the caller's.
     """
+
     def call(*args, **kwargs):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             try:
                 sock.connect(address)
-                send(sock, {"module": module, "function": name, "args": list(args),
-                            "kwargs": kwargs})
+                send(sock, {"module": module, "function": name, "args": list(args), "kwargs": kwargs})
                 reply = receive(sock)
             except (OSError, WireError) as exc:
                 raise LentFunctionError(f"the course's {name} could not be called: {exc}") from None
@@ -240,6 +241,7 @@ def stand_in(address, module, name):
             target.clear()
             target.update(new)
         return reply["value"]
+
     call.__name__ = call.__qualname__ = name
     # tracebacks then say "inside the course's <name>", not "inside call"
     call.__code__ = call.__code__.replace(co_name=name, co_qualname=name)

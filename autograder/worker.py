@@ -30,6 +30,7 @@ with the error), then for each probe, once the grader has written its inputs
 only, by stand-ins for the course's versions in
 ``source_lib/_reference_<module>.py`` (see ``lending.py``).
 """
+
 import importlib
 import json
 import os
@@ -56,12 +57,16 @@ def resolve(ref, inputs, results):
         for key in path:
             if isinstance(value, (list, tuple)):
                 if int(key) >= len(value):
-                    raise TypeError(f"{_what(name, results)} returned {len(value)} value(s); "
-                                    f"the task asks for more (see its docstring)")
+                    raise TypeError(
+                        f"{_what(name, results)} returned {len(value)} value(s); "
+                        f"the task asks for more (see its docstring)"
+                    )
                 value = value[int(key)]
             elif key.isdigit() and not hasattr(value, key):
-                raise TypeError(f"{_what(name, results)} returned a {type(value).__name__}; "
-                                f"the task asks for a tuple (see its docstring)")
+                raise TypeError(
+                    f"{_what(name, results)} returned a {type(value).__name__}; "
+                    f"the task asks for a tuple (see its docstring)"
+                )
             elif isinstance(value, dict) and (key in value or not hasattr(value, key)):
                 value = value[key]
             else:  # an object the student's code made, e.g. a Keras layer's weight
@@ -136,8 +141,7 @@ def execute(module, probe, inputs, reference=None):
             for name in probe.get("reference") or ():
                 replaced[name] = getattr(module, name, None)
                 setattr(module, name, getattr(reference, name))
-            results["_calls"] = {s["as"]: s["call"].lstrip("@") for s in probe["steps"]
-                                 if "call" in s}
+            results["_calls"] = {s["as"]: s["call"].lstrip("@") for s in probe["steps"] if "call" in s}
             for step in probe["steps"]:
                 if "value" in step:  # an object later steps share, e.g. a bn_param dict
                     results[step["as"]] = resolve(step["value"], inputs, results)
@@ -147,8 +151,9 @@ def execute(module, probe, inputs, reference=None):
                 else:
                     func = getattr(module, step["call"], None)
                 if not callable(func):
-                    raise AttributeError(f"source_lib.{module.__name__.split('.')[-1]} has no "
-                                         f"function {step['call']}")
+                    raise AttributeError(
+                        f"source_lib.{module.__name__.split('.')[-1]} has no function {step['call']}"
+                    )
                 args = resolve(step.get("args", []), inputs, results)
                 kwargs = resolve(step.get("kwargs", {}), inputs, results)
                 results[step["as"]] = func(*args, **kwargs)
@@ -173,8 +178,9 @@ def execute(module, probe, inputs, reference=None):
         text = str(w.message)[:MAX_MESSAGE]
         if issubclass(w.category, RuntimeWarning) and text not in numerical:
             numerical.append(text)
-    note.update(arrays=arrays, types={k: v[:MAX_MESSAGE] for k, v in types.items()},
-                warnings=numerical[:MAX_WARNINGS])
+    note.update(
+        arrays=arrays, types={k: v[:MAX_MESSAGE] for k, v in types.items()}, warnings=numerical[:MAX_WARNINGS]
+    )
     return note
 
 
@@ -187,10 +193,8 @@ def run_probe(module, probe, request_dir):
     inputs = wire.load(path)
     reference = None
     if probe.get("reference"):
-        reference = importlib.import_module(
-            f"source_lib._reference_{module.__name__.split('.')[-1]}")
-    wire.save(os.path.join(request_dir, probe["id"] + ".out"),
-              execute(module, probe, inputs, reference))
+        reference = importlib.import_module(f"source_lib._reference_{module.__name__.split('.')[-1]}")
+    wire.save(os.path.join(request_dir, probe["id"] + ".out"), execute(module, probe, inputs, reference))
 
 
 def main(request_dir):

@@ -15,6 +15,7 @@ Prints the three wall times and ``together / (honest + attackers)``: at most
 grading command is timed, never the setup. Run it on an otherwise idle
 machine with ``.venv/bin/python bench/attack_batch.py`` (``--workers N``).
 """
+
 import argparse
 import shutil
 import subprocess
@@ -33,8 +34,7 @@ from autograder.course import CHAPTERS, Course  # noqa: E402
 
 CHAPTER = CHAPTERS[0]
 LIMITS = "\nc.Execute.timeout = 5\nc.TrustedChecks.wall_seconds = 10\n"
-GENERATED = {".venv", "_build", ".git", "__pycache__", ".pytest_cache", "test-artifacts",
-             "bench"}
+GENERATED = {".venv", "_build", ".git", "__pycache__", ".pytest_cache", "test-artifacts", "bench"}
 
 
 def ignore(folder, names):
@@ -57,8 +57,7 @@ def grade(folder, submissions, workers):
         fh.write(LIMITS)
     autograder(course, "release", CHAPTER.assignment)
     for sub in submissions:
-        make_submission(course, CHAPTER, sub,
-                        course.folder("submitted", sub.student, CHAPTER.assignment))
+        make_submission(course, CHAPTER, sub, course.folder("submitted", sub.student, CHAPTER.assignment))
     started = time.monotonic()
     autograder(course, "grade", CHAPTER.assignment, "--timeout", "45", "--workers", str(workers))
     return time.monotonic() - started
@@ -69,9 +68,11 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     honest = {s.student for s in HONEST}
-    runs = {"honest": [s for s in BATCH if s.student in honest],
-            "attackers": [s for s in BATCH if s.student not in honest],
-            "together": BATCH}
+    runs = {
+        "honest": [s for s in BATCH if s.student in honest],
+        "attackers": [s for s in BATCH if s.student not in honest],
+        "together": BATCH,
+    }
     seconds = {}
     with tempfile.TemporaryDirectory(prefix="nnfs-bench-") as tmp:
         for name, subs in runs.items():

@@ -15,6 +15,7 @@ Conv sizes (stride 1, pad 0 unless said): (a) 1->6 channels 28x28 5x5;
 (d) 32->32 channels 16x16 3x3 stride 2 pad 1. Pooling (2x2 stride 2, max and
 average) runs on the conv outputs of sizes (a) and (b).
 """
+
 import os
 import sys
 import timeit
@@ -72,6 +73,7 @@ def tf_conv_step(stride, pad):
             out = tf.nn.conv2d(x, w, strides=stride, padding=[[0, 0], [pad, pad], [pad, pad], [0, 0]]) + b
             loss = tf.reduce_sum(out * dout)
         return out, tape.gradient(loss, [x, w, b])
+
     return step
 
 
@@ -85,6 +87,7 @@ def tf_pool_step(kind):
             out = op(x, ksize=2, strides=2, padding="VALID")
             loss = tf.reduce_sum(out * dout)
         return out, tape.gradient(loss, x)
+
     return step
 
 
@@ -103,10 +106,13 @@ def bench_conv(rng, C, F, HW, k, stride, pad):
     dx, dw, db = cv.conv_backward_fast(dout, cache)
     out_n, cache_n = cv.conv_forward_naive(x[:N_NAIVE], w, b, cp)
     dx_n = cv.conv_backward_naive(dout[:N_NAIVE], cache_n)[0]
-    err = max(rel_error(out, out_tf.numpy().transpose(0, 3, 1, 2)),
-              rel_error(dx, dx_tf.numpy().transpose(0, 3, 1, 2)),
-              rel_error(dw, dw_tf.numpy().transpose(3, 2, 0, 1)),
-              rel_error(out_n, out[:N_NAIVE]), rel_error(dx_n, dx[:N_NAIVE]))
+    err = max(
+        rel_error(out, out_tf.numpy().transpose(0, 3, 1, 2)),
+        rel_error(dx, dx_tf.numpy().transpose(0, 3, 1, 2)),
+        rel_error(dw, dw_tf.numpy().transpose(3, 2, 0, 1)),
+        rel_error(out_n, out[:N_NAIVE]),
+        rel_error(dx_n, dx[:N_NAIVE]),
+    )
     assert err < 1e-7, err
 
     def fast():
@@ -126,19 +132,31 @@ def bench_conv(rng, C, F, HW, k, stride, pad):
 def bench_pool(kind, x):
     pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
     fwd_fast, bwd_fast, fwd_naive, bwd_naive = {
-        "max": (pl.max_pool_forward_fast, pl.max_pool_backward_fast,
-                pl.max_pool_forward_naive, pl.max_pool_backward_naive),
-        "avg": (pl.avg_pool_forward_fast, pl.avg_pool_backward_fast,
-                pl.avg_pool_forward_naive, pl.avg_pool_backward_naive)}[kind]
+        "max": (
+            pl.max_pool_forward_fast,
+            pl.max_pool_backward_fast,
+            pl.max_pool_forward_naive,
+            pl.max_pool_backward_naive,
+        ),
+        "avg": (
+            pl.avg_pool_forward_fast,
+            pl.avg_pool_backward_fast,
+            pl.avg_pool_forward_naive,
+            pl.avg_pool_backward_naive,
+        ),
+    }[kind]
     out, cache = fwd_fast(x, pp)
     dout = np.random.default_rng(1).standard_normal(out.shape)
     step = tf_pool_step(kind)
     tx, tdout = nhwc(x), nhwc(dout)
     out_tf, dx_tf = step(tx, tdout)
     out_n, cache_n = fwd_naive(x[:N_NAIVE], pp)
-    err = max(rel_error(out, out_tf.numpy().transpose(0, 3, 1, 2)),
-              rel_error(bwd_fast(dout, cache), dx_tf.numpy().transpose(0, 3, 1, 2)),
-              rel_error(out_n, out[:N_NAIVE]), rel_error(bwd_naive(dout[:N_NAIVE], cache_n), bwd_fast(dout, cache)[:N_NAIVE]))
+    err = max(
+        rel_error(out, out_tf.numpy().transpose(0, 3, 1, 2)),
+        rel_error(bwd_fast(dout, cache), dx_tf.numpy().transpose(0, 3, 1, 2)),
+        rel_error(out_n, out[:N_NAIVE]),
+        rel_error(bwd_naive(dout[:N_NAIVE], cache_n), bwd_fast(dout, cache)[:N_NAIVE]),
+    )
     assert err < 1e-7, err
 
     def fast():
@@ -149,24 +167,43 @@ def bench_pool(kind, x):
         o, c = fwd_naive(x[:N_NAIVE], pp)
         return bwd_naive(dout[:N_NAIVE], c)
 
-    return (naive_seconds(naive) * N / N_NAIVE, median_seconds(fast), median_seconds(lambda: step(tx, tdout))), err
+    return (
+        naive_seconds(naive) * N / N_NAIVE,
+        median_seconds(fast),
+        median_seconds(lambda: step(tx, tdout)),
+    ), err
 
 
 def main():
     rng = np.random.default_rng(0)
     fmt = "{:<34} {:>11} {:>9} {:>9} {:>8} {:>11}"
     print(f"Forward + backward, float64, batch N={N}; median times per call.")
-    print(f"naive: timed at N={N_NAIVE} and scaled linearly x{N // N_NAIVE} to N={N} (its cost is linear in N).")
-    print(f"TF: tf.function + GradientTape, NHWC, {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}"
-          f" intra-op threads; numpy: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}.")
-    print(f"1-minute load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-          " (other processes on the machine inflate and scatter these times, TF's two threads most).")
+    print(
+        f"naive: timed at N={N_NAIVE} and scaled linearly x{N // N_NAIVE} to N={N} (its cost is linear in N)."
+    )
+    print(
+        f"TF: tf.function + GradientTape, NHWC, {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}"
+        f" intra-op threads; numpy: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}."
+    )
+    print(
+        f"1-minute load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        " (other processes on the machine inflate and scatter these times, TF's two threads most)."
+    )
     print(fmt.format("size", "naive ms", "fast ms", "TF ms", "fast/TF", "naive/fast"))
 
     def row(name, times):
         t_naive, t_fast, t_tf = times
-        print(fmt.format(name, f"{t_naive * 1e3:.1f}", f"{t_fast * 1e3:.2f}", f"{t_tf * 1e3:.2f}",
-                         f"{t_fast / t_tf:.2f}", f"{t_naive / t_fast:.0f}"), flush=True)
+        print(
+            fmt.format(
+                name,
+                f"{t_naive * 1e3:.1f}",
+                f"{t_fast * 1e3:.2f}",
+                f"{t_tf * 1e3:.2f}",
+                f"{t_fast / t_tf:.2f}",
+                f"{t_naive / t_fast:.0f}",
+            ),
+            flush=True,
+        )
 
     conv_times, conv_outs, errs = {}, {}, []
     for name, size in CONV_SIZES.items():
@@ -183,10 +220,18 @@ def main():
 
     within = {n: t[1] / t[2] <= 2.0 for n, t in conv_times.items()}
     speedup = {n: t[0] / t[1] >= 100.0 for n, t in conv_times.items()}
-    print(f"fast conv within 2x of TF at every size: {'yes' if all(within.values()) else 'NO'}"
-          + ("" if all(within.values()) else f" (not at: {', '.join(n for n, ok in within.items() if not ok)})"))
-    print(f"fast conv at least 100x faster than naive at every size: {'yes' if all(speedup.values()) else 'NO'}"
-          + ("" if all(speedup.values()) else f" (not at: {', '.join(n for n, ok in speedup.items() if not ok)})"))
+    print(
+        f"fast conv within 2x of TF at every size: {'yes' if all(within.values()) else 'NO'}"
+        + ("" if all(within.values()) else f" (not at: {', '.join(n for n, ok in within.items() if not ok)})")
+    )
+    print(
+        f"fast conv at least 100x faster than naive at every size: {'yes' if all(speedup.values()) else 'NO'}"
+        + (
+            ""
+            if all(speedup.values())
+            else f" (not at: {', '.join(n for n, ok in speedup.items() if not ok)})"
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ same loss and gradients with ``tf.GradientTape`` (eager, and as a
 ``tf.function``). Prints median times and ratios to numpy; run it with
 ``.venv/bin/python bench/feedforward.py``.
 """
+
 import os
 import sys
 import timeit
@@ -34,8 +35,12 @@ def main():
     rng = np.random.default_rng(0)
     N, D, H, C = 256, 784, 64, 10
     X, Y_T = rng.random((N, D)), np.eye(C)[rng.integers(0, C, N)]
-    w = {"W1": rng.standard_normal((H, D)) * 0.05, "b1": np.zeros(H),
-         "W2": rng.standard_normal((C, H)) * 0.1, "b2": np.zeros(C)}
+    w = {
+        "W1": rng.standard_normal((H, D)) * 0.05,
+        "b1": np.zeros(H),
+        "W2": rng.standard_normal((C, H)) * 0.1,
+        "b2": np.zeros(C),
+    }
     tw = {k: tf.Variable(v) for k, v in w.items()}
     tX, tY = tf.constant(X), tf.constant(Y_T)
 

@@ -36,6 +36,7 @@ Timings are only meaningful on an otherwise idle machine. Run it with ``.venv/bi
 (``--chapter MODULE``, ``--n N``, ``--workers N``, ``--keep`` to keep the
 course copies and logs).
 """
+
 import argparse
 import itertools
 import os
@@ -97,8 +98,9 @@ def run(cmd, cwd, env, log):
     """Run ``cmd`` with its output in ``log``; returns (seconds, return code)."""
     with open(log, "w") as out:
         start = time.monotonic()
-        rc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=out, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(
+            cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        ).returncode
         return time.monotonic() - start, rc
 
 
@@ -107,8 +109,12 @@ def tail(log, lines=30):
 
 
 def release(course, chapter, log):
-    _, rc = run([str(AUTOGRADER), "release", chapter.assignment, "--course", str(course.root)],
-                course.root, os.environ, log)
+    _, rc = run(
+        [str(AUTOGRADER), "release", chapter.assignment, "--course", str(course.root)],
+        course.root,
+        os.environ,
+        log,
+    )
     if rc:
         sys.exit(f"autograder release failed in {course.root}:\n{tail(log)}")
 
@@ -116,8 +122,7 @@ def release(course, chapter, log):
 def stock_config(course):
     """nbgrader's defaults, but the course's id and cell timeout and a gradebook of its own."""
     ours = PyFileConfigLoader("nbgrader_config.py", path=str(course.nbgrader_root)).load_config()
-    return STOCK_CONFIG.format(course_id=ours.CourseDirectory.course_id,
-                               timeout=ours.Execute.timeout)
+    return STOCK_CONFIG.format(course_id=ours.CourseDirectory.course_id, timeout=ours.Execute.timeout)
 
 
 def class_of(chapter, n):
@@ -147,8 +152,9 @@ def per_minute(n, seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--chapter", default="feedforward",
-                        choices=[c.module for c in CHAPTERS], help="chapter module")
+    parser.add_argument(
+        "--chapter", default="feedforward", choices=[c.module for c in CHAPTERS], help="chapter module"
+    )
     parser.add_argument("--n", type=int, default=40, help="number of submissions")
     parser.add_argument("--workers", type=int, help="workers of ours (default: its default)")
     parser.add_argument("--keep", action="store_true", help="keep the course copies and logs")
@@ -181,28 +187,34 @@ def bench(chapter, n, workers, work):
         dest = ours.folder("submitted", student, chapter.assignment)
         make_submission(ours, chapter, sub, dest)
         shutil.copytree(dest, stock.folder("submitted", student, chapter.assignment))
-    say(f"{chapter.assignment}: {n} submissions ({len(set(map(id, students.values())))} "
-        f"different) from the sample class, in {work}")
+    say(
+        f"{chapter.assignment}: {n} submissions ({len(set(map(id, students.values())))} "
+        f"different) from the sample class, in {work}"
+    )
 
     # --- stock nbgrader: sequential, its default autograde pipeline
     env = dict(nbgrader_env(stock), NNFS_OFFLINE="1")
     stock_log = work / "stock.log"
-    stock_s, stock_rc = run([sys.executable, "-m", "nbgrader", "autograde", chapter.assignment,
-                             "--force"], stock.nbgrader_root, env, stock_log)
+    stock_s, stock_rc = run(
+        [sys.executable, "-m", "nbgrader", "autograde", chapter.assignment, "--force"],
+        stock.nbgrader_root,
+        env,
+        stock_log,
+    )
     if stock_rc:  # nbgrader goes on past a failed submission and says so in its exit code
         say(f"nbgrader autograde exited with {stock_rc}; end of its log:\n{tail(stock_log, 15)}")
 
     # --- ours: autograder grade, parallel, trusted checks
     ours_log = work / "ours.log"
     cmd = [str(AUTOGRADER), "grade", chapter.assignment, "--course", str(ours.root)]
-    ours_s, ours_rc = run(cmd + (["--workers", str(workers)] if workers else []),
-                          ours.root, dict(os.environ), ours_log)
+    ours_s, ours_rc = run(
+        cmd + (["--workers", str(workers)] if workers else []), ours.root, dict(os.environ), ours_log
+    )
     if ours_rc:
         say(f"autograder grade exited with {ours_rc}; end of its log:\n{tail(ours_log)}")
         return False
     # its own count of the grading phase alone (without feedback, summary and CSV)
-    phase = re.search(r"graded \d+ submissions in \d+ s \(([\d.]+) per minute\)",
-                      ours_log.read_text())
+    phase = re.search(r"graded \d+ submissions in \d+ s \(([\d.]+) per minute\)", ours_log.read_text())
 
     print_throughput(chapter, n, stock_s, ours_s, phase and float(phase.group(1)), workers)
     return print_agreement(chapter, students, cell_checks(ours, chapter), stock, ours)
@@ -213,8 +225,9 @@ def print_throughput(chapter, n, stock_s, ours_s, ours_phase, workers):
     say(f"\nThroughput, {n} submissions of {chapter.assignment} on {os.cpu_count()} cores")
     phase = f"  (grading phase alone: {ours_phase:.1f}/min)" if ours_phase else ""
     for name, seconds, rate, extra in (
-            ("stock nbgrader autograde (sequential)", stock_s, rate_stock, ""),
-            (f"autograder grade ({workers or 'default'} workers)", ours_s, rate_ours, phase)):
+        ("stock nbgrader autograde (sequential)", stock_s, rate_stock, ""),
+        (f"autograder grade ({workers or 'default'} workers)", ours_s, rate_ours, phase),
+    ):
         say(f"  {name:40s} {seconds:7.1f} s {rate:7.1f} submissions/min{extra}")
     say(f"  ratio ours / stock: {rate_ours / rate_stock:.2f}x (goal: >= 4x)")
 
@@ -235,6 +248,7 @@ def classify(stock, ours, fail, checks):
 
 def print_agreement(chapter, students, checks_of, stock, ours):
     """Compare every auto-graded cell; print the disagreements and the totals. True if none UNEXPECTED."""
+
     def rows(course):
         return {r.student: r for r in table(course, [chapter])}
 
@@ -249,8 +263,15 @@ def print_agreement(chapter, students, checks_of, stock, ours):
         for grade_id, checks in checks_of.items():  # written answers name no check
             s, o = stock_cells.get(grade_id), ours_cells.get(grade_id)
             if s is None or o is None:
-                listed.append((student, short_id(grade_id), s and s.score, o and o.score,
-                               "UNEXPECTED: missing from a gradebook"))
+                listed.append(
+                    (
+                        student,
+                        short_id(grade_id),
+                        s and s.score,
+                        o and o.score,
+                        "UNEXPECTED: missing from a gradebook",
+                    )
+                )
                 continue
             compared += 1
             identical += s.score == o.score
@@ -261,27 +282,43 @@ def print_agreement(chapter, students, checks_of, stock, ours):
     fooled = sum(why.startswith("stock fooled") for *_, why in listed)
     doubled = sum(why.startswith("stock double penalty") for *_, why in listed)
     unexpected = len(listed) - fooled - doubled
-    say(f"\nGrade agreement: {compared} auto-graded cells compared, {identical} identical, "
-        f"{fooled} stock fooled, {doubled} stock double penalty, {unexpected} UNEXPECTED")
-    score = lambda x: "-" if x is None else f"{x:g}"  # noqa: E731
+    say(
+        f"\nGrade agreement: {compared} auto-graded cells compared, {identical} identical, "
+        f"{fooled} stock fooled, {doubled} stock double penalty, {unexpected} UNEXPECTED"
+    )
+
+    def score(x):
+        return "-" if x is None else f"{x:g}"
+
     if listed:
         t = Table(title="Disagreements (and cells not scored as the corpus says)")
         for name in ("student", "cell", "stock", "ours", "class"):
             t.add_column(name)
         for student, cell, s, o, why in listed:
-            t.add_row(student, cell, score(s), score(o), why,
-                      style="red" if why.startswith("UNEXPECTED") else None)
+            t.add_row(
+                student, cell, score(s), score(o), why, style="red" if why.startswith("UNEXPECTED") else None
+            )
         console.print(t, highlight=False)
 
     t = Table(title=f"{chapter.assignment}: total scores (written answers left to manual grading)")
-    for name, justify in (("student", "left"), ("stock", "right"), ("ours", "right"),
-                          ("max", "right"), ("checks it must fail", "right")):
+    for name, justify in (
+        ("student", "left"),
+        ("stock", "right"),
+        ("ours", "right"),
+        ("max", "right"),
+        ("checks it must fail", "right"),
+    ):
         t.add_column(name, justify=justify)
     for student, sub in students.items():
         s, o = stock_rows.get(student), ours_rows.get(student)
         failing = sum(must_fail(sub, checks) for checks in checks_of.values())
-        t.add_row(student, score(s and s.score), score(o and o.score),
-                  score((o or s) and (o or s).max_score), f"{failing}/{len(checks_of)}")
+        t.add_row(
+            student,
+            score(s and s.score),
+            score(o and o.score),
+            score((o or s) and (o or s).max_score),
+            f"{failing}/{len(checks_of)}",
+        )
     console.print(t, highlight=False)
     return unexpected == 0
 

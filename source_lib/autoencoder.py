@@ -16,6 +16,7 @@ All arrays are float64.
 """
 import numpy as np
 from scipy.special import expit
+
 from ._tasks import unwritten  # noqa: F401 (the student release's stubs call it)
 
 # ITU-R BT.709 luma weights for R, G, B

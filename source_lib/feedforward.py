@@ -12,6 +12,7 @@ Every function marked "Task" is yours to write, between the solution markers.
 All arrays are float64 unless stated otherwise.
 """
 import numpy as np
+
 from ._tasks import unwritten  # noqa: F401 (the student release's stubs call it)
 
 

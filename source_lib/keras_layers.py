@@ -26,6 +26,7 @@ the inputs are symbolic tensors that numpy cannot compute with.
 Every method marked "Task" is yours to write, between the solution markers.
 """
 import os
+
 from ._tasks import unwritten  # noqa: F401 (the student release's stubs call it)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -28,6 +28,7 @@ group of M values with upstream gradient g = dout * gamma,
 Every function marked "Task" is yours to write, between the solution markers.
 """
 import numpy as np
+
 from ._tasks import unwritten  # noqa: F401 (the student release's stubs call it)
 
 

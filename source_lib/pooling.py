@@ -13,6 +13,7 @@ Every function marked "Task" is yours to write, between the solution markers;
 the fast versions and global and adaptive average pooling are provided.
 """
 import numpy as np
+
 from ._tasks import unwritten  # noqa: F401 (the student release's stubs call it)
 
 

@@ -4,6 +4,7 @@ Every command line these fixtures and the tests run through ``autograder()`` or
 ``dask_cluster()`` is recorded in ``RAN``: ``test_instructor_guide`` checks that
 each command of the instructor guide is among them, as written there.
 """
+
 import contextlib
 import os
 import shutil
@@ -37,8 +38,12 @@ RAN = []
 def autograder(course, *args, check=True):
     """Run the real ``autograder`` command on ``course``; returns the completed process."""
     args = [str(a) for a in args]
-    proc = subprocess.run([str(AUTOGRADER), *args, "--course", str(course.root)],
-                          capture_output=True, text=True, cwd=course.root)
+    proc = subprocess.run(
+        [str(AUTOGRADER), *args, "--course", str(course.root)],
+        capture_output=True,
+        text=True,
+        cwd=course.root,
+    )
     RAN.append((("autograder", *args), proc.returncode))
     if check and proc.returncode != 0:
         raise AssertionError(f"autograder {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -89,17 +94,23 @@ def student_edition(tmp_path_factory):
 @pytest.fixture(scope="session")
 def graded(released):
     autograder(released, "sample-class")
+
     # bad input in the batch must not stop it: a notebook that is not JSON, a
     # submission without its notebook, and a correct one full of junk files
-    submitted = lambda student: released.folder("submitted", student, "ch01_feedforward")
+    def submitted(student):
+        return released.folder("submitted", student, "ch01_feedforward")
+
     submitted("corrupt-json").mkdir(parents=True)
     (submitted("corrupt-json") / "feedforward.ipynb").write_text('{"cells": [')
     shutil.copytree(submitted("solution"), submitted("missing-notebook"))
     (submitted("missing-notebook") / "feedforward.ipynb").unlink()
     shutil.copytree(submitted("solution"), submitted("junk"))
-    for junk, content in ((".DS_Store", b"\0\0\0\1Bud1"), ("data/big.bin", bytes(range(256)) * 8192),
-                          ("source_lib/__pycache__/feedforward.cpython-311.pyc", b"not bytecode"),
-                          ("source_lib/notes.txt", "\u00e9t\u00e9".encode("latin-1"))):
+    for junk, content in (
+        (".DS_Store", b"\0\0\0\1Bud1"),
+        ("data/big.bin", bytes(range(256)) * 8192),
+        ("source_lib/__pycache__/feedforward.cpython-311.pyc", b"not bytecode"),
+        ("source_lib/notes.txt", "\u00e9t\u00e9".encode("latin-1")),
+    ):
         (submitted("junk") / junk).parent.mkdir(parents=True, exist_ok=True)
         (submitted("junk") / junk).write_bytes(content)
     autograder(released, "grade")
@@ -118,8 +129,7 @@ def validated(course_copy):
     """The output of ``autograder validate`` (every chapter: minutes), run once a session."""
     # the guide's command as written, on fewer ids than its defaults (1,000 / 200 / 100
     # ids take about 10 minutes on 2 cores; these about 1)
-    counts = {"NNFS_VALIDATE_IDS": "200", "NNFS_VALIDATE_KERAS_IDS": "5",
-              "NNFS_VALIDATE_MUTANT_IDS": "10"}
+    counts = {"NNFS_VALIDATE_IDS": "200", "NNFS_VALIDATE_KERAS_IDS": "5", "NNFS_VALIDATE_MUTANT_IDS": "10"}
     saved = {k: os.environ.get(k) for k in counts}
     os.environ.update(counts)
     try:
@@ -132,8 +142,7 @@ def validated(course_copy):
                 os.environ[k] = v
 
 
-SMALL_CLASS = ["solution", "blank", "bug-bias-axis", "bug-transposed-dw1", "attack-cell",
-               "alt-formulas"]
+SMALL_CLASS = ["solution", "blank", "bug-bias-axis", "bug-transposed-dw1", "attack-cell", "alt-formulas"]
 
 
 def small_course(graded, folder):
@@ -144,8 +153,10 @@ def small_course(graded, folder):
     shutil.copytree(REPO, course.root, ignore=_ignore)
     autograder(course, "release", chapter.assignment)
     for student in SMALL_CLASS:
-        shutil.copytree(graded.folder("submitted", student, chapter.assignment),
-                        course.folder("submitted", student, chapter.assignment))
+        shutil.copytree(
+            graded.folder("submitted", student, chapter.assignment),
+            course.folder("submitted", student, chapter.assignment),
+        )
     return course
 
 
@@ -168,8 +179,7 @@ def chapter_one_course(folder, submissions, config="", edit_book=None, more=()):
     autograder(course, "release", *(chapter.assignment for chapter, _ in batches))
     for chapter, subs in batches:
         for sub in subs:
-            make_submission(course, chapter, sub,
-                            course.folder("submitted", sub.student, chapter.assignment))
+            make_submission(course, chapter, sub, course.folder("submitted", sub.student, chapter.assignment))
     return course
 
 
@@ -190,8 +200,13 @@ def _lock_the_written_question(course):
     path = course.book / CHAPTERS[0].notebook
     book = nbformat.read(path, as_version=4)
     question = next(c for c in book.cells if c.source.startswith("## Written question"))
-    question.metadata["nbgrader"] = {"grade": False, "grade_id": READ_ONLY_QUESTION,
-                                     "locked": True, "schema_version": 3, "solution": False}
+    question.metadata["nbgrader"] = {
+        "grade": False,
+        "grade_id": READ_ONLY_QUESTION,
+        "locked": True,
+        "schema_version": 3,
+        "solution": False,
+    }
     nbformat.write(book, path)
 
 
@@ -213,9 +228,13 @@ def attacked(tmp_path_factory):
     from autograder.corpus.attacks_intake import CANARY
     from autograder.grading import table
 
-    course = chapter_one_course(tmp_path_factory.mktemp("attacks"), BATCH, SHORT_LIMITS,
-                                edit_book=_lock_the_written_question,
-                                more=[(LENT_CHAPTER, LENT_BATCH)])
+    course = chapter_one_course(
+        tmp_path_factory.mktemp("attacks"),
+        BATCH,
+        SHORT_LIMITS,
+        edit_book=_lock_the_written_question,
+        more=[(LENT_CHAPTER, LENT_BATCH)],
+    )
     submitted = _digest(course.folder("submitted"))
     temporary = _temporary_files()
     canary = f"canary-{os.getpid()}-{time.time_ns()}"
@@ -226,8 +245,9 @@ def attacked(tmp_path_factory):
             listener.listen()
             listener.setblocking(False)
             started = time.monotonic()
-            out = autograder(course, "grade", CHAPTERS[0].assignment, LENT_CHAPTER.assignment,
-                             "--timeout", "45").stdout
+            out = autograder(
+                course, "grade", CHAPTERS[0].assignment, LENT_CHAPTER.assignment, "--timeout", "45"
+            ).stdout
             seconds = time.monotonic() - started
             try:
                 listener.accept()
@@ -237,8 +257,16 @@ def attacked(tmp_path_factory):
     finally:
         del os.environ[CANARY]
     rows = {r.student: r for r in table(course, [CHAPTERS[0]])}
-    return SimpleNamespace(course=course, out=out, rows=rows, submitted=submitted,
-                           reached=reached, temporary=temporary, canary=canary, seconds=seconds)
+    return SimpleNamespace(
+        course=course,
+        out=out,
+        rows=rows,
+        submitted=submitted,
+        reached=reached,
+        temporary=temporary,
+        canary=canary,
+        seconds=seconds,
+    )
 
 
 TEMPORARY = ("nnfs-job-", "nnfs-worker-", "nnfs-kernel-", "nnfs-root-", "nnfs-ipc-")
@@ -246,8 +274,11 @@ TEMPORARY = ("nnfs-job-", "nnfs-worker-", "nnfs-kernel-", "nnfs-root-", "nnfs-ip
 
 def _digest(folder):
     """Relative path -> bytes of every file below ``folder`` (links not followed)."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.is_symlink()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 def _temporary_files():
@@ -276,20 +307,25 @@ def dask_cluster(folder):
     paths = {name: Path(folder) / f"dask-{name}.log" for name in ("scheduler", "worker")}
     logs = {name: path.open("w") for name, path in paths.items()}
     try:
-        procs.append(subprocess.Popen([dask, *scheduler], stdout=logs["scheduler"],
-                                      stderr=subprocess.STDOUT, cwd=folder))
+        procs.append(
+            subprocess.Popen(
+                [dask, *scheduler], stdout=logs["scheduler"], stderr=subprocess.STDOUT, cwd=folder
+            )
+        )
         address, deadline = None, time.monotonic() + 60
         while address is None:  # the port is the scheduler's choice: read it from its log
             for line in paths["scheduler"].read_text().splitlines():
                 if "Scheduler at:" in line:
                     address = line.split("Scheduler at:")[1].strip()
             if address is None:
-                assert procs[0].poll() is None and time.monotonic() < deadline, \
+                assert procs[0].poll() is None and time.monotonic() < deadline, (
                     "dask scheduler did not start:\n" + paths["scheduler"].read_text()
+                )
                 time.sleep(0.2)
         worker = ("worker", address, "--nworkers", "-1", "--nthreads", "1")
-        procs.append(subprocess.Popen([dask, *worker], stdout=logs["worker"],
-                                      stderr=subprocess.STDOUT, cwd=folder))
+        procs.append(
+            subprocess.Popen([dask, *worker], stdout=logs["worker"], stderr=subprocess.STDOUT, cwd=folder)
+        )
         with Client(address, timeout=60) as client:
             client.wait_for_workers(CPU_COUNT, timeout=120)
         # daemons have no exit status: recorded as run once the cluster is up

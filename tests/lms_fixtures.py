@@ -6,6 +6,7 @@ hostile entries); the guide's LMS commands on them.
 The LMS formats are facts found in the LMSs' sources and documentation, written down
 here with where they come from.
 """
+
 import csv
 import io
 import json
@@ -24,9 +25,7 @@ from autograder import lms
 from autograder.corpus import corpus, make_submission
 from autograder.course import CHAPTERS, Course
 from autograder.grading import table
-
 from conftest import RAN, autograder, chapter_one_course
-
 
 EXCHANGE_STUDENTS = {"ada": "solution", "grace": "bug-bias-axis"}  # account -> corpus student
 
@@ -35,8 +34,13 @@ def nbgrader_cmd(cwd, *args, env=None, record=True):
     """Run the real ``nbgrader`` in ``cwd`` (its configuration is read from there and from
     the HOME of ``env``); instructor commands are recorded in ``RAN`` as ``("nbgrader", ...)``."""
     args = [str(a) for a in args]
-    proc = subprocess.run([str(Path(sys.executable).with_name("nbgrader")), *args], cwd=cwd,
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("nbgrader")), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if record:
         RAN.append((("nbgrader", *args), proc.returncode))
     if proc.returncode != 0:
@@ -50,12 +54,17 @@ def student_account(folder, name, exchange):
     home = Path(folder) / f"home-{name}"
     (home / ".jupyter").mkdir(parents=True)
     (home / ".jupyter" / "nbgrader_config.py").write_text(
-        f"c = get_config()\nc.CourseDirectory.course_id = 'nnfs'\n"
-        f"c.Exchange.root = {str(exchange)!r}\n")
+        f"c = get_config()\nc.CourseDirectory.course_id = 'nnfs'\nc.Exchange.root = {str(exchange)!r}\n"
+    )
     (home / "work").mkdir()
-    env = dict(os.environ, HOME=str(home), USER=name, LOGNAME=name,
-               JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / ".local"
-                                                                                 / "share" / "jupyter"))
+    env = dict(
+        os.environ,
+        HOME=str(home),
+        USER=name,
+        LOGNAME=name,
+        JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
+        JUPYTER_DATA_DIR=str(home / ".local" / "share" / "jupyter"),
+    )
     env.pop("JUPYTER_PATH", None)
     return SimpleNamespace(name=name, home=home, work=home / "work", env=env)
 
@@ -87,22 +96,36 @@ def exchange_round_trip(tmp_path_factory):
         make_submission(course, chapter, subs[student], mine)  # the student's work, in place
         # nbgrader 0.9.6 names a submission after the OS account (pwd, not USER): these
         # simulated accounts share one, so each says who it is, as nbgrader allows
-        nbgrader_cmd(acct.work, "submit", chapter.assignment, f"--student={name}", env=acct.env,
-                     record=False)
+        nbgrader_cmd(acct.work, "submit", chapter.assignment, f"--student={name}", env=acct.env, record=False)
     nbgrader_cmd(root, "collect", chapter.assignment)
     # what nbgrader's collect placed, as it placed it (lms_class collects into this course again)
-    collected = {name: {str(p.relative_to(got)): p.read_bytes() for p in got.rglob("*") if p.is_file()}
-                 for name in accounts
-                 for got in [course.folder("submitted", name, chapter.assignment)]}
+    collected = {
+        name: {str(p.relative_to(got)): p.read_bytes() for p in got.rglob("*") if p.is_file()}
+        for name in accounts
+        for got in [course.folder("submitted", name, chapter.assignment)]
+    }
     started = time.monotonic()
     out = autograder(course, "grade").stdout
     seconds = time.monotonic() - started
     nbgrader_cmd(root, "release_feedback", chapter.assignment)
     for acct in accounts.values():
-        nbgrader_cmd(acct.work, "fetch_feedback", chapter.assignment, f"--student={acct.name}",
-                     env=acct.env, record=False)
-    return SimpleNamespace(course=course, exchange=exchange, accounts=accounts, fetched=fetched,
-                           collected=collected, out=out, seconds=seconds)
+        nbgrader_cmd(
+            acct.work,
+            "fetch_feedback",
+            chapter.assignment,
+            f"--student={acct.name}",
+            env=acct.env,
+            record=False,
+        )
+    return SimpleNamespace(
+        course=course,
+        exchange=exchange,
+        accounts=accounts,
+        fetched=fetched,
+        collected=collected,
+        out=out,
+        seconds=seconds,
+    )
 
 
 CHAPTER = CHAPTERS[0]
@@ -119,10 +142,18 @@ CANVAS_IDENTITY_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Sect
 # all-digit parts as the user id and the id of a file of that user's submission.
 # Moodle, mod/assign (lang/en/assign.php; gradingtable.php's download columns;
 # feedback/offline/importgradeslib.php): the grading worksheet's columns, English strings.
-MOODLE_WORKSHEET_COLUMNS = ["Identifier", "Full name", "Email address", "Status", "Grade",
-                            "Maximum Grade", "Grade can be changed",
-                            "Last modified (submission)", "Last modified (grade)",
-                            "Feedback comments"]
+MOODLE_WORKSHEET_COLUMNS = [
+    "Identifier",
+    "Full name",
+    "Email address",
+    "Status",
+    "Grade",
+    "Maximum Grade",
+    "Grade can be changed",
+    "Last modified (submission)",
+    "Last modified (grade)",
+    "Feedback comments",
+]
 MOODLE_IMPORT_NEEDS = {"Identifier", "Grade", "Last modified (grade)"}  # importer's init()
 MOODLE_IDENTIFIER = "Participant {}"  # $string['hiddenuser'] = 'Participant ' + unique id
 # Moodle's download (mod/assign/classes/downloader.php): a folder per participant,
@@ -154,8 +185,20 @@ def moodle_worksheet_csv(path):
         w = csv.writer(fh)
         w.writerow(MOODLE_WORKSHEET_COLUMNS)
         for login, (*_, number, full) in ROSTER.items():
-            w.writerow([MOODLE_IDENTIFIER.format(number), full, f"{login}@example.edu",
-                        "Submitted for grading", "", "14.00", "Yes", "", "-", ""])
+            w.writerow(
+                [
+                    MOODLE_IDENTIFIER.format(number),
+                    full,
+                    f"{login}@example.edu",
+                    "Submitted for grading",
+                    "",
+                    "14.00",
+                    "Yes",
+                    "",
+                    "-",
+                    "",
+                ]
+            )
     return path
 
 
@@ -163,8 +206,7 @@ def submission_files(course, student, folder):
     """The corpus submission ``student`` as files: relative path -> bytes."""
     sub = {s.student: s for s in corpus(CHAPTER.module).SAMPLE_CLASS}[student]
     dest = make_submission(course, CHAPTER, sub, Path(folder) / student)
-    return {str(p.relative_to(dest)): p.read_bytes() for p in sorted(dest.rglob("*"))
-            if p.is_file()}
+    return {str(p.relative_to(dest)): p.read_bytes() for p in sorted(dest.rglob("*")) if p.is_file()}
 
 
 def zip_bytes(files):
@@ -202,8 +244,10 @@ def canvas_archive(path, files):
         # the notebook twice (-1: uploaded again, a later file id), source_lib as a zip
         zf.writestr(f"{name}_{user}_5001_feedforward.ipynb", b'{"an": "earlier upload"}')
         zf.writestr(f"{name}_{user}_5002_feedforward-1.ipynb", ada["feedforward.ipynb"])
-        zf.writestr(f"{name}_{user}_5003_source_lib.zip",
-                    zip_bytes({k: v for k, v in ada.items() if k.startswith("source_lib/")}))
+        zf.writestr(
+            f"{name}_{user}_5003_source_lib.zip",
+            zip_bytes({k: v for k, v in ada.items() if k.startswith("source_lib/")}),
+        )
         zf.writestr(f"{name}_{user}_5004_screenshot.png", b"\x89PNG stray")
         # late, the notebook renamed by the browser, source_lib's files loose (flattened)
         user, _, name, *_ = ROSTER["grace"]
@@ -214,8 +258,10 @@ def canvas_archive(path, files):
                 zf.writestr(f"{name}_LATE_{user}_{6100 + i}_{Path(rel).name}", data)
         zf.writestr("babbagecharles_103_text.html", b"<p>a text entry</p>")
         # a zip of the whole assignment folder (a student not in the roster: the Canvas id)
-        zf.writestr("babbagecharles_103_7001_ch01_feedforward.zip",
-                    zip_bytes({f"{CHAPTER.assignment}/{rel}": data for rel, data in ada.items()}))
+        zf.writestr(
+            "babbagecharles_103_7001_ch01_feedforward.zip",
+            zip_bytes({f"{CHAPTER.assignment}/{rel}": data for rel, data in ada.items()}),
+        )
         zf.writestr("notes.txt", b"not a submission")
         hostile(zf, f"{name}_LATE_{user}_6900_")
 
@@ -227,16 +273,17 @@ def moodle_archive(path, files):
         ada = f"{full}_{number}_assignsubmission_file_"
         for rel, data in files["ada"].items():  # the assignment folder as the student had it
             zf.writestr(f"{ada}/{CHAPTER.assignment}/{rel}", data)
-        zf.writestr(f"{ada}/{CHAPTER.assignment}/.ipynb_checkpoints/feedforward-checkpoint.ipynb",
-                    b"{}")
+        zf.writestr(f"{ada}/{CHAPTER.assignment}/.ipynb_checkpoints/feedforward-checkpoint.ipynb", b"{}")
         *_, number, full = ROSTER["grace"]
         grace = f"{full}_{number}_assignsubmission_file_"
         old = zipfile.ZipInfo(f"{grace}/feedforward.ipynb", (2026, 11, 1, 10, 0, 0))
         zf.writestr(old, b'{"an": "earlier attempt"}')
         new = zipfile.ZipInfo(f"{grace}/feedforward (1).ipynb", (2026, 11, 2, 10, 0, 0))
         zf.writestr(new, files["grace"]["feedforward.ipynb"])
-        zf.writestr(f"{grace}/source_lib.zip", zip_bytes(
-            {k: v for k, v in files["grace"].items() if k.startswith("source_lib/")}))
+        zf.writestr(
+            f"{grace}/source_lib.zip",
+            zip_bytes({k: v for k, v in files["grace"].items() if k.startswith("source_lib/")}),
+        )
         zf.writestr(f"{full}_{number}_assignsubmission_onlinetext_/onlinetext.html", b"<p/>")
         zf.writestr("stray.txt", b"not in a participant's folder")
         hostile(zf, f"{grace}/")
@@ -254,30 +301,41 @@ def lms_class(exchange_round_trip, tmp_path_factory):
     canvas_archive(course.root / "submissions.zip", files)
     canvas_gradebook_csv(course.root / "gradebook.csv")
     moodle_worksheet_csv(course.root / "worksheet.csv")
-    out = {"collect": autograder(course, "collect", "submissions.zip", CHAPTER.assignment,
-                                 "--roster", "gradebook.csv").stdout,
-           "canvas": autograder(course, "export", "--format", "canvas").stdout,
-           "canvas-feedback": autograder(course, "feedback-bundle", CHAPTER.assignment,
-                                         "--format", "canvas").stdout,
-           "moodle": autograder(course, "export", "--format", "moodle", "--roster",
-                                "worksheet.csv").stdout,
-           "moodle-feedback": autograder(course, "feedback-bundle", CHAPTER.assignment,
-                                         "--format", "moodle", "--roster",
-                                         "worksheet.csv").stdout}
+    out = {
+        "collect": autograder(
+            course, "collect", "submissions.zip", CHAPTER.assignment, "--roster", "gradebook.csv"
+        ).stdout,
+        "canvas": autograder(course, "export", "--format", "canvas").stdout,
+        "canvas-feedback": autograder(
+            course, "feedback-bundle", CHAPTER.assignment, "--format", "canvas"
+        ).stdout,
+        "moodle": autograder(course, "export", "--format", "moodle", "--roster", "worksheet.csv").stdout,
+        "moodle-feedback": autograder(
+            course, "feedback-bundle", CHAPTER.assignment, "--format", "moodle", "--roster", "worksheet.csv"
+        ).stdout,
+    }
     moodle_course = Course(folder / "moodle")  # a course on Moodle: its own folder
     moodle_course.nbgrader_root.mkdir(parents=True)
     moodle_archive(moodle_course.root / "submissions.zip", files)
     moodle_worksheet_csv(moodle_course.root / "worksheet.csv")
-    out["moodle-collect"] = autograder(moodle_course, "collect", "submissions.zip",
-                                       CHAPTER.assignment, "--roster", "worksheet.csv").stdout
+    out["moodle-collect"] = autograder(
+        moodle_course, "collect", "submissions.zip", CHAPTER.assignment, "--roster", "worksheet.csv"
+    ).stdout
     record = json.loads(lms.record_path(moodle_course, CHAPTER.assignment).read_text())
-    moodle_done = lms.Collected(**{k: record[k] for k in ("lms", "assignment")},
-                                **{k: [(lms.Placed if k == "placed" else lms.Entry)(**e)
-                                       for e in record[k]]
-                                   for k in ("placed", "ignored", "unplaced", "notes")})
-    return SimpleNamespace(course=course, files=files, out=out, folder=folder,
-                           moodle_course=moodle_course, moodle=moodle_done,
-                           canvas=lms.read_record(course, CHAPTER.assignment),
-                           rows={r.student: r for r in table(course, [CHAPTER])})
-
-
+    moodle_done = lms.Collected(
+        **{k: record[k] for k in ("lms", "assignment")},
+        **{
+            k: [(lms.Placed if k == "placed" else lms.Entry)(**e) for e in record[k]]
+            for k in ("placed", "ignored", "unplaced", "notes")
+        },
+    )
+    return SimpleNamespace(
+        course=course,
+        files=files,
+        out=out,
+        folder=folder,
+        moodle_course=moodle_course,
+        moodle=moodle_done,
+        canvas=lms.read_record(course, CHAPTER.assignment),
+        rows={r.student: r for r in table(course, [CHAPTER])},
+    )

@@ -11,6 +11,7 @@ cell, 10 s per check, 45 s per submission) because several attacks wait them out
 This file checks the batch as a whole and the sandbox's attacks; test_intake.py
 and test_tamper.py check theirs.
 """
+
 import os
 import shutil
 import sqlite3
@@ -20,6 +21,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbgrader.api import Gradebook
+from test_grading import page_text
 
 from autograder.corpus import make_submission
 from autograder.corpus.attack_batch import BATCH, ZERO
@@ -28,9 +30,7 @@ from autograder.course import CHAPTERS, Course
 from autograder.grading import HINTS, Recorder, table
 from autograder.jail import SLOT_UID, SLOTS
 from autograder.release import find_leaks, secret_lines
-
 from conftest import REPO, _digest, _temporary_files
-from test_grading import page_text
 
 CHAPTER = CHAPTERS[0]
 
@@ -40,8 +40,12 @@ def autograded_outputs(course, student):
     if not path.is_file():
         return ""
     nb = nbformat.read(path, as_version=4)
-    return "\n".join(str(o.get("text", "")) + str(o.get("evalue", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return "\n".join(
+        str(o.get("text", "")) + str(o.get("evalue", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
 
 
 def test_the_batch_grades_everyone(attacked):
@@ -58,12 +62,15 @@ def test_no_attack_gains_a_point(attacked, attack):
 
 
 def test_honest_students_get_the_grades_they_get_alone(attacked, graded):
-    alone = {(r.student, c.grade_id): c.score for r in table(graded, [CHAPTER]) for c in r.cells
-             if not c.needs_manual_grade}
+    alone = {
+        (r.student, c.grade_id): c.score
+        for r in table(graded, [CHAPTER])
+        for c in r.cells
+        if not c.needs_manual_grade
+    }
     for sub in HONEST:
         twin = "solution" if sub.student == "solution-twin" else sub.student
-        mine = {c.grade_id: c.score for c in attacked.rows[sub.student].cells
-                if not c.needs_manual_grade}
+        mine = {c.grade_id: c.score for c in attacked.rows[sub.student].cells if not c.needs_manual_grade}
         assert mine == {g: s for (st, g), s in alone.items() if st == twin}, sub.student
 
 
@@ -71,8 +78,13 @@ def test_no_one_elses_files_or_grades_change(attacked):
     course = attacked.course
     assert _digest(course.folder("submitted")) == attacked.submitted
     with Gradebook(course.db_url) as gb:
-        manual = [(g.student.id, g.name) for sub in gb.find_assignment(CHAPTER.assignment).submissions
-                  for nb in sub.notebooks for g in nb.grades if g.manual_score is not None]
+        manual = [
+            (g.student.id, g.name)
+            for sub in gb.find_assignment(CHAPTER.assignment).submissions
+            for nb in sub.notebooks
+            for g in nb.grades
+            if g.manual_score is not None
+        ]
     assert manual == []
     vandal = autograded_outputs(course, "attack-vandal")
     assert "WROTE" not in vandal and "VANDALIZED" not in vandal
@@ -92,9 +104,11 @@ def test_no_solution_or_check_reaches_an_attackers_feedback(attacked):
         page = course.folder("feedback", sub.student, CHAPTER.assignment, CHAPTER.module + ".html")
         assert page.is_file(), page
         text = page_text(page)
-        own = "\n".join(p.read_text() for p in
-                        course.folder("submitted", sub.student, CHAPTER.assignment).rglob("*.py")
-                        if p.is_file() and not p.is_symlink())
+        own = "\n".join(
+            p.read_text()
+            for p in course.folder("submitted", sub.student, CHAPTER.assignment).rglob("*.py")
+            if p.is_file() and not p.is_symlink()
+        )
         leaks += find_leaks([(str(page), text)], {s for s in secrets if s not in own})
         printed = autograded_outputs(course, sub.student)
         assert "STOLEN FROM" not in printed and "SECRET /" not in printed, sub.student
@@ -102,12 +116,12 @@ def test_no_solution_or_check_reaches_an_attackers_feedback(attacked):
 
 
 def feedback(attacked, student, chapter=CHAPTER):
-    return page_text(attacked.course.folder("feedback", student, chapter.assignment,
-                                            chapter.module + ".html"))
+    return page_text(
+        attacked.course.folder("feedback", student, chapter.assignment, chapter.module + ".html")
+    )
 
 
-@pytest.mark.parametrize("student", ["attack-results-bomb", "attack-results-zero",
-                                     "attack-results-fifo"])
+@pytest.mark.parametrize("student", ["attack-results-bomb", "attack-results-zero", "attack-results-fifo"])
 def test_results_are_checked_before_they_are_read(attacked, student):
     """A compressed bomb, a link to /dev/zero or a FIFO as results: refused unread, in time."""
     page = feedback(attacked, student)
@@ -120,8 +134,9 @@ def test_a_slow_function_costs_only_its_own_task(attacked):
     slow, honest = attacked.rows[SLOW_CHECK.student], attacked.rows["solution"]
     lost = {c.grade_id for c, h in zip(slow.cells, honest.cells) if c.score != h.score}
     assert lost == {"task_1_5_back_propagation"}
-    assert ("back_propagation did not finish within 10 seconds (an infinite loop, or far too "
-            "slow?)") in feedback(attacked, SLOW_CHECK.student)
+    assert (
+        "back_propagation did not finish within 10 seconds (an infinite loop, or far too slow?)"
+    ) in feedback(attacked, SLOW_CHECK.student)
 
 
 def test_the_code_lent_to_a_check_stays_out_of_reach(attacked):
@@ -130,7 +145,7 @@ def test_the_code_lent_to_a_check_stays_out_of_reach(attacked):
     page = feedback(attacked, "attack-read-lent-code", LENT_CHAPTER)
     assert "Task 5.3 (train_autoencoder) failed" in page
     assert find_leaks([("page", page)], secret_lines(attacked.course)) == []
-    verdict = page[page.index("Task 5.3 (train_autoencoder) failed"):]
+    verdict = page[page.index("Task 5.3 (train_autoencoder) failed") :]
     assert "RuntimeError: " in verdict and len(verdict.split("\n")[1]) < 300
     rows = {r.student: r for r in table(attacked.course, [LENT_CHAPTER])}
     assert rows["attack-read-lent-code"].score == 0
@@ -139,24 +154,30 @@ def test_the_code_lent_to_a_check_stays_out_of_reach(attacked):
 
 def test_output_spam_is_cut(attacked):
     course = attacked.course
-    for path in (course.folder("autograded", "attack-output-spam", CHAPTER.assignment, CHAPTER.notebook),
-                 course.folder("feedback", "attack-output-spam", CHAPTER.assignment,
-                               CHAPTER.module + ".html")):
+    for path in (
+        course.folder("autograded", "attack-output-spam", CHAPTER.assignment, CHAPTER.notebook),
+        course.folder("feedback", "attack-output-spam", CHAPTER.assignment, CHAPTER.module + ".html"),
+    ):
         assert path.stat().st_size < 2 * 1024**2, path
     assert "more characters of output were cut" in autograded_outputs(course, "attack-output-spam")
 
 
-@pytest.mark.parametrize("student, kind, reason", [
-    ("attack-ignore-sigterm", "timeout", "a cell ran past its time limit and did not stop"),
-    ("attack-slow-cells", "timeout", "grading took longer than 45 s and was stopped"),
-    ("attack-os-exit-cell", "kernel-died", "the Python kernel running the notebook died")])
+@pytest.mark.parametrize(
+    "student, kind, reason",
+    [
+        ("attack-ignore-sigterm", "timeout", "a cell ran past its time limit and did not stop"),
+        ("attack-slow-cells", "timeout", "grading took longer than 45 s and was stopped"),
+        ("attack-os-exit-cell", "kernel-died", "the Python kernel running the notebook died"),
+    ],
+)
 def test_a_submission_stopped_by_a_limit_is_told_why(attacked, student, kind, reason):
     problems = Recorder(attacked.course).problems(CHAPTER, student)
     assert [p["kind"] for p in problems.values()] == [kind]
     detail = problems[CHAPTER.module]["detail"]
     assert detail.startswith(reason)
-    text = page_text(attacked.course.folder("feedback", student, CHAPTER.assignment,
-                                            CHAPTER.module + ".html"))
+    text = page_text(
+        attacked.course.folder("feedback", student, CHAPTER.assignment, CHAPTER.module + ".html")
+    )
     assert detail in text and HINTS[kind] in text
     assert f"could not grade {student} ({kind}: {detail}); it scores 0" in attacked.out
 
@@ -183,19 +204,23 @@ def run_outside_the_sandbox(tmp_path, student):
         db.execute("CREATE TABLE grade (id TEXT, manual_score REAL)")
         db.execute("INSERT INTO grade VALUES ('victim', NULL)")
     nb = nbformat.read(folder / CHAPTER.notebook, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(folder)}}).execute(
-                       env=dict(os.environ, NNFS_OFFLINE="1"))
-    return nb, "\n".join(str(o.get("text", "")) for c in nb.cells if c.cell_type == "code"
-                         for o in c.outputs)
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
+    ).execute(env=dict(os.environ, NNFS_OFFLINE="1"))
+    return nb, "\n".join(str(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
 def test_the_disk_attacks_work_outside_the_sandbox(tmp_path):
     """Proof that the attacks are real: without the sandbox they steal and vandalize."""
     nb, out = run_outside_the_sandbox(tmp_path / "steal", "attack-steal-solution")
     assert "STOLEN FROM" in out and "SECRET" in out
-    sigmoid = next(c for c in nb.cells
-                   if c.metadata.get("nbgrader", {}).get("grade_id") == "task_1_1_sigmoid")
+    sigmoid = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "task_1_1_sigmoid"
+    )
     assert not [o for o in sigmoid.outputs if o.output_type == "error"]
     _, out = run_outside_the_sandbox(tmp_path / "vandal", "attack-vandal")
     assert "WROTE" in out and "VANDALIZED" in out

@@ -8,6 +8,7 @@ preprocessing written out patch by patch with Python loops and
 trainer optimizes; and the mean-patch predictor as a baseline that training
 must beat.
 """
+
 import os
 import statistics
 
@@ -33,11 +34,18 @@ def random_problem(seed, N=None):
     rng = np.random.default_rng(seed)
     N = N or int(rng.integers(5, 15))
     D, H = int(rng.integers(6, 20)), int(rng.integers(2, 8))
-    params = {"W1": rng.standard_normal((H, D)) * 0.3, "b1": rng.standard_normal(H) * 0.3,
-              "W2": rng.standard_normal((D, H)) * 0.3, "b2": rng.standard_normal(D) * 0.3}
+    params = {
+        "W1": rng.standard_normal((H, D)) * 0.3,
+        "b1": rng.standard_normal(H) * 0.3,
+        "W2": rng.standard_normal((D, H)) * 0.3,
+        "b2": rng.standard_normal(D) * 0.3,
+    }
     X = rng.uniform(0.1, 0.9, (N, D))
-    hyper = {"lam": float(rng.uniform(1e-3, 0.1)), "beta": float(rng.uniform(0.5, 3.0)),
-             "rho": float(rng.uniform(0.02, 0.3))}
+    hyper = {
+        "lam": float(rng.uniform(1e-3, 0.1)),
+        "beta": float(rng.uniform(0.5, 3.0)),
+        "rho": float(rng.uniform(0.02, 0.3)),
+    }
     return params, X, hyper
 
 
@@ -50,9 +58,11 @@ def tf_cost(params, X, lam, beta, rho):
         output = tf.sigmoid(tf.matmul(hidden, v["W2"], transpose_b=True) + v["b2"])
         q = tf.reduce_mean(hidden, axis=0)
         kl = rho * tf.math.log(rho / q) + (1 - rho) * tf.math.log((1 - rho) / (1 - q))
-        cost = (tf.reduce_sum(tf.reduce_mean(tf.square(output - x), axis=0)) / 2
-                + lam / 2 * (tf.reduce_sum(tf.square(v["W1"])) + tf.reduce_sum(tf.square(v["W2"])))
-                + beta * tf.reduce_sum(kl))
+        cost = (
+            tf.reduce_sum(tf.reduce_mean(tf.square(output - x), axis=0)) / 2
+            + lam / 2 * (tf.reduce_sum(tf.square(v["W1"])) + tf.reduce_sum(tf.square(v["W2"])))
+            + beta * tf.reduce_sum(kl)
+        )
     grads = tape.gradient(cost, [v[k] for k in PARAMS])
     return float(cost.numpy()), {k: g.numpy() for k, g in zip(PARAMS, grads)}
 
@@ -74,8 +84,10 @@ def test_gradients_match_numerical_gradients(seed):
     params, X, hyper = random_problem(seed)
     _, grads = ae.sparse_autoencoder_loss(params, X, **hyper)
     for k in PARAMS:
+
         def f(value, k=k):
             return ae.sparse_autoencoder_loss({**params, k: value}, X, **hyper)[0]
+
         numeric = eval_numerical_gradient(f, params[k].copy(), h=1e-5)
         # relative error of the whole gradient (Ng's check): an entry near zero
         # has round-off in its last digits, which an elementwise ratio magnifies
@@ -92,12 +104,11 @@ def test_every_term_of_the_cost_counts():
     reconstruction = ae.sparse_autoencoder_loss(params, X, 0.0, 0.0, rho)[0]
     decay = lam / 2 * sum(float(np.sum(params[k] ** 2)) for k in ("W1", "W2"))
     q = ae.hidden_activations(params, X).mean(axis=0)
-    sparsity = beta * sum(rho * np.log(rho / qj) + (1 - rho) * np.log((1 - rho) / (1 - qj))
-                          for qj in q)
+    sparsity = beta * sum(rho * np.log(rho / qj) + (1 - rho) * np.log((1 - rho) / (1 - qj)) for qj in q)
     errors = ae.reconstruct(params, X) - X
     assert full - no_decay == pytest.approx(decay, rel=1e-9)
     assert no_decay - reconstruction == pytest.approx(sparsity, rel=1e-9)
-    assert reconstruction == pytest.approx(np.sum(errors ** 2) / (2 * len(X)), rel=1e-12)
+    assert reconstruction == pytest.approx(np.sum(errors**2) / (2 * len(X)), rel=1e-12)
 
 
 def test_trainer_optimizes_the_vector_whose_gradient_scipy_checks():
@@ -110,8 +121,8 @@ def test_trainer_optimizes_the_vector_whose_gradient_scipy_checks():
         return ae.sparse_autoencoder_loss(ae.vector_to_params(t, H, D), X, **hyper)[0]
 
     def g(t):
-        return ae.params_to_vector(ae.sparse_autoencoder_loss(ae.vector_to_params(t, H, D),
-                                                              X, **hyper)[1])
+        return ae.params_to_vector(ae.sparse_autoencoder_loss(ae.vector_to_params(t, H, D), X, **hyper)[1])
+
     assert check_grad(f, g, theta, epsilon=1e-6) / np.linalg.norm(g(theta)) < 1e-6
 
 
@@ -127,13 +138,13 @@ def preprocess_by_loops(patches):
     """Each step of Task 5.1 written out pixel by pixel."""
     rows = []
     for patch in patches:
-        grey = [0.2126 * px[0] + 0.7152 * px[1] + 0.0722 * px[2]
-                for line in patch for px in line]
+        grey = [0.2126 * px[0] + 0.7152 * px[1] + 0.0722 * px[2] for line in patch for px in line]
         mean = sum(grey) / len(grey)
         rows.append([g - mean for g in grey])
     limit = 3 * statistics.pstdev([v for row in rows for v in row])
-    return np.array([[0.1 + 0.8 * (min(max(v, -limit), limit) + limit) / (2 * limit)
-                      for v in row] for row in rows])
+    return np.array(
+        [[0.1 + 0.8 * (min(max(v, -limit), limit) + limit) / (2 * limit) for v in row] for row in rows]
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -165,5 +176,4 @@ def test_training_beats_the_mean_patch():
     assert ae.reconstruction_error(params, X) < 0.8 * baseline
     assert history.ndim == 1 and 1 <= len(history) <= 100
     assert history[-1] < 0.5 * history[0]
-    assert history[-1] == pytest.approx(
-        ae.sparse_autoencoder_loss(params, X, 3e-4, 3.0, 0.01)[0], rel=1e-10)
+    assert history[-1] == pytest.approx(ae.sparse_autoencoder_loss(params, X, 3e-4, 3.0, 0.01)[0], rel=1e-10)

@@ -1,18 +1,17 @@
 """The book: a strict build with executed chapters, figures, and nothing secret."""
+
 import json
 import re
 import subprocess
 
 import pytest
+from test_book_text import is_real_alt
+from test_grading import page_text
 
 from autograder.book import PDF_NAME
 from autograder.claims import claim_problems, same_outputs
 from autograder.course import CHAPTERS
 from autograder.release import find_leaks, secret_lines
-
-from test_book_text import is_real_alt
-
-from test_grading import page_text
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +33,7 @@ def test_chapter_shows_executed_outputs_and_figures(html, chapter):
         assert (html / figure).stat().st_size > 5000, figure
     plain = page_text(page)
     assert "OK  " in plain  # the check cells ran and passed
-    for bad in ("Traceback", "NotImplementedError:", "BEGIN HIDDEN TESTS",
-                "BEGIN SOLUTION"):
+    for bad in ("Traceback", "NotImplementedError:", "BEGIN HIDDEN TESTS", "BEGIN SOLUTION"):
         assert bad not in plain, bad
 
 
@@ -51,6 +49,7 @@ def test_no_solution_line_or_hidden_test_in_the_book(html, course_copy):
 
 
 # --- #17: outputs the text can rely on, alt text, the PDF ---------------------------
+
 
 def executed(html, module):
     """The notebook as this build executed it (MyST-NB keeps it in _build/jupyter_execute)."""
@@ -88,8 +87,9 @@ def test_the_pdf_holds_every_chapter_and_no_secret(html, course_copy):
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
     pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M).group(1))
     assert pages >= 120, pages
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
     flat = " ".join(text.split())
     for chapter in CHAPTERS:
         assert f"Chapter {chapter.number}: {chapter.title}" in flat, chapter.title

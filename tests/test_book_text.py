@@ -3,6 +3,7 @@ compares and no others, code that fits the page, diagrams drawn by code with alt
 
 Fast: nothing here executes a notebook (``test_book.py`` checks the built book).
 """
+
 import copy
 import json
 import re
@@ -11,7 +12,6 @@ import pytest
 
 from autograder.book import is_check_cell, strip_notebook
 from autograder.claims import NBVAL_TAG, claim_problems, claims, same_outputs, strip_outputs
-
 from conftest import REPO
 
 CHAPTERS = ["feedforward", "convolution", "pooling", "normalization", "autoencoder", "lenet"]
@@ -63,7 +63,8 @@ def test_committed_outputs_are_the_ones_tests_compare(module):
     stripped = copy.deepcopy(nb)
     assert strip_outputs(stripped) == 0, (
         f"book/{module}.ipynb holds outputs no test compares: run "
-        f"`autograder strip-outputs book/{module}.ipynb`")
+        f"`autograder strip-outputs book/{module}.ipynb`"
+    )
     cells = {c["id"]: c for c in nb["cells"]}
     for claim in claims(nb):
         assert cells[claim.cell].get("outputs"), f"{claim.cell}: claimed, but no committed output"
@@ -75,16 +76,43 @@ def test_the_committed_outputs_support_the_text(module):
 
 
 def test_claims_catch_a_wrong_number_and_a_changed_output():
-    nb = {"cells": [
-        {"id": "text", "cell_type": "markdown", "source": "It reaches about 97% in 40 to 60 s.",
-         "metadata": {"nnfs": {"claims": [
-             {"text": "about 97%", "cell": "run", "pattern": r"accuracy: ([0-9.]+)%",
-              "range": [96.5, 97.5]},
-             {"text": "40 to 60 s", "cell": "run", "pattern": r"time: ([0-9.]+) s",
-              "range": [40, 60], "time": True}]}}},
-        {"id": "run", "cell_type": "code", "metadata": {}, "source": "train()",
-         "outputs": [{"output_type": "stream", "name": "stdout",
-                      "text": "accuracy: 97.1%\ntime: 51.0 s\n"}]}]}
+    nb = {
+        "cells": [
+            {
+                "id": "text",
+                "cell_type": "markdown",
+                "source": "It reaches about 97% in 40 to 60 s.",
+                "metadata": {
+                    "nnfs": {
+                        "claims": [
+                            {
+                                "text": "about 97%",
+                                "cell": "run",
+                                "pattern": r"accuracy: ([0-9.]+)%",
+                                "range": [96.5, 97.5],
+                            },
+                            {
+                                "text": "40 to 60 s",
+                                "cell": "run",
+                                "pattern": r"time: ([0-9.]+) s",
+                                "range": [40, 60],
+                                "time": True,
+                            },
+                        ]
+                    }
+                },
+            },
+            {
+                "id": "run",
+                "cell_type": "code",
+                "metadata": {},
+                "source": "train()",
+                "outputs": [
+                    {"output_type": "stream", "name": "stdout", "text": "accuracy: 97.1%\ntime: 51.0 s\n"}
+                ],
+            },
+        ]
+    }
     assert claim_problems(nb) == []
     later = copy.deepcopy(nb)
     later["cells"][1]["outputs"][0]["text"] = "accuracy: 97.1%\ntime: 70.2 s\n"
@@ -101,19 +129,53 @@ def test_claims_catch_a_wrong_number_and_a_changed_output():
 
 
 def test_strip_outputs_keeps_what_tests_compare():
-    nb = {"cells": [
-        {"id": "a", "cell_type": "code", "metadata": {"tags": [NBVAL_TAG]}, "source": "",
-         "execution_count": 1, "outputs": [{"output_type": "stream", "name": "stdout",
-                                            "text": "OK\n"}]},
-        {"id": "b", "cell_type": "code", "metadata": {}, "source": "", "execution_count": 2,
-         "outputs": [{"output_type": "display_data", "metadata": {},
-                      "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}},
-                     {"output_type": "stream", "name": "stdout", "text": "loss 0.1\n"}]},
-        {"id": "c", "cell_type": "code", "metadata": {}, "source": "", "execution_count": 3,
-         "outputs": [{"output_type": "stream", "name": "stdout", "text": "noise\n"}]},
-        {"id": "t", "cell_type": "markdown", "source": "loss 0.1", "metadata": {"nnfs": {
-            "claims": [{"text": "0.1", "cell": "b", "pattern": r"loss ([0-9.]+)",
-                        "range": [0.1, 0.1]}]}}}]}
+    nb = {
+        "cells": [
+            {
+                "id": "a",
+                "cell_type": "code",
+                "metadata": {"tags": [NBVAL_TAG]},
+                "source": "",
+                "execution_count": 1,
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": "OK\n"}],
+            },
+            {
+                "id": "b",
+                "cell_type": "code",
+                "metadata": {},
+                "source": "",
+                "execution_count": 2,
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"image/png": "iVBOR", "text/plain": "<Figure>"},
+                    },
+                    {"output_type": "stream", "name": "stdout", "text": "loss 0.1\n"},
+                ],
+            },
+            {
+                "id": "c",
+                "cell_type": "code",
+                "metadata": {},
+                "source": "",
+                "execution_count": 3,
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": "noise\n"}],
+            },
+            {
+                "id": "t",
+                "cell_type": "markdown",
+                "source": "loss 0.1",
+                "metadata": {
+                    "nnfs": {
+                        "claims": [
+                            {"text": "0.1", "cell": "b", "pattern": r"loss ([0-9.]+)", "range": [0.1, 0.1]}
+                        ]
+                    }
+                },
+            },
+        ]
+    }
     assert strip_outputs(nb) == 2
     a, b, c = nb["cells"][:3]
     assert a["outputs"][0]["text"] == "OK\n" and a["execution_count"] == 1
@@ -126,8 +188,13 @@ def test_strip_outputs_keeps_what_tests_compare():
 def test_code_lines_fit_the_page(module):
     """As the book shows them (hidden tests cut out), no code line is wider than 88."""
     shown = json.loads(strip_notebook(json.dumps(notebook(module))))
-    long = [(cell["id"], line) for cell in shown["cells"] if cell["cell_type"] == "code"
-            for line in source(cell).splitlines() if len(line) > MAX_LINE]
+    long = [
+        (cell["id"], line)
+        for cell in shown["cells"]
+        if cell["cell_type"] == "code"
+        for line in source(cell).splitlines()
+        if len(line) > MAX_LINE
+    ]
     assert long == [], f"{len(long)} code lines longer than {MAX_LINE}: {long[:5]}"
 
 
@@ -148,8 +215,7 @@ def _alt(cell):
 
 def is_real_alt(text):
     """Alt text that describes: a few words, not a file name or a placeholder."""
-    return (len(text.split()) >= 4 and not re.search(r"\.(png|svg|jpe?g)\b", text)
-            and "TODO" not in text)
+    return len(text.split()) >= 4 and not re.search(r"\.(png|svg|jpe?g)\b", text) and "TODO" not in text
 
 
 @pytest.mark.parametrize("module", CHAPTERS)

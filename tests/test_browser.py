@@ -15,6 +15,7 @@ A screenshot of every page is left in ``test-artifacts/browser/``. To iterate
 on these tests without building the book, point ``NNFS_BOOK_HTML`` at a built
 book (``NNFS_BOOK_HTML=_build/html pytest tests/test_browser.py``).
 """
+
 import base64
 import functools
 import html
@@ -36,7 +37,6 @@ from selenium.webdriver.chrome.service import Service
 
 from autograder.course import CHAPTERS
 from autograder.release import secret_lines
-
 from conftest import REPO
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -72,6 +72,7 @@ def serve(folder):
 
 def toc_pages(toc_file):
     """The pages ``_toc.yml`` lists, as built HTML paths (``book/intro.html``)."""
+
     def files(entry):
         if isinstance(entry, dict):
             if "file" in entry:
@@ -105,15 +106,25 @@ def start_chromium():
     """Headless Chromium, offline but for loopback, keeping its console log."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.fail(f"{' and '.join(missing)} not found: the browser test needs Debian's Chromium "
-                    "and its driver (apt-get install chromium chromium-driver)", pytrace=False)
+        pytest.fail(
+            f"{' and '.join(missing)} not found: the browser test needs Debian's Chromium "
+            "and its driver (apt-get install chromium chromium-driver)",
+            pytrace=False,
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     f"--window-size={WINDOW[0]},{WINDOW[1]}", "--hide-scrollbars",
-                     # the book must work offline: no host name but loopback resolves
-                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                     "--no-first-run", "--disable-background-networking", "--disable-extensions"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        "--hide-scrollbars",
+        # the book must work offline: no host name but loopback resolves
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-extensions",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -266,8 +277,10 @@ def visit(driver, base, name, screenshot=None):
 def save_screenshot(driver, path, max_height=40000):
     """A PNG of the whole page: the viewport is made as tall as the page for the shot."""
     height = min(driver.execute_script("return document.documentElement.scrollHeight"), max_height)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": WINDOW[0], "height": height, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WINDOW[0], "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
     try:
         shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
     finally:
@@ -278,8 +291,10 @@ def save_screenshot(driver, path, max_height=40000):
 
 def fit_on_phone(driver, base, name):
     """Open ``base + name`` at a phone's width; what sticks out sideways (see ``NARROW``)."""
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": PHONE, "height": 800, "deviceScaleFactor": 1, "mobile": True})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": PHONE, "height": 800, "deviceScaleFactor": 1, "mobile": True},
+    )
     try:
         visit(driver, base, name)
         return driver.execute_script(NARROW)
@@ -325,23 +340,28 @@ def console_problems(page, base):
 
 def remote_problems(page, base):
     """Scripts, styles, images, fonts... that the page loads from anywhere but the book."""
-    remote = sorted({url for url in page.resources
-                     if not url.startswith(base) and not url.startswith(("data:", "blob:"))})
+    remote = sorted(
+        {url for url in page.resources if not url.startswith(base) and not url.startswith(("data:", "blob:"))}
+    )
     return [f"loads a remote resource (the book must work offline): {url}" for url in remote]
 
 
 def figure_problems(page, chapter=False):
     """Every image shows (loaded and decoded, non-zero size); a chapter has figures."""
-    problems = [f"image not shown: {img['src']} (complete={img['complete']}, "
-                f"{img['width']}x{img['height']})"
-                for img in page.images if not (img["complete"] and img["width"] > 0)]
+    problems = [
+        f"image not shown: {img['src']} (complete={img['complete']}, {img['width']}x{img['height']})"
+        for img in page.images
+        if not (img["complete"] and img["width"] > 0)
+    ]
     if chapter and not any(img["in_article"] for img in page.images):
         problems.append("a chapter without a single figure")
     for img in page.images:  # drawn much wider than the text column: its labels shrink
         if img["in_article"] and img["shown"] and img["width"] > LEGIBLE * img["shown"]:
-            problems.append(f"figure shrunk to {img['shown'] / img['width']:.0%} of its size, "
-                            f"labels too small: {img['src']} ({img['width']} px drawn, "
-                            f"{img['shown']} px shown; draw it at most 7 inches wide)")
+            problems.append(
+                f"figure shrunk to {img['shown'] / img['width']:.0%} of its size, "
+                f"labels too small: {img['src']} ({img['width']} px drawn, "
+                f"{img['shown']} px shown; draw it at most 7 inches wide)"
+            )
     return problems
 
 
@@ -357,13 +377,14 @@ def math_problems(page, chapter=False):
     if page.math and page.mathjax != "typeset":
         problems.append(f"MathJax {page.mathjax} ({page.math} formulas on the page)")
     elif page.untypeset:
-        problems.append(f"{len(page.untypeset)} of {page.math} formulas not typeset, "
-                        f"e.g. {page.untypeset[0][:80]!r}")
+        problems.append(
+            f"{len(page.untypeset)} of {page.math} formulas not typeset, e.g. {page.untypeset[0][:80]!r}"
+        )
     if page.math and not page.typeset and page.mathjax == "typeset":
         problems.append("no MathJax output (mjx-container) on a page with math")
     problems += [f"MathJax error: {error[:120]}" for error in page.math_errors]
     for match in list(RAW_TEX.finditer(page.prose))[:5]:
-        context = page.prose[max(0, match.start() - 40):match.end() + 40]
+        context = page.prose[max(0, match.start() - 40) : match.end() + 40]
         problems.append(f"raw TeX in the text: {' '.join(context.split())!r}")
     return problems
 
@@ -379,14 +400,15 @@ def output_problems(page, secrets):
     if page.error_outputs:
         problems.append(f"{page.error_outputs} error output(s) (traceback blocks)")
     shown = "\n".join(page.code + page.outputs)
-    problems += [f"a solution line or hidden test is shown: {line!r}"
-                 for line in sorted(secrets) if line in shown]
+    problems += [
+        f"a solution line or hidden test is shown: {line!r}" for line in sorted(secrets) if line in shown
+    ]
     return problems
 
 
 def target_file(root, base, url):
     """The file under ``root`` that ``url`` (on the book's server, no fragment) names."""
-    path = unquote(urlsplit(url).path)[len(urlsplit(base).path):]
+    path = unquote(urlsplit(url).path)[len(urlsplit(base).path) :]
     if path == "" or path.endswith("/"):
         path += "index.html"
     return Path(root, *PurePosixPath(path).parts)
@@ -407,8 +429,7 @@ def link_problems(page, root, base, ids_of):
         if not file.is_file():
             problems.append(f"broken link {written!r}: no file {file.relative_to(root)}")
         elif fragment and file.suffix == ".html" and fragment not in ids_of(address):
-            problems.append(f"broken link {written!r}: no id {fragment!r} "
-                            f"in {file.relative_to(root)}")
+            problems.append(f"broken link {written!r}: no id {fragment!r} in {file.relative_to(root)}")
     return sorted(set(problems))
 
 
@@ -417,13 +438,16 @@ def navigation_problems(front, pages_by_url, wanted):
     reached, todo = {front}, [front]
     while todo:
         page = pages_by_url.get(todo.pop())
-        for url in (page.sidebar if page else []):
+        for url in page.sidebar if page else []:
             url = urldefrag(url)[0]
             if url not in reached:
                 reached.add(url)
                 todo.append(url)
-    return [f"{url} cannot be reached from the front page through the sidebar"
-            for url in wanted if url not in reached]
+    return [
+        f"{url} cannot be reached from the front page through the sidebar"
+        for url in wanted
+        if url not in reached
+    ]
 
 
 # --------------------------------------------------------------------------- the book
@@ -464,12 +488,14 @@ def book(book_html, chromium):
         front = visit(chromium, base, "index.html")  # Sphinx's redirect to the first page
         by_url = {page.url: page for page in pages.values()}
 
-        @functools.lru_cache(maxsize=None)
+        @functools.cache
         def ids_of(url):  # pages not checked here (search, genindex) are opened when needed
-            return by_url[url].ids if url in by_url else visit(chromium, base, url[len(base):]).ids
+            return by_url[url].ids if url in by_url else visit(chromium, base, url[len(base) :]).ids
 
-        links = {name: link_problems(page, book_html, base, ids_of)
-                 for name, page in {**pages, "index.html": front}.items()}
+        links = {
+            name: link_problems(page, book_html, base, ids_of)
+            for name, page in {**pages, "index.html": front}.items()
+        }
         phone = {name: fit_on_phone(chromium, base, name) for name in pages}
     return Book(base, pages, front, links, phone)
 
@@ -491,28 +517,29 @@ def assert_no_problems(problems_by_page, what):
 
 def test_every_page_of_the_toc_is_opened(book, course_copy):
     wanted = toc_pages(course_copy.root / "_toc.yml")
-    assert {"book/intro.html", "book/setup.html", "book/instructor.html",
-            *CHAPTER_PAGES} <= set(wanted)
+    assert {"book/intro.html", "book/setup.html", "book/instructor.html", *CHAPTER_PAGES} <= set(wanted)
     assert [name for name in wanted if name not in book.pages] == []
     assert book.front.url == book.base + "book/intro.html"
 
 
 def test_pages_load_offline_without_console_errors(book):
     pages = {**book.pages, "index.html (redirecting to book/intro.html)": book.front}
-    problems = {name: console_problems(page, book.base) + remote_problems(page, book.base)
-                for name, page in pages.items()}
+    problems = {
+        name: console_problems(page, book.base) + remote_problems(page, book.base)
+        for name, page in pages.items()
+    }
     assert_no_problems(problems, "console errors or remote resources")
 
 
 def test_every_figure_is_shown(book):
-    problems = {name: figure_problems(page, chapter=name in CHAPTER_PAGES)
-                for name, page in book.pages.items()}
+    problems = {
+        name: figure_problems(page, chapter=name in CHAPTER_PAGES) for name, page in book.pages.items()
+    }
     assert_no_problems(problems, "figures not shown")
 
 
 def test_math_is_typeset(book):
-    problems = {name: math_problems(page, chapter=name in CHAPTER_PAGES)
-                for name, page in book.pages.items()}
+    problems = {name: math_problems(page, chapter=name in CHAPTER_PAGES) for name, page in book.pages.items()}
     assert_no_problems(problems, "math not typeset")
     assert all(book.pages[name].typeset > 0 for name in CHAPTER_PAGES)
 
@@ -578,9 +605,12 @@ def test_the_phone_check_catches_a_wide_page(book_html, chromium, tmp_path):
     chapter = "book/pooling.html"
     for folder in ("_static", "_images"):
         shutil.copytree(book_html / folder, tmp_path / folder)
-    text, found = re.subn(r'(<h1>[^<]*<a class="headerlink")',
-                          r'<div id="too-wide" style="width: 700px">wide</div>\1',
-                          (book_html / chapter).read_text(), count=1)
+    text, found = re.subn(
+        r'(<h1>[^<]*<a class="headerlink")',
+        r'<div id="too-wide" style="width: 700px">wide</div>\1',
+        (book_html / chapter).read_text(),
+        count=1,
+    )
     assert found == 1
     (tmp_path / chapter).parent.mkdir()
     (tmp_path / chapter).write_text(text)
@@ -597,23 +627,30 @@ def test_the_checks_catch_a_broken_page(book_html, chromium, secrets, tmp_path):
         shutil.copytree(book_html / folder, tmp_path / folder)
     text = (book_html / chapter).read_text()
     # 1. a figure whose file is missing
-    text, figures = re.subn(r'(<img [^>]*src=")\.\./_images/[^"]+\.png"',
-                            r'\1../_images/missing-figure.png"', text, count=1)
+    text, figures = re.subn(
+        r'(<img [^>]*src=")\.\./_images/[^"]+\.png"', r'\1../_images/missing-figure.png"', text, count=1
+    )
     # 2. a cell output with a traceback
-    traceback = ('<div class="output traceback highlight-ipythontb"><div class="highlight">'
-                 '<pre><span></span>Traceback (most recent call last):\n'
-                 '  File "&lt;cell&gt;", line 1, in &lt;module&gt;\n'
-                 'NotImplementedError: write the forward pass</pre></div></div>')
-    text, outputs = re.subn(r'(<div class="cell_output docutils container">)',
-                            lambda m: m.group(1) + traceback, text, count=1)
+    traceback = (
+        '<div class="output traceback highlight-ipythontb"><div class="highlight">'
+        "<pre><span></span>Traceback (most recent call last):\n"
+        '  File "&lt;cell&gt;", line 1, in &lt;module&gt;\n'
+        "NotImplementedError: write the forward pass</pre></div></div>"
+    )
+    text, outputs = re.subn(
+        r'(<div class="cell_output docutils container">)', lambda m: m.group(1) + traceback, text, count=1
+    )
     # 3. a solution line in a code cell
     secret = sorted(secrets)[0]
-    text, cells = re.subn(r'(<div class="cell_input docutils container">\s*<div class="[^"]*">'
-                          r'<div class="highlight"><pre>)',
-                          lambda m: m.group(1) + html.escape(secret) + "\n", text, count=1)
+    text, cells = re.subn(
+        r'(<div class="cell_input docutils container">\s*<div class="[^"]*">'
+        r'<div class="highlight"><pre>)',
+        lambda m: m.group(1) + html.escape(secret) + "\n",
+        text,
+        count=1,
+    )
     # 4. a formula MathJax is not asked to typeset, and 5. a link to nowhere
-    text, formulas = re.subn(r'<span class="math notranslate nohighlight">', "<span>", text,
-                             count=1)
+    text, formulas = re.subn(r'<span class="math notranslate nohighlight">', "<span>", text, count=1)
     text, links = re.subn(r"(<h1>)", r'\1<a href="nowhere.html#here">x</a>', text, count=1)
     assert (figures, outputs, cells, formulas, links) == (1, 1, 1, 1, 1)
     (tmp_path / chapter).parent.mkdir()
@@ -626,13 +663,11 @@ def test_the_checks_catch_a_broken_page(book_html, chromium, secrets, tmp_path):
             "figures": figure_problems(page, chapter=True),
             "outputs": output_problems(page, secrets),
             "math": math_problems(page, chapter=True),
-            "links": link_problems(page, tmp_path, base,
-                                   lambda url: page.ids if url == page.url else set()),
+            "links": link_problems(page, tmp_path, base, lambda url: page.ids if url == page.url else set()),
         }
     message = "\n" + report(found)
     assert any("missing-figure.png" in p and "404" in p for p in found["console"]), message
-    assert any("image not shown: ../_images/missing-figure.png" in p
-               for p in found["figures"]), message
+    assert any("image not shown: ../_images/missing-figure.png" in p for p in found["figures"]), message
     assert any("Traceback (most recent call last)" in p for p in found["outputs"]), message
     assert any("NotImplementedError" in p for p in found["outputs"]), message
     assert any(repr(secret) in p for p in found["outputs"]), message

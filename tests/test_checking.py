@@ -1,10 +1,18 @@
 """The course's one tolerance policy (``source_lib.checking``) and the mistakes it names."""
+
 import numpy as np
 import pytest
 
 from source_lib import checking, mistakes
-from source_lib.checking import (GRADIENT_TOLERANCE, TOLERANCE, CheckFailure, check_close,
-                                 check_gradient, compare, difference)
+from source_lib.checking import (
+    GRADIENT_TOLERANCE,
+    TOLERANCE,
+    CheckFailure,
+    check_close,
+    check_gradient,
+    compare,
+    difference,
+)
 from source_lib.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array
 
 
@@ -42,8 +50,9 @@ def test_the_message_prints_the_quantity_the_rule_compares_and_its_limit():
     assert compare("out", inside, expected) is None
 
 
-@pytest.mark.parametrize("value, said", [(None, "got None"), ((1.0, 2.0), "got a tuple"),
-                                         ("0.5", "got a str")])
+@pytest.mark.parametrize(
+    "value, said", [(None, "got None"), ((1.0, 2.0), "got a tuple"), ("0.5", "got a str")]
+)
 def test_wrong_type_is_named(value, said):
     assert said in compare("loss", value, 0.5)
 
@@ -55,7 +64,9 @@ def test_check_close_raises_with_the_message():
 
 def test_check_gradient_uses_the_gradient_limit():
     check_gradient("db", np.array([1.0, 2.0]), np.array([1.0, 2.0 * (1 + 0.9 * GRADIENT_TOLERANCE)]))
-    with pytest.raises(CheckFailure, match=r"gradients disagree: error 0.333 .*numerical 3, analytic 2.* the limit is 0.001"):
+    with pytest.raises(
+        CheckFailure, match=r"gradients disagree: error 0.333 .*numerical 3, analytic 2.* the limit is 0.001"
+    ):
         check_gradient("db", np.array([1.0, 2.0]), np.array([1.0, 3.0]))
 
 
@@ -96,8 +107,8 @@ def test_numerical_gradients_meet_the_gradient_limit_for_float64_and_float32_cod
 
 def test_the_numerical_gradient_of_a_scalar_function_is_exact_for_a_cubic():
     x = np.array([0.3, -1.2, 2.0])
-    numeric = eval_numerical_gradient(lambda v: float(np.sum(v ** 3)), x.copy())
-    assert np.allclose(numeric, 3 * x ** 2, rtol=1e-12, atol=1e-12)  # five points: exact to O(h^4)
+    numeric = eval_numerical_gradient(lambda v: float(np.sum(v**3)), x.copy())
+    assert np.allclose(numeric, 3 * x**2, rtol=1e-12, atol=1e-12)  # five points: exact to O(h^4)
 
 
 # Each mistake, recognised from a result made by hand with that mistake.
@@ -105,20 +116,23 @@ RNG = np.random.default_rng(5)
 E = RNG.standard_normal((4, 3))
 
 
-@pytest.mark.parametrize("actual, expected, inputs, warnings, mistake", [
-    (E.T.copy(), E, {}, (), "transposed"),
-    (E.ravel(), E, {}, (), "reshaped"),
-    (np.stack([E / 2, E / 2]), E, {}, (), "missing-batch-sum"),
-    (np.zeros_like(E), E, {}, (), "all-zeros"),
-    (-E, E, {}, (), "sign-flipped"),
-    (4 * E, E, {"x": np.ones((4, 7))}, (), "summed-not-averaged"),
-    (E / 4, E, {"x": np.ones((4, 7))}, (), "averaged-not-summed"),
-    (2 * E, E, {}, (), "scaled"),
-    (np.array(7 * 0.35), np.array(0.35), {"x": np.ones((2, 7))}, (), "scaled"),
-    (E + 1.0, E, {"x": E + 1.0}, (), "equal-to-input"),
-    (np.vstack([E[:1], np.zeros((3, 3))]), E, {}, (), "first-example-only"),
-    (np.full(3, np.nan), np.ones(3), {}, ["overflow encountered in exp"], "overflow"),
-])
+@pytest.mark.parametrize(
+    "actual, expected, inputs, warnings, mistake",
+    [
+        (E.T.copy(), E, {}, (), "transposed"),
+        (E.ravel(), E, {}, (), "reshaped"),
+        (np.stack([E / 2, E / 2]), E, {}, (), "missing-batch-sum"),
+        (np.zeros_like(E), E, {}, (), "all-zeros"),
+        (-E, E, {}, (), "sign-flipped"),
+        (4 * E, E, {"x": np.ones((4, 7))}, (), "summed-not-averaged"),
+        (E / 4, E, {"x": np.ones((4, 7))}, (), "averaged-not-summed"),
+        (2 * E, E, {}, (), "scaled"),
+        (np.array(7 * 0.35), np.array(0.35), {"x": np.ones((2, 7))}, (), "scaled"),
+        (E + 1.0, E, {"x": E + 1.0}, (), "equal-to-input"),
+        (np.vstack([E[:1], np.zeros((3, 3))]), E, {}, (), "first-example-only"),
+        (np.full(3, np.nan), np.ones(3), {}, ["overflow encountered in exp"], "overflow"),
+    ],
+)
 def test_each_mistake_is_recognised(actual, expected, inputs, warnings, mistake):
     finding = difference("out", actual, expected, inputs=inputs, warnings=warnings)
     assert finding is not None and finding.mistake == mistake

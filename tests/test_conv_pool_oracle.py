@@ -10,6 +10,7 @@ source_lib is NCHW with conv filters (F, C, HH, WW) and transposed-conv filters
 transposed-conv filters (HH, WW, C_out, C_in), so both of source_lib's filter
 layouts become TensorFlow's with ``w.transpose(2, 3, 1, 0)``.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -115,7 +116,9 @@ def test_conv_matches_tensorflow(impl, cfg, seed):
 @pytest.mark.parametrize("seed", range(10, 18))
 def test_conv_random_shapes_match_tensorflow(impl, seed):
     rng = np.random.default_rng(seed)
-    N, C, F, HH, WW, stride, pad = (int(v) for v in rng.integers([1, 1, 1, 1, 1, 1, 0], [4, 5, 5, 5, 5, 4, 3]))
+    N, C, F, HH, WW, stride, pad = (
+        int(v) for v in rng.integers([1, 1, 1, 1, 1, 1, 0], [4, 5, 5, 5, 5, 4, 3])
+    )
     H, W = (int(v) for v in rng.integers([HH, WW], [HH + 7, WW + 7]))
     x, w, b, conv_param = random_conv(rng, (N, C, H, W, F, HH, WW, stride, pad))
     check_conv_against_tf(impl, x, w, b, conv_param, rng)
@@ -127,9 +130,27 @@ def test_conv_naive_numerical_gradients():
     out, cache = cv.conv_forward_naive(x, w, b, conv_param)
     dout = rng.standard_normal(out.shape)
     dx, dw, db = cv.conv_backward_naive(dout, cache)
-    assert rel_error(dx, eval_numerical_gradient_array(lambda v: cv.conv_forward_naive(v, w, b, conv_param)[0], x, dout)) < TOL
-    assert rel_error(dw, eval_numerical_gradient_array(lambda v: cv.conv_forward_naive(x, v, b, conv_param)[0], w, dout)) < TOL
-    assert rel_error(db, eval_numerical_gradient_array(lambda v: cv.conv_forward_naive(x, w, v, conv_param)[0], b, dout)) < TOL
+    assert (
+        rel_error(
+            dx,
+            eval_numerical_gradient_array(lambda v: cv.conv_forward_naive(v, w, b, conv_param)[0], x, dout),
+        )
+        < TOL
+    )
+    assert (
+        rel_error(
+            dw,
+            eval_numerical_gradient_array(lambda v: cv.conv_forward_naive(x, v, b, conv_param)[0], w, dout),
+        )
+        < TOL
+    )
+    assert (
+        rel_error(
+            db,
+            eval_numerical_gradient_array(lambda v: cv.conv_forward_naive(x, w, v, conv_param)[0], b, dout),
+        )
+        < TOL
+    )
 
 
 def test_conv_hand_example():
@@ -157,8 +178,12 @@ CONVT_CONFIGS = [
 
 def random_convt(rng, cfg):
     N, C, H, W, F, HH, WW, stride, pad = cfg
-    return (rng.standard_normal((N, C, H, W)), rng.standard_normal((C, F, HH, WW)),
-            rng.standard_normal(F), {"stride": stride, "pad": pad})
+    return (
+        rng.standard_normal((N, C, H, W)),
+        rng.standard_normal((C, F, HH, WW)),
+        rng.standard_normal(F),
+        {"stride": stride, "pad": pad},
+    )
 
 
 def convt_out_hw(cfg):
@@ -177,8 +202,12 @@ def test_conv_transpose_matches_tensorflow(cfg, seed):
     tx, tw, tb = tf.Variable(nhwc(x)), tf.Variable(tf_filters(w)), tf.Variable(b)
     dout = rng.standard_normal((N, F, Ho, Wo))
     with tf.GradientTape() as tape:
-        out_tf = tf.nn.conv2d_transpose(tx, tw, (N, Ho, Wo, F), strides=s,
-                                        padding=[[0, 0], [p, p], [p, p], [0, 0]]) + tb
+        out_tf = (
+            tf.nn.conv2d_transpose(
+                tx, tw, (N, Ho, Wo, F), strides=s, padding=[[0, 0], [p, p], [p, p], [0, 0]]
+            )
+            + tb
+        )
         loss = tf.reduce_sum(out_tf * nhwc(dout))
     grads_tf = tape.gradient(loss, [tx, tw, tb])
     grads_tf = [nchw(grads_tf[0]), grads_tf[1].numpy().transpose(3, 2, 0, 1), grads_tf[2].numpy()]
@@ -186,7 +215,9 @@ def test_conv_transpose_matches_tensorflow(cfg, seed):
     out, cache = cv.conv_transpose_forward(x, w, b, conv_param)
     assert out.shape == (N, F, Ho, Wo)
     assert rel_error(out, nchw(out_tf)) < TOL
-    for name, mine, theirs, like in zip("x w b".split(), cv.conv_transpose_backward(dout, cache), grads_tf, (x, w, b)):
+    for name, mine, theirs, like in zip(
+        "x w b".split(), cv.conv_transpose_backward(dout, cache), grads_tf, (x, w, b)
+    ):
         assert mine.shape == like.shape, name
         assert rel_error(mine, theirs) < TOL, name
 
@@ -251,10 +282,14 @@ POOL_CONFIGS = [
 ]
 
 POOL_IMPLS = {
-    "max": {"naive": (pl.max_pool_forward_naive, pl.max_pool_backward_naive),
-            "fast": (pl.max_pool_forward_fast, pl.max_pool_backward_fast)},
-    "avg": {"naive": (pl.avg_pool_forward_naive, pl.avg_pool_backward_naive),
-            "fast": (pl.avg_pool_forward_fast, pl.avg_pool_backward_fast)},
+    "max": {
+        "naive": (pl.max_pool_forward_naive, pl.max_pool_backward_naive),
+        "fast": (pl.max_pool_forward_fast, pl.max_pool_backward_fast),
+    },
+    "avg": {
+        "naive": (pl.avg_pool_forward_naive, pl.avg_pool_backward_naive),
+        "fast": (pl.avg_pool_forward_fast, pl.avg_pool_backward_fast),
+    },
 }
 
 
@@ -330,8 +365,15 @@ def test_max_pool_tie_rule_by_hand(impl):
     np.testing.assert_array_equal(nchw(tape.gradient(loss, tx))[0, 0], expected)
 
 
-@pytest.mark.parametrize("forward", [pl.max_pool_forward_naive, pl.max_pool_forward_fast,
-                                     pl.avg_pool_forward_naive, pl.avg_pool_forward_fast])
+@pytest.mark.parametrize(
+    "forward",
+    [
+        pl.max_pool_forward_naive,
+        pl.max_pool_forward_fast,
+        pl.avg_pool_forward_naive,
+        pl.avg_pool_forward_fast,
+    ],
+)
 def test_pool_window_too_large(forward):
     with pytest.raises(ValueError):
         forward(np.zeros((1, 1, 3, 4)), {"pool_height": 4, "pool_width": 2, "stride": 1})
@@ -340,6 +382,7 @@ def test_pool_window_too_large(forward):
 # ----------------------------------------------------------------------------
 # Flatten, adaptive and global average pooling
 # ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_flatten(seed):
@@ -367,8 +410,15 @@ def averaging_matrix(n_in, n_out):
 
 
 # (N, C, H, W, H', W')
-ADAPTIVE_CONFIGS = [(2, 3, 7, 5, 3, 2), (2, 2, 6, 6, 3, 3), (1, 3, 5, 9, 5, 4), (2, 2, 4, 4, 1, 1),
-                    (3, 1, 8, 6, 4, 3), (2, 2, 9, 10, 4, 7), (1, 2, 5, 5, 2, 2)]
+ADAPTIVE_CONFIGS = [
+    (2, 3, 7, 5, 3, 2),
+    (2, 2, 6, 6, 3, 3),
+    (1, 3, 5, 9, 5, 4),
+    (2, 2, 4, 4, 1, 1),
+    (3, 1, 8, 6, 4, 3),
+    (2, 2, 9, 10, 4, 7),
+    (1, 2, 5, 5, 2, 2),
+]
 
 
 @pytest.mark.parametrize("cfg", ADAPTIVE_CONFIGS)
@@ -419,10 +469,22 @@ def test_adaptive_avg_pool_rejects_bad_size(size):
 # Cost helpers
 # ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, expected", [
-    ((5, 3), 3), ((7, 3, 2, 1), 4), ((8, 3, 2, 0), 3), ((4, 5, 1, 1), 2), ((3, 5, 1, 1), 1),
-    ((1, 1), 1), ((28, 5, 1, 2), 28), ((43, 3, 2), 21), ((10, 2, 3), 3), ((32, 3, 1, 1), 32),
-])
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ((5, 3), 3),
+        ((7, 3, 2, 1), 4),
+        ((8, 3, 2, 0), 3),
+        ((4, 5, 1, 1), 2),
+        ((3, 5, 1, 1), 1),
+        ((1, 1), 1),
+        ((28, 5, 1, 2), 28),
+        ((43, 3, 2), 21),
+        ((10, 2, 3), 3),
+        ((32, 3, 1, 1), 32),
+    ],
+)
 def test_conv_output_size_by_hand(args, expected):
     assert cv.conv_output_size(*args) == expected
 
@@ -433,13 +495,16 @@ def test_conv_output_size_rejects(args):
         cv.conv_output_size(*args)
 
 
-@pytest.mark.parametrize("args, expected", [
-    (((32, 32), 3, 32, 3, 1, 1), ((32, 32), 896, 884_736)),
-    ((28, 1, 6, 5), ((24, 24), 156, 86_400)),
-    (((11, 12), 2, 4, (3, 5), 2, 1), ((6, 5), 124, 3_600)),
-    ((14, 6, 16, 5), ((10, 10), 2_416, 240_000)),
-    ((16, 32, 32, 3, 2, 1), ((8, 8), 9_248, 589_824)),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (((32, 32), 3, 32, 3, 1, 1), ((32, 32), 896, 884_736)),
+        ((28, 1, 6, 5), ((24, 24), 156, 86_400)),
+        (((11, 12), 2, 4, (3, 5), 2, 1), ((6, 5), 124, 3_600)),
+        ((14, 6, 16, 5), ((10, 10), 2_416, 240_000)),
+        ((16, 32, 32, 3, 2, 1), ((8, 8), 9_248, 589_824)),
+    ],
+)
 def test_conv_layer_cost_by_hand(args, expected):
     assert cv.conv_layer_cost(*args) == expected
 
@@ -449,28 +514,53 @@ def test_conv_layer_cost_rejects_too_large_kernel():
         cv.conv_layer_cost((4, 9), 3, 8, (5, 3))
 
 
-LENET = [("conv", {"filters": 6, "kernel": 5, "pad": "same"}), ("pool", {"size": 2}),
-         ("conv", {"filters": 16, "kernel": 5}), ("pool", {"size": 2}),
-         ("conv", {"filters": 120, "kernel": 5}), ("flatten",),
-         ("dense", {"units": 84}), ("dense", {"units": 10})]
+LENET = [
+    ("conv", {"filters": 6, "kernel": 5, "pad": "same"}),
+    ("pool", {"size": 2}),
+    ("conv", {"filters": 16, "kernel": 5}),
+    ("pool", {"size": 2}),
+    ("conv", {"filters": 120, "kernel": 5}),
+    ("flatten",),
+    ("dense", {"units": 84}),
+    ("dense", {"units": 10}),
+]
 # (output shape, parameters, multiply-adds), counted by hand
-LENET_HAND = [((28, 28, 6), 156, 117_600), ((14, 14, 6), 0, 0), ((10, 10, 16), 2_416, 240_000),
-              ((5, 5, 16), 0, 0), ((1, 1, 120), 48_120, 48_000), ((120,), 0, 0),
-              ((84,), 10_164, 10_080), ((10,), 850, 840)]
+LENET_HAND = [
+    ((28, 28, 6), 156, 117_600),
+    ((14, 14, 6), 0, 0),
+    ((10, 10, 16), 2_416, 240_000),
+    ((5, 5, 16), 0, 0),
+    ((1, 1, 120), 48_120, 48_000),
+    ((120,), 0, 0),
+    ((84,), 10_164, 10_080),
+    ((10,), 850, 840),
+]
 
-STRIDED = [("conv", {"filters": 32, "kernel": 5}),
-           ("conv", {"filters": 32, "kernel": 3, "stride": 2}),
-           ("conv", {"filters": 32, "kernel": 3}),
-           ("conv", {"filters": 32, "kernel": 3, "stride": 2}),
-           ("conv", {"filters": 32, "kernel": 3}), ("flatten",),
-           ("dense", {"units": 128}), ("dense", {"units": 10})]
-STRIDED_HAND = [((43, 43, 32), 2_432, 4_437_600), ((21, 21, 32), 9_248, 4_064_256),
-                ((19, 19, 32), 9_248, 3_326_976), ((9, 9, 32), 9_248, 746_496),
-                ((7, 7, 32), 9_248, 451_584), ((1_568,), 0, 0),
-                ((128,), 200_832, 200_704), ((10,), 1_290, 1_280)]
+STRIDED = [
+    ("conv", {"filters": 32, "kernel": 5}),
+    ("conv", {"filters": 32, "kernel": 3, "stride": 2}),
+    ("conv", {"filters": 32, "kernel": 3}),
+    ("conv", {"filters": 32, "kernel": 3, "stride": 2}),
+    ("conv", {"filters": 32, "kernel": 3}),
+    ("flatten",),
+    ("dense", {"units": 128}),
+    ("dense", {"units": 10}),
+]
+STRIDED_HAND = [
+    ((43, 43, 32), 2_432, 4_437_600),
+    ((21, 21, 32), 9_248, 4_064_256),
+    ((19, 19, 32), 9_248, 3_326_976),
+    ((9, 9, 32), 9_248, 746_496),
+    ((7, 7, 32), 9_248, 451_584),
+    ((1_568,), 0, 0),
+    ((128,), 200_832, 200_704),
+    ((10,), 1_290, 1_280),
+]
 
-NETWORKS = [pytest.param((28, 28, 1), LENET, LENET_HAND, 61_706, id="lenet5"),
-            pytest.param((47, 47, 3), STRIDED, STRIDED_HAND, 241_546, id="strided-47x47x3")]
+NETWORKS = [
+    pytest.param((28, 28, 1), LENET, LENET_HAND, 61_706, id="lenet5"),
+    pytest.param((47, 47, 3), STRIDED, STRIDED_HAND, 241_546, id="strided-47x47x3"),
+]
 
 
 def keras_per_layer(input_shape, layers):
@@ -481,8 +571,12 @@ def keras_per_layer(input_shape, layers):
     for kind, *rest in layers:
         opt = rest[0] if rest else {}
         if kind == "conv":
-            layer = keras.layers.Conv2D(opt["filters"], opt["kernel"], strides=opt.get("stride", 1),
-                                        padding="same" if opt.get("pad", 0) == "same" else "valid")
+            layer = keras.layers.Conv2D(
+                opt["filters"],
+                opt["kernel"],
+                strides=opt.get("stride", 1),
+                padding="same" if opt.get("pad", 0) == "same" else "valid",
+            )
         elif kind == "pool":
             layer = keras.layers.MaxPooling2D(opt["size"], strides=opt.get("stride"), padding="valid")
         elif kind == "flatten":

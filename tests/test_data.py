@@ -1,4 +1,5 @@
 """Offline data loaders: real digits shipped in packages, one line saying which."""
+
 import numpy as np
 
 from source_lib import data

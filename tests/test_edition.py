@@ -4,6 +4,7 @@ and the notebooks' setup cell as Colab and Binder run them.
 Colab and Binder are played offline: fresh environments made by uv from its cache
 (``scripts/setup.sh`` fills it), real kernels of those environments, pip with no index.
 """
+
 import json
 import os
 import re
@@ -18,10 +19,15 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from autograder.course import CHAPTERS, Course
-from autograder.edition import (INSTALL_ENV, PACKAGE_NAME, bibliography, edition_config,
-                                rewrite_markdown, setup_cell_spec)
+from autograder.edition import (
+    INSTALL_ENV,
+    PACKAGE_NAME,
+    bibliography,
+    edition_config,
+    rewrite_markdown,
+    setup_cell_spec,
+)
 from autograder.release import find_leaks, release_texts, secret_lines
-
 from conftest import REPO, _ignore, autograder
 
 UV = Path(sys.executable).with_name("uv")
@@ -31,10 +37,14 @@ LOCK = REPO / "requirements.lock"
 COLAB = ["numpy", "matplotlib", "scipy", "threadpoolctl", "ipykernel"]
 # A relative markdown link to a book page, as written in book/ (dead outside the book).
 RELATIVE_BOOK_LINK = re.compile(r"\]\((?![a-z][\w+.-]*:|#|/)[^)\s]*\.(?:md|ipynb)(?:#[^)\s]*)?\)")
-OFFLINE_PIP = {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "",
-               # pip reads this variable inverted: "0" means --no-build-isolation (the
-               # build uses the environment's setuptools, as it cannot fetch one)
-               "PIP_NO_BUILD_ISOLATION": "0"}
+OFFLINE_PIP = {
+    "PIP_CONFIG_FILE": os.devnull,
+    "PIP_NO_INDEX": "1",
+    "PIP_FIND_LINKS": "",
+    # pip reads this variable inverted: "0" means --no-build-isolation (the
+    # build uses the environment's setuptools, as it cannot fetch one)
+    "PIP_NO_BUILD_ISOLATION": "0",
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +55,25 @@ def edition(student_edition):
 def _fresh_env(folder, *requirements):
     """A new virtual environment made offline from uv's cache; returns its python."""
     venv = Path(folder)
-    run = lambda *args: subprocess.run([str(UV), *args], capture_output=True, text=True)
+
+    def run(*args):
+        return subprocess.run([str(UV), *args], capture_output=True, text=True)
+
     made = run("venv", "--quiet", "--offline", "--seed", "--python", sys.executable, str(venv))
     assert made.returncode == 0, made.stderr
     python = venv / "bin" / "python"
-    done = run("pip", "install", "--quiet", "--offline", "--python", str(python),
-               "--constraint", str(LOCK), *requirements)
-    assert done.returncode == 0, ("uv's cache lacks a package (run scripts/setup.sh):\n"
-                                  + done.stderr)
+    done = run(
+        "pip",
+        "install",
+        "--quiet",
+        "--offline",
+        "--python",
+        str(python),
+        "--constraint",
+        str(LOCK),
+        *requirements,
+    )
+    assert done.returncode == 0, "uv's cache lacks a package (run scripts/setup.sh):\n" + done.stderr
     return python
 
 
@@ -60,14 +81,21 @@ def _kernel(python, folder, name):
     """A kernelspec ``name`` for ``python``, in ``folder`` (put on JUPYTER_PATH)."""
     spec = Path(folder) / "kernels" / name
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": name, "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": name,
+                "language": "python",
+            }
+        )
+    )
 
 
 def _run(nb, kernel, cwd, env, **options):
-    client = NotebookClient(nb, timeout=300, kernel_name=kernel, resources={"metadata": {"path": str(cwd)}},
-                            **options)
+    client = NotebookClient(
+        nb, timeout=300, kernel_name=kernel, resources={"metadata": {"path": str(cwd)}}, **options
+    )
     return client.execute(env=env)
 
 
@@ -83,6 +111,7 @@ def _text(outputs):
 
 # --- the edition ---------------------------------------------------------------------
 
+
 def test_edition_is_a_student_repository_without_secrets(edition):
     course, dest = edition
     config = edition_config(course.root)
@@ -93,18 +122,33 @@ def test_edition_is_a_student_repository_without_secrets(edition):
             text = (dest / "source_lib" / f"{module}.py").read_text()
             assert "BEGIN SOLUTION" not in text
             assert re.search(r'raise NotImplementedError\(.*"Task \d+\.\d+: implement', text), module
-    assert {"README.md", "pyproject.toml", ".gitignore", "binder/requirements.txt",
-            "binder/runtime.txt", "binder/postBuild"} <= files
+    assert {
+        "README.md",
+        "pyproject.toml",
+        ".gitignore",
+        "binder/requirements.txt",
+        "binder/runtime.txt",
+        "binder/postBuild",
+    } <= files
     # only the notebooks, the library and the files written for students
-    assert {f.split("/")[0] for f in files} == {"book", "source_lib", "binder", "README.md",
-                                                "pyproject.toml", ".gitignore"}
+    assert {f.split("/")[0] for f in files} == {
+        "book",
+        "source_lib",
+        "binder",
+        "README.md",
+        "pyproject.toml",
+        ".gitignore",
+    }
     assert not any(f.endswith((".db", "nbgrader_config.py")) for f in files)
     pyproject = (dest / "pyproject.toml").read_text()
     assert f'name = "{PACKAGE_NAME}"' in pyproject and f'version = "{config.release}"' in pyproject
     assert 'dependencies = ["numpy", "matplotlib", "scipy"]' in pyproject
     lock = set(LOCK.read_text().splitlines())
-    pins = [l for l in (dest / "binder/requirements.txt").read_text().splitlines()
-            if l and not l.startswith("#")]
+    pins = [
+        line
+        for line in (dest / "binder/requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert set(pins) <= lock and len(pins) > 20
     names = {re.split(r"[=; ]", p)[0].lower() for p in pins}
     assert {"numpy", "matplotlib", "tensorflow-cpu", "ipykernel", "scikit-learn"} <= names
@@ -128,8 +172,9 @@ def test_edition_leak_search_covers_every_file(edition, tmp_path):
     with open(copy / "binder" / "postBuild", "a") as fh:  # a file with no suffix
         fh.write(f"# {secret}\n")
     leaks = find_leaks(release_texts(copy), secret_lines(course))
-    assert [(Path(w).relative_to(copy).as_posix(), line) for w, line in leaks] == \
-        [("binder/postBuild", secret)]
+    assert [(Path(w).relative_to(copy).as_posix(), line) for w, line in leaks] == [
+        ("binder/postBuild", secret)
+    ]
 
 
 def test_edition_refuses_a_folder_that_is_not_an_edition(edition, tmp_path):
@@ -173,18 +218,24 @@ def test_release_notebooks_link_to_the_published_book_and_cite_readably(edition)
     for page in linked:
         assert any((course.root / f"{page}{s}").is_file() for s in (".md", ".ipynb")), page
     # the rewriting itself
-    out = rewrite_markdown("see [Setting up](setup.md), [Ch. 1](feedforward.ipynb#the-loss) "
-                           "and {cite:p}`lecun1989backpropagation,he2016deep`; "
-                           "{cite:t}`glorot2010understanding` [web](https://example.org/a.md)",
-                           config, bib)
+    out = rewrite_markdown(
+        "see [Setting up](setup.md), [Ch. 1](feedforward.ipynb#the-loss) "
+        "and {cite:p}`lecun1989backpropagation,he2016deep`; "
+        "{cite:t}`glorot2010understanding` [web](https://example.org/a.md)",
+        config,
+        bib,
+    )
     bibpage = f"{config.baseurl}book/bibliography.html"
-    assert out == (f"see [Setting up]({config.baseurl}book/setup.html), "
-                   f"[Ch. 1]({config.baseurl}book/feedforward.html#the-loss) "
-                   f"and ([LeCun et al., 1989]({bibpage}); [He et al., 2016]({bibpage})); "
-                   f"[Glorot and Bengio (2010)]({bibpage}) [web](https://example.org/a.md)")
+    assert out == (
+        f"see [Setting up]({config.baseurl}book/setup.html), "
+        f"[Ch. 1]({config.baseurl}book/feedforward.html#the-loss) "
+        f"and ([LeCun et al., 1989]({bibpage}); [He et al., 2016]({bibpage})); "
+        f"[Glorot and Bengio (2010)]({bibpage}) [web](https://example.org/a.md)"
+    )
 
 
 # --- the setup cell ---------------------------------------------------------------
+
 
 def test_setup_cells_install_the_release_named_in_the_config():
     spec = edition_config(REPO).install_spec
@@ -211,20 +262,22 @@ def test_colab_a_notebook_alone_installs_the_student_source_lib(edition, tmp_pat
     nb = nbformat.read(dest / "book" / CHAPTERS[0].notebook, as_version=4)
     nb.cells = nb.cells[:2]
     with pytest.raises(CellExecutionError, match="pip could not install source_lib"):
-        _run(nb, "colab", alone, _kernel_env(**{INSTALL_ENV: str(tmp_path / "missing")},
-                                             **OFFLINE_PIP))
+        _run(nb, "colab", alone, _kernel_env(**{INSTALL_ENV: str(tmp_path / "missing")}, **OFFLINE_PIP))
     env = _kernel_env(**{INSTALL_ENV: str(dest)}, **OFFLINE_PIP)
     for n, chapter in enumerate(CHAPTERS):
         folder = tmp_path / chapter.module
         folder.mkdir()
         shutil.copy(dest / "book" / chapter.notebook, folder)
         nb = nbformat.read(folder / chapter.notebook, as_version=4)
-        nb.cells = nb.cells[:2] + [nbformat.v4.new_code_cell(
-            "import source_lib, importlib\n"
-            f"module = importlib.import_module('source_lib.{chapter.module}')\n"
-            "print(source_lib.__file__)\n"
-            "import re\n"
-            "print(len(re.findall(r'raise NotImplementedError\\(.*\"Task', open(module.__file__).read())))")]
+        nb.cells = nb.cells[:2] + [
+            nbformat.v4.new_code_cell(
+                "import source_lib, importlib\n"
+                f"module = importlib.import_module('source_lib.{chapter.module}')\n"
+                "print(source_lib.__file__)\n"
+                "import re\n"
+                "print(len(re.findall(r'raise NotImplementedError\\(.*\"Task', open(module.__file__).read())))"
+            )
+        ]
         nb = _run(nb, "colab", folder, env)
         said = _text(nb.cells[1].outputs)
         if n == 0:  # the first installs it and says so in one line
@@ -238,6 +291,7 @@ def test_colab_a_notebook_alone_installs_the_student_source_lib(edition, tmp_pat
 
 
 # --- Binder ------------------------------------------------------------------------
+
 
 def _first_task(nb):
     for index, cell in enumerate(nb.cells):
@@ -261,9 +315,19 @@ def test_binder_runs_each_chapter_to_its_first_task(edition, tmp_path, monkeypat
     _kernel(python, tmp_path / "jupyter", "binder")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     # from any folder, source_lib is the edition's stubs and the instructor tools are absent
-    probe = subprocess.run([str(python), "-c", "import importlib.util, source_lib.feedforward as f; "
-                            "print(f.__file__, importlib.util.find_spec('autograder'))"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    probe = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.util, source_lib.feedforward as f; "
+            "print(f.__file__, importlib.util.find_spec('autograder'))",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert probe.stdout.split() == [str(tree / "source_lib" / "feedforward.py"), "None"]
     failures = []
     for chapter in CHAPTERS:
@@ -272,19 +336,25 @@ def test_binder_runs_each_chapter_to_its_first_task(edition, tmp_path, monkeypat
         try:
             _run(nb, "binder", tree / "book", env)
         except CellExecutionError as exc:
-            stopped = next(i for i, c in enumerate(nb.cells)
-                           if any(o.output_type == "error" for o in c.get("outputs", [])))
+            stopped = next(
+                i
+                for i, c in enumerate(nb.cells)
+                if any(o.output_type == "error" for o in c.get("outputs", []))
+            )
             # the task's own message, or the earlier task it builds on that is missing
             names_a_task = task in exc.evalue or re.search(r"finish Task \d+\.\d+", exc.evalue)
             if not (stopped == index and exc.ename == "NotImplementedError" and names_a_task):
-                failures.append(f"{chapter.module}: stopped at cell {stopped} with {exc.ename}: "
-                                f"{exc.evalue} (expected cell {index}, {task})")
+                failures.append(
+                    f"{chapter.module}: stopped at cell {stopped} with {exc.ename}: "
+                    f"{exc.evalue} (expected cell {index}, {task})"
+                )
         else:
             failures.append(f"{chapter.module}: ran to the end on the stubs")
     assert failures == []
 
 
 # --- the book's buttons ------------------------------------------------------------
+
 
 def test_launch_and_download_buttons_open_the_student_edition(book_html, course_copy):
     config = edition_config(course_copy.root)

@@ -1,6 +1,7 @@
 """Feedback that names the bug (#15, item 6): each common mistake of ``source_lib.mistakes``
 is named in the trusted verdict of a corpus mutant that makes it, graded as a student's
 submission through the sandbox."""
+
 import tempfile
 from pathlib import Path
 
@@ -9,13 +10,15 @@ import pytest
 from autograder.checks import run_checks
 from autograder.corpus import corpus, library_texts
 from autograder.course import CHAPTERS, Course
+from conftest import REPO
 from source_lib import mistakes
 
-from conftest import REPO
-
-NAMED = [(chapter, kind, student) for chapter in CHAPTERS
-         for kind, students in getattr(corpus(chapter.module), "NAMED_MISTAKES", {}).items()
-         for student in students]
+NAMED = [
+    (chapter, kind, student)
+    for chapter in CHAPTERS
+    for kind, students in getattr(corpus(chapter.module), "NAMED_MISTAKES", {}).items()
+    for student in students
+]
 
 
 def test_every_mistake_is_proven_by_a_mutant():
@@ -32,8 +35,9 @@ def _verdicts(chapter, student):
         return sub, run_checks(course, tmp, "student-42", sorted(sub.fails))
 
 
-@pytest.mark.parametrize("chapter, kind, student", NAMED,
-                         ids=[f"{kind}-{student}" for _, kind, student in NAMED])
+@pytest.mark.parametrize(
+    "chapter, kind, student", NAMED, ids=[f"{kind}-{student}" for _, kind, student in NAMED]
+)
 def test_the_feedback_names_the_mistake(chapter, kind, student):
     sub, verdicts = _verdicts(chapter, student)
     named = [(v, f) for v in verdicts.values() for f in v.findings if f.mistake == kind]

@@ -4,6 +4,7 @@ Oracles: TensorFlow autodiff of the same computations written in TensorFlow,
 centered-difference numerical gradients, and the published numbers of the
 classic seeded example.
 """
+
 import numpy as np
 import pytest
 
@@ -79,8 +80,10 @@ def test_network_numerical_gradients(seed):
     X, Y_T, w = random_net(rng, single=bool(seed % 2))
     grads, _ = ff.back_propagation(X, Y_T, w)
     for k in ("W1", "b1", "W2"):
+
         def f(_):
             return ff.mse_loss(ff.forward_propagation(X, w)[0], Y_T)
+
         assert rel_error(grads[k], eval_numerical_gradient(f, w[k])) < 1e-7, k
 
 
@@ -141,9 +144,15 @@ def test_layers_numerical_gradients():
     dout = rng.standard_normal((4, 5))
     _, cache = ff.affine_forward(x, w, b)
     dx, dw, db = ff.affine_backward(dout, cache)
-    assert rel_error(dx, eval_numerical_gradient_array(lambda v: ff.affine_forward(v, w, b)[0], x, dout)) < 1e-8
-    assert rel_error(dw, eval_numerical_gradient_array(lambda v: ff.affine_forward(x, v, b)[0], w, dout)) < 1e-8
-    assert rel_error(db, eval_numerical_gradient_array(lambda v: ff.affine_forward(x, w, v)[0], b, dout)) < 1e-8
+    assert (
+        rel_error(dx, eval_numerical_gradient_array(lambda v: ff.affine_forward(v, w, b)[0], x, dout)) < 1e-8
+    )
+    assert (
+        rel_error(dw, eval_numerical_gradient_array(lambda v: ff.affine_forward(x, v, b)[0], w, dout)) < 1e-8
+    )
+    assert (
+        rel_error(db, eval_numerical_gradient_array(lambda v: ff.affine_forward(x, w, v)[0], b, dout)) < 1e-8
+    )
     scores, labels = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
     _, dscores = ff.softmax_loss(scores, labels)
     numeric = eval_numerical_gradient(lambda v: ff.softmax_loss(v, labels)[0], scores)

@@ -1,4 +1,5 @@
 """End to end: the sample class graded by real nbgrader into its gradebook, feedback and CSV."""
+
 import csv
 import html
 import json
@@ -18,10 +19,17 @@ from autograder.autograde_one import KINDS, Unreadable, classify, problem, read_
 from autograder.checks import checks_named_in
 from autograder.corpus import corpus
 from autograder.course import CHAPTERS, Course
-from autograder.grading import (DEFAULT_HINT, HINTS, Outcome, Recorder, autograde_submission,
-                                describe, table, write_problem_feedback)
+from autograder.grading import (
+    DEFAULT_HINT,
+    HINTS,
+    Outcome,
+    Recorder,
+    autograde_submission,
+    describe,
+    table,
+    write_problem_feedback,
+)
 from autograder.release import find_leaks, secret_lines
-
 from conftest import autograder
 
 CHAPTER = CHAPTERS[0]
@@ -31,8 +39,11 @@ CASES = [(ch, sub) for ch in CHAPTERS for sub in corpus(ch.module).SAMPLE_CLASS]
 def check_of_cell(course, chapter):
     """grade_id -> trusted check names, read from the instructor's notebook."""
     nb = nbformat.read(course.book / chapter.notebook, as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: set(checks_named_in(c.source))
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: set(checks_named_in(c.source))
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +66,10 @@ def test_every_sample_student_is_in_the_gradebook(all_rows, chapter):
 BAD_INPUT = {"corrupt-json", "missing-notebook", "junk"}
 
 
-@pytest.mark.parametrize("student, kind", [("corrupt-json", "unreadable-notebook"),
-                                           ("missing-notebook", "missing-notebook")])
-def test_a_submission_that_cannot_be_graded_scores_zero_and_is_told_why(graded, rows, student,
-                                                                         kind):
+@pytest.mark.parametrize(
+    "student, kind", [("corrupt-json", "unreadable-notebook"), ("missing-notebook", "missing-notebook")]
+)
+def test_a_submission_that_cannot_be_graded_scores_zero_and_is_told_why(graded, rows, student, kind):
     assert rows[student].score == 0
     problems = Recorder(graded).problems(CHAPTER, student)
     assert [p["kind"] for p in problems.values()] == [kind]
@@ -71,12 +82,13 @@ def test_a_submission_that_cannot_be_graded_scores_zero_and_is_told_why(graded, 
 
 def test_a_worker_run_as_a_command_answers_with_the_same_data(graded):
     """The Dask path: ``autograde_one`` as a command, its answer read back as data."""
-    outcome = autograde_submission(str(graded.root), CHAPTER.assignment, "corrupt-json",
-                                   timeout=300)
+    outcome = autograde_submission(str(graded.root), CHAPTER.assignment, "corrupt-json", timeout=300)
     assert not outcome.ok and outcome.timed_out_after is None
     assert outcome.problems[CHAPTER.module]["kind"] == "unreadable-notebook"
-    assert outcome.problem_of(CHAPTER.module) == Recorder(graded).problems(
-        CHAPTER, "corrupt-json")[CHAPTER.module]
+    assert (
+        outcome.problem_of(CHAPTER.module)
+        == Recorder(graded).problems(CHAPTER, "corrupt-json")[CHAPTER.module]
+    )
 
 
 def test_graded_submissions_record_no_problem(graded):
@@ -85,26 +97,40 @@ def test_graded_submissions_record_no_problem(graded):
 
 # A verdict crosses from the worker as data (autograde_one): its kind, where it happened.
 
+
 def _notebook(path, text):
     path.write_text(text)
     return str(path)
 
 
-@pytest.mark.parametrize("error, kind", [
-    (lambda tmp: read_submitted(_notebook(tmp / "feedforward.ipynb", '{"cells": [')),
-     "unreadable-notebook"),
-    (lambda tmp: read_submitted(_notebook(tmp / "feedforward.ipynb", '{"nbformat": 4}')),
-     "unreadable-notebook"),
-    (lambda tmp: read_submitted(_notebook(tmp / "feedforward.ipynb", "[1]")), "unreadable-notebook"),
-    (lambda tmp: MemoryError(), "out-of-memory"),
-    (lambda tmp: DeadKernelError("Kernel died"), "kernel-died"),
-    (lambda tmp: CellTimeoutError("A cell timed out while it was being executed, after 5 "
-                                  "seconds.\nThe message was: Timeout waiting for IOPub output."),
-     "timeout"),
-    # a bug of ours, whatever its message says
-    (lambda tmp: ValueError("Notebook does not appear to be JSON; Kernel died; took longer than"),
-     "grader-error"),
-])
+@pytest.mark.parametrize(
+    "error, kind",
+    [
+        (
+            lambda tmp: read_submitted(_notebook(tmp / "feedforward.ipynb", '{"cells": [')),
+            "unreadable-notebook",
+        ),
+        (
+            lambda tmp: read_submitted(_notebook(tmp / "feedforward.ipynb", '{"nbformat": 4}')),
+            "unreadable-notebook",
+        ),
+        (lambda tmp: read_submitted(_notebook(tmp / "feedforward.ipynb", "[1]")), "unreadable-notebook"),
+        (lambda tmp: MemoryError(), "out-of-memory"),
+        (lambda tmp: DeadKernelError("Kernel died"), "kernel-died"),
+        (
+            lambda tmp: CellTimeoutError(
+                "A cell timed out while it was being executed, after 5 "
+                "seconds.\nThe message was: Timeout waiting for IOPub output."
+            ),
+            "timeout",
+        ),
+        # a bug of ours, whatever its message says
+        (
+            lambda tmp: ValueError("Notebook does not appear to be JSON; Kernel died; took longer than"),
+            "grader-error",
+        ),
+    ],
+)
 def test_the_worker_classifies_a_failure_by_what_raised_it(tmp_path, error, kind):
     try:
         exc = error(tmp_path)
@@ -126,8 +152,11 @@ def test_a_notebooks_own_problem_comes_before_the_submissions():
     outcome = Outcome("s", False, problems={"feedforward": own}, problem=whole)
     assert outcome.problem_of("feedforward") == own and outcome.problem_of("other") == whole
     assert Outcome("s", False).problem_of("feedforward")["kind"] == "grader-error"
-    answer = json.loads(json.dumps({"student": "s", "ok": False, "problems": {"feedforward": own},
-                                    "problem": None, "restart": False}))
+    answer = json.loads(
+        json.dumps(
+            {"student": "s", "ok": False, "problems": {"feedforward": own}, "problem": None, "restart": False}
+        )
+    )
     assert Outcome.from_answer(answer) == Outcome("s", False, problems={"feedforward": own})
 
 
@@ -142,8 +171,7 @@ def one_notebook_course(tmp_path, monkeypatch):
     with Gradebook(course.db_url) as gb:
         gb.add_assignment(CHAPTER.assignment)
         gb.add_notebook(CHAPTER.module, CHAPTER.assignment)
-        gb.add_grade_cell("task_1_1", CHAPTER.module, CHAPTER.assignment, max_score=3,
-                          cell_type="code")
+        gb.add_grade_cell("task_1_1", CHAPTER.module, CHAPTER.assignment, max_score=3, cell_type="code")
         gb.add_student("s")
         gb.add_submission(CHAPTER.assignment, "s")
     return course
@@ -152,10 +180,11 @@ def one_notebook_course(tmp_path, monkeypatch):
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_hint_is_chosen_by_kind_not_by_the_details_words(one_notebook_course, kind):
     """A detail quoting words of other kinds ("JSON", "took longer than") changes nothing."""
-    detail = ("NotJSONError: Notebook does not appear to be JSON; grading took longer than 1 s; "
-              "feedforward.ipynb is missing from the submission; <b>Kernel died</b>")
-    page = write_problem_feedback(one_notebook_course, CHAPTER, "s", CHAPTER.module,
-                                  problem(kind, detail))
+    detail = (
+        "NotJSONError: Notebook does not appear to be JSON; grading took longer than 1 s; "
+        "feedforward.ipynb is missing from the submission; <b>Kernel died</b>"
+    )
+    page = write_problem_feedback(one_notebook_course, CHAPTER, "s", CHAPTER.module, problem(kind, detail))
     text = page_text(page)
     assert "could not be graded" in text and "Score: 0 / 3" in text
     assert f"Reason: {detail}" in text  # escaped in the page, shown as written
@@ -163,15 +192,21 @@ def test_the_hint_is_chosen_by_kind_not_by_the_details_words(one_notebook_course
 
 
 def test_an_unknown_kind_gets_the_default_hint(one_notebook_course):
-    page = write_problem_feedback(one_notebook_course, CHAPTER, "s", CHAPTER.module,
-                                  {"kind": "new-kind", "detail": "took longer than; JSON"})
+    page = write_problem_feedback(
+        one_notebook_course,
+        CHAPTER,
+        "s",
+        CHAPTER.module,
+        {"kind": "new-kind", "detail": "took longer than; JSON"},
+    )
     text = page_text(page)
     assert DEFAULT_HINT in text and not [h for h in set(HINTS.values()) if h in text]
 
 
 def test_the_batch_log_prints_kind_and_detail():
     assert describe([problem("timeout", "grading took longer than 45 s and was stopped")]) == (
-        "timeout: grading took longer than 45 s and was stopped")
+        "timeout: grading took longer than 45 s and was stopped"
+    )
 
 
 def test_junk_files_change_nothing(rows):
@@ -210,16 +245,21 @@ def run_submission(course, student, tmp_path):
     folder = tmp_path / student
     shutil.copytree(course.folder("submitted", student, CHAPTER.assignment), folder)
     nb = nbformat.read(folder / CHAPTER.notebook, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(folder)}}).execute(
-                       env=dict(os.environ, NNFS_OFFLINE="1"))
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
+    ).execute(env=dict(os.environ, NNFS_OFFLINE="1"))
     return nb
 
 
 def test_visible_check_names_expected_and_actual_shapes(graded, tmp_path):
     nb = run_submission(graded, "bug-bias-axis", tmp_path)
-    cell = next(c for c in nb.cells
-                if c.metadata.get("nbgrader", {}).get("grade_id") == "task_1_5_back_propagation")
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "task_1_5_back_propagation"
+    )
     errors = [o for o in cell.outputs if o.output_type == "error"]
     assert errors and errors[0].ename == "CheckFailure"
     assert "gradient db1: wrong shape: expected (3,), got (1000,)" in errors[0].evalue
@@ -229,9 +269,13 @@ def test_visible_check_names_expected_and_actual_shapes(graded, tmp_path):
 def test_attacks_would_fool_a_grader_that_trusted_the_notebook(graded, student, tmp_path):
     """Proof that the attacks are real: run alone, their check cells pass."""
     nb = run_submission(graded, student, tmp_path)
-    fooled = [c.metadata.nbgrader.grade_id for c in nb.cells
-              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
-              and not any(o.output_type == "error" for o in c.outputs)]
+    fooled = [
+        c.metadata.nbgrader.grade_id
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+        and c.cell_type == "code"
+        and not any(o.output_type == "error" for o in c.outputs)
+    ]
     assert "task_1_1_sigmoid" in fooled, fooled
 
 
@@ -275,8 +319,9 @@ def test_feedback_for_every_student_without_secrets(graded):
     for chapter, sub in CASES:
         page = feedback_page(graded, sub.student, chapter)
         assert page.is_file(), page
-        own = "\n".join(p.read_text() for p in
-                        graded.folder("submitted", sub.student, chapter.assignment).rglob("*.py"))
+        own = "\n".join(
+            p.read_text() for p in graded.folder("submitted", sub.student, chapter.assignment).rglob("*.py")
+        )
         leaks += find_leaks([(str(page), page_text(page))], {s for s in secrets if s not in own})
     assert leaks == []
 
@@ -284,7 +329,10 @@ def test_feedback_for_every_student_without_secrets(graded):
 def test_feedback_explains_a_wrong_shape(graded):
     text = page_text(feedback_page(graded, "bug-transposed-dw1"))
     assert re.search(r"gradient dW1: wrong shape: expected \(\d+, \d+\), got \(\d+, \d+\)", text)
-    assert "Task 1.5 (back_propagation) failed 2 of 2 hidden test cases. The smallest that failed, a random network" in text
+    assert (
+        "Task 1.5 (back_propagation) failed 2 of 2 hidden test cases. The smallest that failed, a random network"
+        in text
+    )
     assert "It looks transposed" in text
 
 

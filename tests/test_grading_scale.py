@@ -4,6 +4,7 @@ Each grades a few Chapter 1 submissions of the sample class in a course of its
 own (conftest's ``small_course``) and compares with the end-to-end run of
 ``test_grading`` (the local pool, uninterrupted) on the same submissions.
 """
+
 import csv
 import os
 import shutil
@@ -18,21 +19,28 @@ import pytest
 
 from autograder.course import CHAPTERS
 from autograder.grading import table
-
-from conftest import AUTOGRADER, SMALL_CLASS as STUDENTS, autograder, small_course
+from conftest import AUTOGRADER, autograder, small_course
+from conftest import SMALL_CLASS as STUDENTS
 
 CHAPTER = CHAPTERS[0]
 
 
 def csv_rows(course, students=STUDENTS):
     with open(course.grades_csv, newline="") as fh:
-        return {r["student_id"]: r for r in csv.DictReader(fh)
-                if r["assignment"] == CHAPTER.assignment and r["student_id"] in students}
+        return {
+            r["student_id"]: r
+            for r in csv.DictReader(fh)
+            if r["assignment"] == CHAPTER.assignment and r["student_id"] in students
+        }
 
 
 def cell_scores(course):
-    return {(r.student, c.grade_id): (c.score, c.needs_manual_grade)
-            for r in table(course, [CHAPTER]) if r.student in STUDENTS for c in r.cells}
+    return {
+        (r.student, c.grade_id): (c.score, c.needs_manual_grade)
+        for r in table(course, [CHAPTER])
+        if r.student in STUDENTS
+        for c in r.cells
+    }
 
 
 def assert_same_grades(course, graded):
@@ -48,7 +56,10 @@ def test_a_grader_killed_mid_batch_resumes_to_the_same_grades(graded, tmp_path):
     course = small_course(graded, tmp_path)
     grader = subprocess.Popen(
         [str(AUTOGRADER), "grade", CHAPTER.assignment, "--workers", "2", "--course", str(course.root)],
-        cwd=course.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=course.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while len(recorded(course)) < 2 and grader.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -59,8 +70,10 @@ def test_a_grader_killed_mid_batch_resumes_to_the_same_grades(graded, tmp_path):
     assert 2 <= done < len(STUDENTS)
 
     out = autograder(course, "grade", CHAPTER.assignment).stdout
-    assert (f"grading {len(STUDENTS) - done} of {len(STUDENTS)} submissions" in out
-            and f"({done} already graded)" in out), out
+    assert (
+        f"grading {len(STUDENTS) - done} of {len(STUDENTS)} submissions" in out
+        and f"({done} already graded)" in out
+    ), out
     assert_same_grades(course, graded)
     # the crash came before any feedback was written: the rerun writes everyone's
     assert f"generating feedback for {len(STUDENTS)} of {len(STUDENTS)} students" in out
@@ -86,8 +99,10 @@ def free_port():
 def test_a_dask_cluster_grades_like_the_local_pool(graded, dask_graded):
     """On a cluster started as the instructor guide says (conftest's ``dask_cluster``),
     with the guide's ``autograder grade --scheduler <address>``."""
-    assert (f"{CHAPTER.assignment}: grading {len(STUDENTS)} of {len(STUDENTS)} submissions "
-            f"on the Dask cluster at {dask_graded.address}") in dask_graded.out, dask_graded.out
+    assert (
+        f"{CHAPTER.assignment}: grading {len(STUDENTS)} of {len(STUDENTS)} submissions "
+        f"on the Dask cluster at {dask_graded.address}"
+    ) in dask_graded.out, dask_graded.out
     assert_same_grades(dask_graded.course, graded)
 
 
@@ -106,21 +121,31 @@ def postgres_url():
     if as_postgres:  # PostgreSQL refuses to run as root
         shutil.chown(folder, "postgres")
     data, port = folder / "data", free_port()
-    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], check=True, capture_output=True)
+
+    def run(*cmd):
+        return subprocess.run([*as_postgres, *cmd], check=True, capture_output=True)
+
     run(postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
-    run(postgres_bin("pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w",
-        "-o", f"-h 127.0.0.1 -p {port} -k {folder}", "start")
+    run(
+        postgres_bin("pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(folder / "server.log"),
+        "-w",
+        "-o",
+        f"-h 127.0.0.1 -p {port} -k {folder}",
+        "start",
+    )
     try:
-        run(postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-            "gradebook")
+        run(postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "gradebook")
         yield f"postgresql://postgres@127.0.0.1:{port}/gradebook"
     finally:
         run(postgres_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_postgresql_gradebook_gets_the_same_grades_as_sqlite(graded, tmp_path, postgres_url,
-                                                              monkeypatch):
+def test_a_postgresql_gradebook_gets_the_same_grades_as_sqlite(graded, tmp_path, postgres_url, monkeypatch):
     monkeypatch.setenv("NNFS_GRADEBOOK", postgres_url)  # release, grading and table all use it
     course = small_course(graded, tmp_path)
     autograder(course, "grade", CHAPTER.assignment)

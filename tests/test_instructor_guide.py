@@ -16,6 +16,7 @@ exactly the guide's arguments, in the guide's order. The only differences allowe
 Here too: ``autograder links`` against a fixture book whose links point at a
 local HTTP server, one link answering 200 and one 404.
 """
+
 import re
 import shlex
 import threading
@@ -24,7 +25,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from autograder.course import CHAPTERS, Course
-
 from conftest import DASK_SCHEDULER_LOOPBACK, RAN, REPO, autograder
 
 GUIDE = REPO / "book" / "instructor.md"
@@ -34,8 +34,10 @@ SCHEDULER_ADDRESS = re.compile(r"tcp://[\w.-]+:\d+")
 # Extra arguments the tests add to a guide command, after the guide's own (see conftest).
 EXTRA_ARGS = {("dask", "scheduler"): DASK_SCHEDULER_LOOPBACK}
 # Guide commands no test runs, with the reason.
-NOT_RUN = {("bash", "scripts/test.sh"): "the test suite cannot run itself; CI runs it "
-                                        "(.ci/run, see test_ci_runs_the_test_suite)"}
+NOT_RUN = {
+    ("bash", "scripts/test.sh"): "the test suite cannot run itself; CI runs it "
+    "(.ci/run, see test_ci_runs_the_test_suite)"
+}
 
 
 def bash_commands(markdown):
@@ -62,7 +64,7 @@ def bash_commands(markdown):
         if argv:
             line = shlex.join(argv)
             if argv[0].startswith(VENV_BIN):
-                argv[0] = argv[0][len(VENV_BIN):]
+                argv[0] = argv[0][len(VENV_BIN) :]
             commands.append((line, tuple(argv)))
     return commands
 
@@ -74,56 +76,73 @@ def guide_commands():
 def as_guide_writes_it(argv):
     """A recorded command line without the extra arguments the tests add to it."""
     for program, extra in EXTRA_ARGS.items():
-        if argv[:len(program)] == program and argv[len(argv) - len(extra):] == extra:
-            return argv[:len(argv) - len(extra)]
+        if argv[: len(program)] == program and argv[len(argv) - len(extra) :] == extra:
+            return argv[: len(argv) - len(extra)]
     return argv
 
 
 def test_the_parser_reads_bash_blocks_only():
-    markdown = "\n".join([
-        "Run `bash scripts/setup.sh` first, or `jupyter lab`.",
-        "```bash",
-        ".venv/bin/autograder grade --workers 2   # a comment",
-        "# a line of comment",
-        "",
-        "dask worker tcp://10.0.0.5:8786 \\",
-        "    --nthreads 1",
-        "```",
-        "```python",
-        "print('not a command')",
-        "```",
-        "1. a list item:",
-        "   ```bash",
-        "   autograder export",
-        "   ```",
-        "```console",
-        "$ autograder table",
-        "```",
-    ])
+    markdown = "\n".join(
+        [
+            "Run `bash scripts/setup.sh` first, or `jupyter lab`.",
+            "```bash",
+            ".venv/bin/autograder grade --workers 2   # a comment",
+            "# a line of comment",
+            "",
+            "dask worker tcp://10.0.0.5:8786 \\",
+            "    --nthreads 1",
+            "```",
+            "```python",
+            "print('not a command')",
+            "```",
+            "1. a list item:",
+            "   ```bash",
+            "   autograder export",
+            "   ```",
+            "```console",
+            "$ autograder table",
+            "```",
+        ]
+    )
     assert bash_commands(markdown) == [
         (".venv/bin/autograder grade --workers 2", ("autograder", "grade", "--workers", "2")),
-        ("dask worker tcp://10.0.0.5:8786 --nthreads 1",
-         ("dask", "worker", "tcp://10.0.0.5:8786", "--nthreads", "1")),
+        (
+            "dask worker tcp://10.0.0.5:8786 --nthreads 1",
+            ("dask", "worker", "tcp://10.0.0.5:8786", "--nthreads", "1"),
+        ),
         ("autograder export", ("autograder", "export")),
     ]
 
 
 def test_the_parser_finds_the_guides_commands():
     found = {argv for _, argv in guide_commands()}
-    expected = {("autograder", cmd) for cmd in ("release", "sample-class", "grade", "export",
-                                                "table", "report", "validate", "book", "links")}
-    expected |= {("dask", "scheduler"),
-                 ("dask", "worker", "tcp://10.0.0.5:8786", "--nworkers", "-1", "--nthreads", "1"),
-                 ("autograder", "grade", "--scheduler", "tcp://10.0.0.5:8786"),
-                 ("autograder", "edition", "../nnfs-student")}
+    expected = {
+        ("autograder", cmd)
+        for cmd in (
+            "release",
+            "sample-class",
+            "grade",
+            "export",
+            "table",
+            "report",
+            "validate",
+            "book",
+            "links",
+        )
+    }
+    expected |= {
+        ("dask", "scheduler"),
+        ("dask", "worker", "tcp://10.0.0.5:8786", "--nworkers", "-1", "--nthreads", "1"),
+        ("autograder", "grade", "--scheduler", "tcp://10.0.0.5:8786"),
+        ("autograder", "edition", "../nnfs-student"),
+    }
     assert expected <= found, f"not found in the guide's bash blocks: {expected - found}"
 
 
 def test_ci_runs_the_test_suite():
     """The one guide command no test runs (NOT_RUN) is run by CI."""
     ci = (REPO / ".ci" / "run").read_text()
-    assert ["bash", "scripts/test.sh"] in [shlex.split(line, comments=True)
-                                           for line in ci.splitlines()]
+    assert ["bash", "scripts/test.sh"] in [shlex.split(line, comments=True) for line in ci.splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +182,8 @@ def links_checked(tmp_path_factory):
     (book.root / "_config.yml").write_text(
         "title: Links\n"
         "execute:\n  execute_notebooks: 'off'\n"
-        "sphinx:\n  config:\n    linkcheck_timeout: 10\n    linkcheck_retries: 1\n")
+        "sphinx:\n  config:\n    linkcheck_timeout: 10\n    linkcheck_retries: 1\n"
+    )
     (book.root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: page\n")
     (book.root / "intro.md").write_text(f"# Intro\n\nA [working link]({good}).\n")
     page = book.root / "page.md"
@@ -191,7 +211,8 @@ def test_links_names_the_broken_link_and_fails(links_checked):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert {"/good", "/missing"} <= set(links_checked["requested"])  # both really checked
     assert reported(proc.stdout) == [
-        f"broken: {bad} (page.md:5) 404 Client Error: Not Found for url: {bad}"], proc.stdout
+        f"broken: {bad} (page.md:5) 404 Client Error: Not Found for url: {bad}"
+    ], proc.stdout
     assert "2 external links checked, 1 broken" in proc.stdout, proc.stdout
 
 
@@ -221,35 +242,47 @@ def not_run(commands, ran, address):
             continue
         expected = tuple(address if SCHEDULER_ADDRESS.fullmatch(a) else a for a in argv)
         if expected not in done:
-            near = sorted({" ".join(a) + ("" if s == 0 else f" (exit status {s})")
-                           for a, s in ran if a[:2] == argv[:2]})
+            near = sorted(
+                {" ".join(a) + ("" if s == 0 else f" (exit status {s})") for a, s in ran if a[:2] == argv[:2]}
+            )
             missing.append(f"  {line}\n    (ran instead: {'; '.join(near) or 'nothing like it'})")
     return missing
 
 
 def test_a_command_run_otherwise_than_written_is_named():
     address = "tcp://127.0.0.1:41234"
-    commands = bash_commands("```bash\n.venv/bin/autograder report\ndask scheduler\n"
-                             "dask worker tcp://10.0.0.5:8786 --nthreads 1\n"
-                             "bash scripts/test.sh\n```\n")
-    ran = [(("autograder", "report", "ch01_feedforward"), 0),
-           (("dask", "scheduler", *DASK_SCHEDULER_LOOPBACK), 0),
-           (("dask", "worker", address, "--nthreads", "1"), 0)]
+    commands = bash_commands(
+        "```bash\n.venv/bin/autograder report\ndask scheduler\n"
+        "dask worker tcp://10.0.0.5:8786 --nthreads 1\n"
+        "bash scripts/test.sh\n```\n"
+    )
+    ran = [
+        (("autograder", "report", "ch01_feedforward"), 0),
+        (("dask", "scheduler", *DASK_SCHEDULER_LOOPBACK), 0),
+        (("dask", "worker", address, "--nthreads", "1"), 0),
+    ]
     assert not_run(commands, ran, address) == [
-        "  .venv/bin/autograder report\n"
-        "    (ran instead: autograder report ch01_feedforward)"]
-    ran = [(("autograder", "report"), 1), (("dask", "scheduler", "--port", "8786"), 0),
-           (("dask", "worker", "tcp://10.0.0.5:8786", "--nthreads", "1"), 0)]
+        "  .venv/bin/autograder report\n    (ran instead: autograder report ch01_feedforward)"
+    ]
+    ran = [
+        (("autograder", "report"), 1),
+        (("dask", "scheduler", "--port", "8786"), 0),
+        (("dask", "worker", "tcp://10.0.0.5:8786", "--nthreads", "1"), 0),
+    ]
     assert [m.split("\n")[0] for m in not_run(commands, ran, address)] == [
-        "  .venv/bin/autograder report", "  dask scheduler",
-        "  dask worker tcp://10.0.0.5:8786 --nthreads 1"]
+        "  .venv/bin/autograder report",
+        "  dask scheduler",
+        "  dask worker tcp://10.0.0.5:8786 --nthreads 1",
+    ]
 
 
-def test_every_guide_command_is_run_by_a_test(released, graded, exported, validated, book_html,
-                                              dask_graded, links_checked, student_edition,
-                                              lms_class):
+def test_every_guide_command_is_run_by_a_test(
+    released, graded, exported, validated, book_html, dask_graded, links_checked, student_edition, lms_class
+):
     """Each fixture requested here runs guide commands (conftest, and links above)."""
     missing = not_run(guide_commands(), RAN, dask_graded.address)
-    assert not missing, ("guide commands that no test ran as written, with exit status 0:\n"
-                         + "\n".join(missing)
-                         + "\n(`autograder book` is not run when NNFS_BOOK_HTML is set)")
+    assert not missing, (
+        "guide commands that no test ran as written, with exit status 0:\n"
+        + "\n".join(missing)
+        + "\n(`autograder book` is not run when NNFS_BOOK_HTML is set)"
+    )

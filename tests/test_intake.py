@@ -6,8 +6,8 @@ students through the real ``autograder grade`` (short limits, as
 ``test_attacks``). Last, the grading worker's memory limit: a job past it fails
 alone.
 """
+
 import os
-import re
 import shutil
 import socket
 import stat
@@ -16,6 +16,7 @@ import time
 
 import nbformat
 import pytest
+from test_grading import check_of_cell, page_text
 
 from autograder import checks, intake, notes
 from autograder.corpus import corpus
@@ -27,11 +28,14 @@ from autograder.intake import Caps, sanitize
 from autograder.regions import completed_text, find_regions, library_files
 from autograder.release import find_leaks, secret_lines
 
-from test_grading import check_of_cell, page_text
-
-ORDINARY = {"feedforward.ipynb": b'{"cells": []}', "timestamp.txt": b"2026-11-30 12:00:00",
-            "empty.txt": b"", "source_lib/__init__.py": b"", "deep/d1/d2/ok.txt": b"ok",
-            "source_lib/feedforward.py": b"def sigmoid(x):\n    return 0\n"}
+ORDINARY = {
+    "feedforward.ipynb": b'{"cells": []}',
+    "timestamp.txt": b"2026-11-30 12:00:00",
+    "empty.txt": b"",
+    "source_lib/__init__.py": b"",
+    "deep/d1/d2/ok.txt": b"ok",
+    "source_lib/feedforward.py": b"def sigmoid(x):\n    return 0\n",
+}
 MANY = 10  # files in zz_many/, the last folder walked: only 3 fit under the cap
 CAPS = Caps(files=len(ORDINARY) + 3, depth=3)
 LONG = "long/" + "x" * 255
@@ -66,9 +70,16 @@ def hostile(tmp_path, monkeypatch):
         write(sub / rel, data)
     write(sub / "source_lib" / "__pycache__" / "feedforward.cpython-311.pyc", b"skipped")
     write(sub / ".ipynb_checkpoints" / "feedforward-checkpoint.ipynb", b"skipped")
-    links = {"source_lib/abs.py": secret, "source_lib/rel.py": "../../classmate/feedforward.py",
-             "abs_dir": "/etc", "rel_dir": "../classmate", "dangling": "/no/such/file",
-             "mem": "/proc/self/mem", "environ": "/proc/self/environ", "zero": "/dev/zero"}
+    links = {
+        "source_lib/abs.py": secret,
+        "source_lib/rel.py": "../../classmate/feedforward.py",
+        "abs_dir": "/etc",
+        "rel_dir": "../classmate",
+        "dangling": "/no/such/file",
+        "mem": "/proc/self/mem",
+        "environ": "/proc/self/environ",
+        "zero": "/dev/zero",
+    }
     for rel, target in links.items():
         os.symlink(target, sub / rel)
     os.mkfifo(sub / "fifo")
@@ -99,16 +110,30 @@ def test_sanitize_copies_only_the_regular_files(hostile, tmp_path):
     assert report.copied_bytes == sum(map(len, {**ORDINARY, **kept}.values()))
     kinds = {p.path: p.kind for p in report.problems}
     assert kinds == {
-        "source_lib/abs.py": "link", "source_lib/rel.py": "link", "abs_dir": "link",
-        "rel_dir": "link", "dangling": "link", "mem": "link", "environ": "link", "zero": "link",
-        "fifo": "fifo", "sock": "socket", "null": "device", "hard1.txt": "hardlink",
-        "hard2.txt": "hardlink", "big.bin": "too-big", "deep/d1/d2/d3": "too-deep",
-        LONG: "long-path", "odd\nname.txt": "name",
-        **{f"zz_many/f{i:02d}": "too-many-files" for i in range(3, MANY)}}
+        "source_lib/abs.py": "link",
+        "source_lib/rel.py": "link",
+        "abs_dir": "link",
+        "rel_dir": "link",
+        "dangling": "link",
+        "mem": "link",
+        "environ": "link",
+        "zero": "link",
+        "fifo": "fifo",
+        "sock": "socket",
+        "null": "device",
+        "hard1.txt": "hardlink",
+        "hard2.txt": "hardlink",
+        "big.bin": "too-big",
+        "deep/d1/d2/d3": "too-deep",
+        LONG: "long-path",
+        "odd\nname.txt": "name",
+        **{f"zz_many/f{i:02d}": "too-many-files" for i in range(3, MANY)},
+    }
     assert report.unreported == 0
     messages = dict(zip(kinds, report.messages()))
-    assert messages["source_lib/abs.py"] == ("source_lib/abs.py is a symbolic link: the grader "
-                                             "ignores links; submit the file or folder itself.")
+    assert messages["source_lib/abs.py"] == (
+        "source_lib/abs.py is a symbolic link: the grader ignores links; submit the file or folder itself."
+    )
     assert messages["big.bin"].startswith("big.bin is larger than the 64 MiB a file may be")
     assert messages["zz_many/f09"].startswith("zz_many/f09 was left out: a submission may hold 9 ")
     assert "odd\\nname.txt has a name" in messages["odd\nname.txt"]  # no raw newline in a note
@@ -130,15 +155,16 @@ def test_a_file_swapped_after_the_walk_saw_it_is_left_out(tmp_path):
     victim = write(sub / "feedforward.py", b"mine")
     seen = os.lstat(victim)
     # another file made while the first exists (so not on its inode), then a link
-    for swap in (lambda: os.replace(write(sub / "new", b"another file"), victim),
-                 lambda: (victim.unlink(), os.symlink("/etc/passwd", victim))):
+    for swap in (
+        lambda: os.replace(write(sub / "new", b"another file"), victim),
+        lambda: (victim.unlink(), os.symlink("/etc/passwd", victim)),
+    ):
         swap()
         walk = intake._Walk(Caps())
         fd = os.open(sub, intake.DIR_FLAGS)
         try:
             (tmp_path / "out").mkdir(exist_ok=True)
-            walk.copy_file(fd, "feedforward.py", seen, tmp_path / "out" / "feedforward.py",
-                           "feedforward.py")
+            walk.copy_file(fd, "feedforward.py", seen, tmp_path / "out" / "feedforward.py", "feedforward.py")
         finally:
             os.close(fd)
         assert [p.kind for p in walk.report.problems] == ["changed"]
@@ -152,8 +178,7 @@ def test_a_linked_submission_folder_gives_an_empty_copy(hostile, tmp_path):
     report = sanitize(tmp_path / "students" / "link", dest)
     assert regular_files(dest) == {} and [p.kind for p in report.problems] == ["link"]
     # ... as does a link higher up, between the trusted base and the submission
-    report = sanitize(tmp_path / "students" / "link" / "source_lib", dest,
-                      base=tmp_path / "students")
+    report = sanitize(tmp_path / "students" / "link" / "source_lib", dest, base=tmp_path / "students")
     assert regular_files(dest) == {} and [p.kind for p in report.problems] == ["link"]
 
 
@@ -183,7 +208,8 @@ def test_intake_notes_reach_the_notebook_and_forged_notes_do_not(tmp_path):
     os.symlink("/etc/shadow", root / "submitted" / "eve" / "ch01" / "shadow")
     intake.take_in(root, "ch01", "eve")
     assert intake.read_messages(root, "ch01", "eve") == [
-        "shadow is a symbolic link: the grader ignores links; submit the file or folder itself."]
+        "shadow is a symbolic link: the grader ignores links; submit the file or folder itself."
+    ]
     assert not (root / "intake" / "eve" / "ch01" / "shadow").exists()
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("**Notes from the grader**")])
@@ -204,9 +230,12 @@ HONEST = [s for s in corpus(CHAPTER.module).SAMPLE_CLASS if s.student in ("solut
 
 def links_in(folder):
     """Relative paths of the symbolic links below ``folder`` (not followed)."""
-    return sorted(os.path.relpath(os.path.join(parent, name), folder)
-                  for parent, dirs, files in os.walk(folder) for name in dirs + files
-                  if os.path.islink(os.path.join(parent, name)))
+    return sorted(
+        os.path.relpath(os.path.join(parent, name), folder)
+        for parent, dirs, files in os.walk(folder)
+        for name in dirs + files
+        if os.path.islink(os.path.join(parent, name))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -231,8 +260,12 @@ def test_intake_attacks_gain_nothing_and_honest_students_lose_nothing(intake_gra
 
 def test_nothing_outside_a_submission_reaches_autograded_or_feedback(intake_graded):
     course = intake_graded.course
-    markers = [intake_graded.canary.encode(), b"SQLite format 3", b"@check(",
-               *(open(f, "rb").readline().strip() for f in ("/etc/passwd", "/etc/shadow"))]
+    markers = [
+        intake_graded.canary.encode(),
+        b"SQLite format 3",
+        b"@check(",
+        *(open(f, "rb").readline().strip() for f in ("/etc/passwd", "/etc/shadow")),
+    ]
     secrets = secret_lines(course)
     attackers = {s.student for s in ZERO}
     for kind in ("intake", "autograded", "feedback"):
@@ -256,10 +289,13 @@ def test_nothing_outside_a_submission_reaches_autograded_or_feedback(intake_grad
 def own_files(course, student):
     """The bytes of the regular files a student submitted (links not followed)."""
     root = course.folder("submitted", student)
-    return b"\n".join(open(os.path.join(parent, name), "rb").read()
-                      for parent, _, files in os.walk(root) for name in files
-                      if stat.S_ISREG(os.lstat(os.path.join(parent, name)).st_mode)
-                      and os.lstat(os.path.join(parent, name)).st_nlink == 1)
+    return b"\n".join(
+        open(os.path.join(parent, name), "rb").read()
+        for parent, _, files in os.walk(root)
+        for name in files
+        if stat.S_ISREG(os.lstat(os.path.join(parent, name)).st_mode)
+        and os.lstat(os.path.join(parent, name)).st_nlink == 1
+    )
 
 
 @pytest.mark.parametrize("attack", INTAKE_ATTACKS, ids=lambda s: s.student)
@@ -267,8 +303,7 @@ def test_each_attacker_is_told_what_was_left_out_and_what_to_do(intake_graded, a
     course = intake_graded.course
     links = links_in(course.folder("submitted", attack.student, CHAPTER.assignment))
     assert links
-    text = page_text(course.folder("feedback", attack.student, CHAPTER.assignment,
-                                   f"{CHAPTER.module}.html"))
+    text = page_text(course.folder("feedback", attack.student, CHAPTER.assignment, f"{CHAPTER.module}.html"))
     for rel in links:
         assert intake.MESSAGES["link"].format(path=rel) in text, rel
     assert f"the intake left out of {attack.student}'s submission: " in intake_graded.out
@@ -302,18 +337,24 @@ def test_a_job_past_the_workers_memory_limit_fails_alone(tmp_path):
     course = Course(tmp_path)
     course.nbgrader_root.mkdir()
     limit = 512 * 1024**2
-    jobs = [{"student": student, "allocate": size}
-            for student, size in (("before", 10**6), ("hog", 4 * limit), ("after", 10**6))]
+    jobs = [
+        {"student": student, "allocate": size}
+        for student, size in (("before", 10**6), ("hog", 4 * limit), ("after", 10**6))
+    ]
     with LocalPool(course, 1, memory=limit, worker=StandInWorker) as pool:
         outcomes = {o.student: o for o in pool.run(jobs, timeout=60)}
     # the batch goes on, on a fresh worker, which answers under the same limit
-    assert outcomes["before"].problem == outcomes["after"].problem == {
-        "kind": "grader-error", "detail": str((limit, limit))}
+    assert (
+        outcomes["before"].problem
+        == outcomes["after"].problem
+        == {"kind": "grader-error", "detail": str((limit, limit))}
+    )
     assert not outcomes["hog"].ok
     assert outcomes["hog"].problem == {
-        "kind": "worker-died", "detail": "the grading worker stopped unexpectedly (exit status 1); "
-        "it may have run out of memory (its limit is 0.5 GiB, NNFS_WORKER_MEMORY)"}
-
+        "kind": "worker-died",
+        "detail": "the grading worker stopped unexpectedly (exit status 1); "
+        "it may have run out of memory (its limit is 0.5 GiB, NNFS_WORKER_MEMORY)",
+    }
 
 
 def test_a_library_of_only_the_chapters_module_is_completed_and_graded(released):
@@ -324,8 +365,10 @@ def test_a_library_of_only_the_chapters_module_is_completed_and_graded(released)
     folder = root / "submitted" / "only-module" / CHAPTER.assignment
     try:
         lib = folder / "source_lib"
-        write(lib / "feedforward.py",
-              completed_text((released.source_lib / "feedforward.py").read_text()).encode())
+        write(
+            lib / "feedforward.py",
+            completed_text((released.source_lib / "feedforward.py").read_text()).encode(),
+        )
         write(lib / "checking.py", b"# the student's own\n")
         intake.take_in(root, CHAPTER.assignment, "only-module")
         took = root / "intake" / "only-module" / CHAPTER.assignment / "source_lib"

@@ -6,6 +6,7 @@ wherever it can write in the sandbox (files, SysV IPC, keyrings, an abstract
 socket, processes that try to outlive the kernel), the second looks for them
 wherever it can read. The grader's temporary files go to a folder of this test.
 """
+
 import asyncio
 import json
 import os
@@ -17,15 +18,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from test_attacks import autograded_outputs
 
+from autograder import jail
 from autograder.corpus.attacks_leftover import LEFTOVER_ATTACKS, MARK
 from autograder.course import CHAPTERS
-from autograder import jail
 from autograder.jail import SLOT_UID, SLOTS
 from autograder.kernel import GradingKernelManager
-
 from conftest import autograder, chapter_one_course
-from test_attacks import autograded_outputs
 
 CHAPTER = CHAPTERS[0]
 WRITER, READER = (sub.student for sub in LEFTOVER_ATTACKS)
@@ -38,8 +38,13 @@ c.TrustedChecks.wall_seconds = 60
 
 def markers(*roots):
     """Paths under ``roots`` (links not followed) whose name is a marker."""
-    return [os.path.join(folder, name) for root in roots for folder, dirs, files in os.walk(root)
-            for name in dirs + files if name.startswith(MARK)]
+    return [
+        os.path.join(folder, name)
+        for root in roots
+        for folder, dirs, files in os.walk(root)
+        for name in dirs + files
+        if name.startswith(MARK)
+    ]
 
 
 def batch_processes(tmp):
@@ -66,9 +71,14 @@ def batch(tmp_path_factory):
         with pytest.MonkeyPatch.context() as env:
             env.setenv("TMPDIR", tmp)
             autograder(course, "grade", CHAPTER.assignment, "--workers", "1", "--timeout", "300")
-        yield dict(course=course, tmp=tmp, left_in_tmp=os.listdir(tmp),
-                   processes=batch_processes(tmp), writer=autograded_outputs(course, WRITER),
-                   reader=autograded_outputs(course, READER))
+        yield dict(
+            course=course,
+            tmp=tmp,
+            left_in_tmp=os.listdir(tmp),
+            processes=batch_processes(tmp),
+            writer=autograded_outputs(course, WRITER),
+            reader=autograded_outputs(course, READER),
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -116,12 +126,20 @@ def gone_pid():
 
 def jailed_touch(tmp_path, parent):
     marker = tmp_path / "ran"
-    spec = {"cwd": str(tmp_path), "env": {"PATH": "/usr/bin:/bin"}, "limits": {},
-            "binds": [[str(tmp_path), str(tmp_path), True]], "own": [str(tmp_path)],
-            "parent": parent}
-    proc = subprocess.run([sys.executable, "-I", str(JAIL), json.dumps(spec), "--",
-                           "/bin/sh", "-c", f"touch {marker}"],
-                          capture_output=True, text=True, timeout=60)
+    spec = {
+        "cwd": str(tmp_path),
+        "env": {"PATH": "/usr/bin:/bin"},
+        "limits": {},
+        "binds": [[str(tmp_path), str(tmp_path), True]],
+        "own": [str(tmp_path)],
+        "parent": parent,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-I", str(JAIL), json.dumps(spec), "--", "/bin/sh", "-c", f"touch {marker}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return proc, marker.exists()
 
 
@@ -142,9 +160,14 @@ def test_a_kernel_whose_grader_is_gone_never_starts(tmp_path):
     sockets.mkdir(), work.mkdir()
     connection = tmp_path / "kernel.json"
     connection.write_text(json.dumps({"transport": "ipc", "ip": str(sockets / "kernel")}))
-    proc = subprocess.run([sys.executable, str(LAUNCHER), "-f", str(connection)], cwd=work,
-                          env=dict(os.environ, NNFS_JAIL_PARENT=str(gone_pid())),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(LAUNCHER), "-f", str(connection)],
+        cwd=work,
+        env=dict(os.environ, NNFS_JAIL_PARENT=str(gone_pid())),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "is gone; nothing runs" in proc.stderr
     assert "ipykernel" not in proc.stderr
 
@@ -157,11 +180,18 @@ def test_the_kernel_manager_states_its_process_to_the_launcher():
         finally:
             await manager._async_cleanup_resources()
         return kw["env"]
+
     assert asyncio.run(launch_env())["NNFS_JAIL_PARENT"] == str(os.getpid())
 
 
 def test_a_grading_worker_whose_grader_is_gone_exits(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "autograder.autograde_one", "--serve"],
-                          cwd=tmp_path, env=dict(os.environ, NNFS_GRADER_PID=str(gone_pid())),
-                          input="", capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.autograde_one", "--serve"],
+        cwd=tmp_path,
+        env=dict(os.environ, NNFS_GRADER_PID=str(gone_pid())),
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "is gone" in proc.stderr

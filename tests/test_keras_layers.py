@@ -7,6 +7,7 @@ outputs and moving statistics (eagerly and in ``tf.function``) and in float64
 conv net trained with ``model.fit`` on MNIST. Tolerance: relative 1e-5,
 absolute 1e-6.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,8 +22,10 @@ keras = pytest.importorskip("keras")
 from source_lib.keras_layers import BatchNormLayer  # noqa: E402
 
 SHAPES = [pytest.param((32, 6), id="N-D"), pytest.param((8, 5, 4, 3), id="N-H-W-C")]
-HYPER = [pytest.param({}, id="defaults"),
-         pytest.param({"momentum": 0.8, "epsilon": 1e-5}, id="momentum0.8-eps1e-5")]
+HYPER = [
+    pytest.param({}, id="defaults"),
+    pytest.param({"momentum": 0.8, "epsilon": 1e-5}, id="momentum0.8-eps1e-5"),
+]
 STEPS = 5
 
 
@@ -41,8 +44,9 @@ def batch(rng, shape):
 def twin_layers(shape, hyper, rng):
     """Our layer and Keras's, built for ``shape``, with the same random gamma and beta."""
     ours = BatchNormLayer(**hyper)
-    ref = keras.layers.BatchNormalization(momentum=ours.momentum, epsilon=ours.epsilon,
-                                          dtype=ours.dtype_policy)
+    ref = keras.layers.BatchNormalization(
+        momentum=ours.momentum, epsilon=ours.epsilon, dtype=ours.dtype_policy
+    )
     ours.build(shape)
     ref.build(shape)
     c = shape[-1]
@@ -136,14 +140,16 @@ def test_config_round_trip_and_model_save_load(tmp_path):
     rng = np.random.default_rng(2)
     x = batch(rng, (64, 6, 6, 2))
     y = rng.integers(0, 3, size=64)
-    model = keras.Sequential([
-        keras.Input((6, 6, 2)),
-        BatchNormLayer(momentum=0.5, name="bn1"),
-        keras.layers.Conv2D(3, 3),
-        BatchNormLayer(shared_affine=True, name="bn2"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            BatchNormLayer(momentum=0.5, name="bn1"),
+            keras.layers.Conv2D(3, 3),
+            BatchNormLayer(shared_affine=True, name="bn2"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=2, batch_size=16, verbose=0)
     assert not np.allclose(model.get_layer("bn1").moving_mean, 0.0)  # fit trained it
@@ -161,15 +167,17 @@ def test_config_round_trip_and_model_save_load(tmp_path):
 
 
 def small_convnet(norm):
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(16, 3),
-        norm,
-        keras.layers.ReLU(),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(16, 3),
+            norm,
+            keras.layers.ReLU(),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def test_trains_in_a_compiled_model_like_keras_batch_normalization(monkeypatch):
@@ -184,12 +192,14 @@ def test_trains_in_a_compiled_model_like_keras_batch_normalization(monkeypatch):
     # momentum 0.9, not 0.99: 64 steps are too few for 0.99's moving averages
     # to forget their start (0.99 ** 64 = 0.53), and inference would suffer.
     accuracy = {}
-    for name, make_norm in [("ours", BatchNormLayer),
-                            ("keras", keras.layers.BatchNormalization)]:
+    for name, make_norm in [("ours", BatchNormLayer), ("keras", keras.layers.BatchNormalization)]:
         keras.utils.set_random_seed(0)
         model = small_convnet(make_norm(momentum=0.9))
-        model.compile(optimizer=keras.optimizers.Adam(3e-3),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(3e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
         accuracy[name] = model.evaluate(x_test, y_test, batch_size=256, verbose=0)[1]
     assert accuracy["ours"] > 0.85 and accuracy["keras"] > 0.85, accuracy

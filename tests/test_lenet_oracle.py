@@ -9,6 +9,7 @@ shapes and parameter count (LeCun et al., 1998, as in Keras's classic
 version: 61,706); and, for the Keras model, a numpy forward pass with the
 Keras weights.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,8 +32,15 @@ CLASSIC = [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (1, 1, 120), (120
 def tiny_net(seed, reg=0.1, filter_size=3):
     rng = np.random.default_rng(seed)
     C, H, W = int(rng.integers(1, 3)), 6, 8
-    net = lenet.ThreeLayerConvNet(input_dim=(C, H, W), num_filters=3, filter_size=filter_size,
-                                  hidden_dim=5, num_classes=4, reg=reg, seed=seed)
+    net = lenet.ThreeLayerConvNet(
+        input_dim=(C, H, W),
+        num_filters=3,
+        filter_size=filter_size,
+        hidden_dim=5,
+        num_classes=4,
+        reg=reg,
+        seed=seed,
+    )
     net.params = {k: rng.standard_normal(v.shape) * 0.5 for k, v in net.params.items()}
     X = rng.standard_normal((3, C, H, W))
     y = rng.integers(0, 4, 3)
@@ -75,8 +83,10 @@ def test_convnet_gradients_match_numerical_gradients(seed):
     net, X, y = tiny_net(seed)
     _, grads = net.loss(X, y)
     for k in PARAMS:
+
         def f(_):
             return net.loss(X, y)[0]
+
         numeric = eval_numerical_gradient(f, net.params[k], h=1e-6)
         error = np.linalg.norm(grads[k] - numeric) / np.linalg.norm(grads[k] + numeric)
         assert error < 1e-6, k
@@ -104,11 +114,11 @@ def test_sgd_momentum_matches_keras_sgd():
 def test_solver_overfits_a_small_set():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((40, 1, 8, 8)), rng.integers(0, 3, 40)
-    net = lenet.ThreeLayerConvNet(input_dim=(1, 8, 8), num_filters=4, filter_size=3,
-                                  hidden_dim=32, num_classes=3)
+    net = lenet.ThreeLayerConvNet(
+        input_dim=(1, 8, 8), num_filters=4, filter_size=3, hidden_dim=32, num_classes=3
+    )
     data = {"X_train": X, "y_train": y, "X_val": X[:10], "y_val": y[:10]}
-    solver = lenet.Solver(net, data, num_epochs=15, batch_size=10, learning_rate=0.05,
-                          verbose=False).train()
+    solver = lenet.Solver(net, data, num_epochs=15, batch_size=10, learning_rate=0.05, verbose=False).train()
     assert solver.train_acc_history[-1] == 1.0
     assert len(solver.loss_history) == 15 * 4 and solver.loss_history[-1] < 0.1
 
@@ -117,12 +127,26 @@ def test_lenet5_has_the_classic_shapes_and_parameter_count():
     model = lenet.build_lenet5()
     shapes = [tuple(layer.output.shape[1:]) for layer in model.layers]
     assert shapes == CLASSIC
-    assert model.count_params() == 61_706 == sum(
-        r["parameters"] for r in network_cost((28, 28, 1), [
-            ("conv", {"filters": 6, "kernel": 5, "pad": "same"}), ("pool", {"size": 2}),
-            ("conv", {"filters": 16, "kernel": 5}), ("pool", {"size": 2}),
-            ("conv", {"filters": 120, "kernel": 5}), ("flatten",),
-            ("dense", {"units": 84}), ("dense", {"units": 10})]))
+    assert (
+        model.count_params()
+        == 61_706
+        == sum(
+            r["parameters"]
+            for r in network_cost(
+                (28, 28, 1),
+                [
+                    ("conv", {"filters": 6, "kernel": 5, "pad": "same"}),
+                    ("pool", {"size": 2}),
+                    ("conv", {"filters": 16, "kernel": 5}),
+                    ("pool", {"size": 2}),
+                    ("conv", {"filters": 120, "kernel": 5}),
+                    ("flatten",),
+                    ("dense", {"units": 84}),
+                    ("dense", {"units": 10}),
+                ],
+            )
+        )
+    )
 
 
 def test_lenet5_variants():
@@ -149,11 +173,11 @@ def numpy_lenet(model, x):
             out = np.zeros((len(xp), H, W, k.shape[3]))
             for i in range(k.shape[0]):
                 for j in range(k.shape[1]):
-                    out += np.einsum("nhwc,cf->nhwf", xp[:, i:i + H, j:j + W], k[i, j])
+                    out += np.einsum("nhwc,cf->nhwf", xp[:, i : i + H, j : j + W], k[i, j])
             out = np.maximum(out + b, 0)
         elif name == "MaxPooling2D":
             N, H, W, C = out.shape
-            out = out[:, :H // 2 * 2, :W // 2 * 2].reshape(N, H // 2, 2, W // 2, 2, C).max(axis=(2, 4))
+            out = out[:, : H // 2 * 2, : W // 2 * 2].reshape(N, H // 2, 2, W // 2, 2, C).max(axis=(2, 4))
         elif name == "Flatten":
             out = out.reshape(len(out), -1)
         elif name == "Dense":
@@ -171,8 +195,7 @@ def test_lenet5_computes_what_its_layers_say():
     keras.utils.set_random_seed(3)
     model = lenet.build_lenet5(input_shape=(32, 28, 3), num_classes=7)
     x = np.random.default_rng(3).random((4, 32, 28, 3)).astype("float32")
-    np.testing.assert_allclose(model(x, training=False).numpy(), numpy_lenet(model, x),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model(x, training=False).numpy(), numpy_lenet(model, x), rtol=1e-4, atol=1e-6)
 
 
 def tf_lenet5(net, X, y):
@@ -198,9 +221,18 @@ def tf_lenet5(net, X, y):
 def test_lenet5_has_the_classic_shapes_and_61706_parameters():
     net = lenet.LeNet5()
     shapes = {k: v.shape for k, v in net.params.items()}
-    assert shapes == {"W1": (6, 1, 5, 5), "b1": (6,), "W2": (16, 6, 5, 5), "b2": (16,),
-                      "W3": (400, 120), "b3": (120,), "W4": (120, 84), "b4": (84,),
-                      "W5": (84, 10), "b5": (10,)}
+    assert shapes == {
+        "W1": (6, 1, 5, 5),
+        "b1": (6,),
+        "W2": (16, 6, 5, 5),
+        "b2": (16,),
+        "W3": (400, 120),
+        "b3": (120,),
+        "W4": (120, 84),
+        "b4": (84,),
+        "W5": (84, 10),
+        "b5": (10,),
+    }
     assert sum(v.size for v in net.params.values()) == 61_706
     assert net.loss(np.zeros((2, 1, 28, 28))).shape == (2, 10)
 

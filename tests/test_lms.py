@@ -5,29 +5,36 @@ The archives are built as each LMS makes them, from the sample class (corpus), w
 entries among them, in ``lms_fixtures.py``; the formats checked here are facts found in the
 LMSs' sources and documentation, written down there with where they come from.
 """
+
 import csv
 import zipfile
 from pathlib import Path
 
 import pytest
+from lms_fixtures import (
+    CANVAS_IDENTITY_COLUMNS,
+    CHAPTER,
+    EXCHANGE_STUDENTS,
+    MOODLE_IDENTIFIER,
+    MOODLE_IMPORT_NEEDS,
+    MOODLE_WORKSHEET_COLUMNS,
+    ROSTER,
+    canvas_archive,
+)
 
 from autograder import lms
 from autograder.course import Course
 from autograder.grading import table
-
 from conftest import autograder
-from lms_fixtures import (CANVAS_IDENTITY_COLUMNS, CHAPTER, EXCHANGE_STUDENTS,
-                          MOODLE_IDENTIFIER, MOODLE_IMPORT_NEEDS, MOODLE_WORKSHEET_COLUMNS,
-                          ROSTER, canvas_archive)
 
 
 def placed_files(course, student):
     root = course.folder("submitted", student, CHAPTER.assignment)
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 # ---- nbgrader's exchange
+
 
 def test_the_exchange_carries_source_lib_both_ways(exchange_round_trip):
     ex = exchange_round_trip
@@ -43,8 +50,7 @@ def test_the_exchange_carries_source_lib_both_ways(exchange_round_trip):
 def test_the_exchange_students_are_graded_by_the_course_grader(exchange_round_trip):
     rows = {r.student: r for r in table(exchange_round_trip.course, [CHAPTER])}
     assert set(rows) == set(EXCHANGE_STUDENTS)
-    auto = {name: [c for c in row.cells if c.grade_id.startswith("task_")]
-            for name, row in rows.items()}
+    auto = {name: [c for c in row.cells if c.grade_id.startswith("task_")] for name, row in rows.items()}
     assert auto["ada"] and all(c.score == c.max_score for c in auto["ada"])  # the solution
     lost = {c.grade_id for c in auto["grace"] if c.score < c.max_score}  # one bug: one task
     assert lost == {"task_1_5_back_propagation"}, lost
@@ -56,8 +62,9 @@ def test_each_account_fetches_its_own_feedback(exchange_round_trip):
         pages = list(acct.work.glob(f"{CHAPTER.assignment}/feedback/*/feedforward.html"))
         assert len(pages) == 1, list(acct.work.rglob("*"))
         text = pages[0].read_text()
-        own = exchange_round_trip.course.folder("feedback", name, CHAPTER.assignment,
-                                                "feedforward.html").read_text()
+        own = exchange_round_trip.course.folder(
+            "feedback", name, CHAPTER.assignment, "feedforward.html"
+        ).read_text()
         assert text == own
         scores[name] = text
     assert scores["ada"] != scores["grace"]
@@ -66,6 +73,7 @@ def test_each_account_fetches_its_own_feedback(exchange_round_trip):
 
 
 # ---- collect
+
 
 def test_canvas_collect_places_each_students_latest_files(lms_class):
     for account in EXCHANGE_STUDENTS:
@@ -97,9 +105,12 @@ def test_canvas_collect_reports_what_it_left(lms_class):
     # a browser's " (1)" is a copy number, not a rename: placed without a word
     assert not [line for line in lines if "6001_feedforward (1).ipynb" in line]
     assert said("COULD NOT PLACE:", "notes.txt")
-    for hostile_entry in ("../../escaped.py", "/tmp/nnfs-lms-absolute.py",
-                          "hoppergrace_LATE_102_6900_link.py",
-                          "hoppergrace_LATE_102_6900_bomb.zip!zeros.bin"):
+    for hostile_entry in (
+        "../../escaped.py",
+        "/tmp/nnfs-lms-absolute.py",
+        "hoppergrace_LATE_102_6900_link.py",
+        "hoppergrace_LATE_102_6900_bomb.zip!zeros.bin",
+    ):
         assert said("COULD NOT PLACE:", hostile_entry), (hostile_entry, out)
 
 
@@ -115,8 +126,9 @@ def test_a_hostile_archive_writes_nothing_outside_the_submissions(lms_class):
             placed = course.folder("submitted", account, CHAPTER.assignment)
             assert not [p for p in placed.rglob("*") if p.is_symlink()]
             assert not [p for p in placed.rglob("*") if p.name in ("link.py", "zeros.bin")]
-    assert sorted(p.name for p in lms_class.moodle_course.folder("submitted").iterdir()) == \
-        sorted(EXCHANGE_STUDENTS)
+    assert sorted(p.name for p in lms_class.moodle_course.folder("submitted").iterdir()) == sorted(
+        EXCHANGE_STUDENTS
+    )
 
 
 def test_moodle_collect_places_nested_folders_and_the_latest_attempt(lms_class):
@@ -130,12 +142,16 @@ def test_moodle_collect_places_nested_folders_and_the_latest_attempt(lms_class):
     assert f"{grace}/feedforward (1).ipynb" not in ignored
     assert "Grace Hopper_9002_assignsubmission_onlinetext_/onlinetext.html" in ignored
     unplaced = {e.path for e in done.unplaced}
-    assert {"stray.txt", "../../escaped.py", "/tmp/nnfs-lms-absolute.py",
-            f"{grace}/link.py", f"{grace}/bomb.zip!zeros.bin"} <= unplaced, unplaced
+    assert {
+        "stray.txt",
+        "../../escaped.py",
+        "/tmp/nnfs-lms-absolute.py",
+        f"{grace}/link.py",
+        f"{grace}/bomb.zip!zeros.bin",
+    } <= unplaced, unplaced
     assert f"{grace}/../../../escaped-too.py" in unplaced, unplaced
     assert f"{grace}/source_lib/{'../' * 6}escaped-three.py" in unplaced, unplaced
-    assert {p.student: p.folder for p in done.placed}["ada"] == \
-        "Ada Lovelace_9001_assignsubmission_file_"
+    assert {p.student: p.folder for p in done.placed}["ada"] == "Ada Lovelace_9001_assignsubmission_file_"
 
 
 def test_collect_without_a_roster_names_students_by_lms_id(lms_class, tmp_path):
@@ -156,6 +172,7 @@ def test_a_file_that_is_not_a_zip_is_refused(tmp_path):
 
 
 # ---- grades and feedback out
+
 
 def read_csv(path):
     with open(path, newline="") as fh:
@@ -206,8 +223,7 @@ def test_canvas_feedback_is_named_for_canvas_re_upload(lms_class):
             assert entry in names, names
             # what Canvas reads from the name: the first two all-digit parts
             assert [p for p in entry.split("_") if p.isdigit()][:2] == [user, record.attachment]
-            page = lms_class.course.folder("feedback", login, CHAPTER.assignment,
-                                           "feedforward.html")
+            page = lms_class.course.folder("feedback", login, CHAPTER.assignment, "feedforward.html")
             assert zf.read(entry) == page.read_bytes()
     assert lms_class.canvas["ada"].attachment == "5002"
     assert lms_class.canvas["grace"].attachment == "6001"
@@ -217,8 +233,10 @@ def test_moodle_feedback_zip_has_a_folder_per_participant(lms_class):
     bundle = lms_class.course.nbgrader_root / "lms" / f"feedback-moodle-{CHAPTER.assignment}.zip"
     with zipfile.ZipFile(bundle) as zf:
         names = sorted(zf.namelist())
-    assert names == [f"{full}_{number}_assignsubmission_file_/feedforward.html"
-                     for *_, number, full in sorted(ROSTER.values(), key=lambda r: r[4])]
+    assert names == [
+        f"{full}_{number}_assignsubmission_file_/feedforward.html"
+        for *_, number, full in sorted(ROSTER.values(), key=lambda r: r[4])
+    ]
     for name in names:  # as Moodle's importer splits a path part
         full, number, plugin_type, plugin, _ = name.split("/")[0].split("_", 4)
         assert number.isdigit() and (plugin_type, plugin) == ("assignsubmission", "file")

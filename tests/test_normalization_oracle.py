@@ -11,6 +11,7 @@ Every TensorFlow oracle differentiates ``sum(out * dout)`` for a random
 oracles reduce over the NCHW axes directly (no transpose to NHWC), so they
 do not share source_lib's transpose/reshape route.
 """
+
 import copy
 import os
 
@@ -25,8 +26,8 @@ from source_lib.gradcheck import eval_numerical_gradient_array, rel_error  # noq
 
 tf = pytest.importorskip("tensorflow")
 
-TOL = 1e-7          # against TensorFlow autodiff (typically ~1e-12)
-NUM_TOL = 1e-6      # against centered differences (round-off-limited ~1e-8; a wrong gradient is ~1e-2)
+TOL = 1e-7  # against TensorFlow autodiff (typically ~1e-12)
+NUM_TOL = 1e-6  # against centered differences (round-off-limited ~1e-8; a wrong gradient is ~1e-2)
 SEEDS = range(4)
 DEFAULT_EPS = 1e-5
 DEFAULT_MOMENTUM = 0.9
@@ -35,6 +36,7 @@ DEFAULT_MOMENTUM = 0.9
 # ----------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------
+
 
 def random_x(rng, shape):
     """Inputs with a non-zero mean and a non-unit scale per entry, so every term matters."""
@@ -126,6 +128,7 @@ def batch_stats(x, axes):
 # Batch normalization, (N, D)
 # ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_batchnorm_train_matches_tensorflow(seed):
     rng = np.random.default_rng(seed)
@@ -133,8 +136,9 @@ def test_batchnorm_train_matches_tensorflow(seed):
     x, (gamma, beta) = random_x(rng, (N, D)), random_affine(rng, D)
     dout = rng.standard_normal((N, D))
     eps_key, eps = random_eps(seed)
-    mine = run_numpy(nm.batchnorm_forward, nm.batchnorm_backward, x, gamma, beta, dout,
-                     param("train", eps_key))
+    mine = run_numpy(
+        nm.batchnorm_forward, nm.batchnorm_backward, x, gamma, beta, dout, param("train", eps_key)
+    )
     theirs = tf_oracle(lambda tx, tg, tb: tg * tf_standardize(tx, [0], eps) + tb, x, gamma, beta, dout)
     assert_matches(mine, theirs)
 
@@ -151,13 +155,18 @@ def test_batchnorm_test_mode_matches_tensorflow(seed):
     mine = run_numpy(nm.batchnorm_forward, nm.batchnorm_backward, x, gamma, beta, dout, bn_param)
     theirs = tf_oracle(
         lambda tx, tg, tb: tg * tf_standardize(tx, [0], eps, tf.constant(rm), tf.constant(rv)) + tb,
-        x, gamma, beta, dout)
+        x,
+        gamma,
+        beta,
+        dout,
+    )
     assert_matches(mine, theirs)
 
 
 # ----------------------------------------------------------------------------
 # Spatial batch normalization, (N, C, H, W)
 # ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_spatial_batchnorm_train_matches_tensorflow(seed):
@@ -167,11 +176,22 @@ def test_spatial_batchnorm_train_matches_tensorflow(seed):
     x, (gamma, beta) = random_x(rng, shape), random_affine(rng, C)
     dout = rng.standard_normal(shape)
     eps_key, eps = random_eps(seed)
-    mine = run_numpy(nm.spatial_batchnorm_forward, nm.spatial_batchnorm_backward,
-                     x, gamma, beta, dout, param("train", eps_key))
+    mine = run_numpy(
+        nm.spatial_batchnorm_forward,
+        nm.spatial_batchnorm_backward,
+        x,
+        gamma,
+        beta,
+        dout,
+        param("train", eps_key),
+    )
     theirs = tf_oracle(
         lambda tx, tg, tb: per_channel(tg) * tf_standardize(tx, [0, 2, 3], eps) + per_channel(tb),
-        x, gamma, beta, dout)
+        x,
+        gamma,
+        beta,
+        dout,
+    )
     assert_matches(mine, theirs)
 
 
@@ -185,12 +205,20 @@ def test_spatial_batchnorm_test_mode_matches_tensorflow(seed):
     rm, rv = rng.standard_normal(C), rng.uniform(0.2, 3.0, C)
     eps_key, eps = random_eps(seed)
     bn_param = param("test", eps_key, running_mean=rm, running_var=rv)
-    mine = run_numpy(nm.spatial_batchnorm_forward, nm.spatial_batchnorm_backward,
-                     x, gamma, beta, dout, bn_param)
+    mine = run_numpy(
+        nm.spatial_batchnorm_forward, nm.spatial_batchnorm_backward, x, gamma, beta, dout, bn_param
+    )
     theirs = tf_oracle(
-        lambda tx, tg, tb: per_channel(tg) * tf_standardize(
-            tx, [0, 2, 3], eps, per_channel(tf.constant(rm)), per_channel(tf.constant(rv))) + per_channel(tb),
-        x, gamma, beta, dout)
+        lambda tx, tg, tb: (
+            per_channel(tg)
+            * tf_standardize(tx, [0, 2, 3], eps, per_channel(tf.constant(rm)), per_channel(tf.constant(rv)))
+            + per_channel(tb)
+        ),
+        x,
+        gamma,
+        beta,
+        dout,
+    )
     assert_matches(mine, theirs)
 
 
@@ -219,7 +247,7 @@ def test_running_stats_follow_momentum_formula(forward, backward, axes, seed):
     m = DEFAULT_MOMENTUM if momentum is None else momentum
     eps_key, eps = random_eps(seed)
     bn_param = param("train", eps_key, momentum)
-    if seed >= 2:   # start from given running statistics; else from the documented zeros/ones
+    if seed >= 2:  # start from given running statistics; else from the documented zeros/ones
         bn_param["running_mean"] = rng.standard_normal(C)
         bn_param["running_var"] = rng.uniform(0.2, 3.0, C)
         rm, rv = bn_param["running_mean"].copy(), bn_param["running_var"].copy()
@@ -240,10 +268,16 @@ def test_running_stats_follow_momentum_formula(forward, backward, axes, seed):
     x, dout = random_x(rng, shape), rng.standard_normal(shape)
     mine = run_numpy(forward, backward, x, gamma, beta, dout, bn_param)
     if axes == (0,):
-        fn = lambda tx, tg, tb: tg * tf_standardize(tx, [0], eps, tf.constant(rm), tf.constant(rv)) + tb  # noqa: E731
+
+        def fn(tx, tg, tb):
+            return tg * tf_standardize(tx, [0], eps, tf.constant(rm), tf.constant(rv)) + tb
     else:
-        fn = lambda tx, tg, tb: per_channel(tg) * tf_standardize(  # noqa: E731
-            tx, [0, 2, 3], eps, per_channel(tf.constant(rm)), per_channel(tf.constant(rv))) + per_channel(tb)
+
+        def fn(tx, tg, tb):
+            return per_channel(tg) * tf_standardize(
+                tx, [0, 2, 3], eps, per_channel(tf.constant(rm)), per_channel(tf.constant(rv))
+            ) + per_channel(tb)
+
     assert_matches(mine, tf_oracle(fn, x, gamma, beta, dout))
 
 
@@ -268,10 +302,16 @@ def test_test_mode_leaves_bn_param_unchanged(forward, backward, axes, given):
     rm = before.get("running_mean", np.zeros(C))
     rv = before.get("running_var", np.ones(C))
     if axes == (0,):
-        fn = lambda tx, tg, tb: tg * tf_standardize(tx, [0], DEFAULT_EPS, tf.constant(rm), tf.constant(rv)) + tb  # noqa: E731
+
+        def fn(tx, tg, tb):
+            return tg * tf_standardize(tx, [0], DEFAULT_EPS, tf.constant(rm), tf.constant(rv)) + tb
     else:
-        fn = lambda tx, tg, tb: per_channel(tg) * tf_standardize(  # noqa: E731
-            tx, [0, 2, 3], DEFAULT_EPS, per_channel(tf.constant(rm)), per_channel(tf.constant(rv))) + per_channel(tb)
+
+        def fn(tx, tg, tb):
+            return per_channel(tg) * tf_standardize(
+                tx, [0, 2, 3], DEFAULT_EPS, per_channel(tf.constant(rm)), per_channel(tf.constant(rv))
+            ) + per_channel(tb)
+
     assert_matches(mine, tf_oracle(fn, x, gamma, beta, dout))
 
 
@@ -293,6 +333,7 @@ def test_bad_mode_raises_value_error(forward, backward, axes, mode):
 # ----------------------------------------------------------------------------
 # Layer normalization, (N, D)
 # ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("single", [True, False], ids=["N1", "N-random"])
@@ -321,6 +362,7 @@ def test_layernorm_ignores_mode():
 # Spatial group normalization, (N, C, H, W)
 # ----------------------------------------------------------------------------
 
+
 def pick_G(C, which, rng):
     if which == "G1":
         return 1
@@ -336,6 +378,7 @@ def tf_groupnorm(G, eps):
         grouped = tf.reshape(tx, (N, G, C // G, H, W))
         xhat = tf.reshape(tf_standardize(grouped, [2, 3, 4], eps), (N, C, H, W))
         return per_channel(tg) * xhat + per_channel(tb)
+
     return fn
 
 
@@ -352,8 +395,16 @@ def test_groupnorm_matches_tensorflow(seed, which, single):
     x += rng.uniform(-3, 3, (shape[0], C, 1, 1))  # different offsets per channel and example
     dout = rng.standard_normal(shape)
     eps_key, eps = random_eps(seed)
-    mine = run_numpy(nm.spatial_groupnorm_forward, nm.spatial_groupnorm_backward,
-                     x, gamma, beta, dout, G, param(eps=eps_key))
+    mine = run_numpy(
+        nm.spatial_groupnorm_forward,
+        nm.spatial_groupnorm_backward,
+        x,
+        gamma,
+        beta,
+        dout,
+        G,
+        param(eps=eps_key),
+    )
     assert_matches(mine, tf_oracle(tf_groupnorm(G, eps), x, gamma, beta, dout))
 
 
@@ -378,29 +429,70 @@ def test_groupnorm_one_group_is_layernorm_over_chw(seed):
 # Numerical gradients, one small case of each backward
 # ----------------------------------------------------------------------------
 
+
 def numeric_grads(forward, x, gamma, beta, dout, make_param, *extra):
     """Centered-difference dx, dgamma, dbeta; a fresh param dict per call."""
+
     def f(xv, gv, bv):
         return forward(xv, gv, bv, *extra, make_param())[0]
-    return (eval_numerical_gradient_array(lambda v: f(v, gamma, beta), x, dout),
-            eval_numerical_gradient_array(lambda v: f(x, v, beta), gamma, dout),
-            eval_numerical_gradient_array(lambda v: f(x, gamma, v), beta, dout))
+
+    return (
+        eval_numerical_gradient_array(lambda v: f(v, gamma, beta), x, dout),
+        eval_numerical_gradient_array(lambda v: f(x, v, beta), gamma, dout),
+        eval_numerical_gradient_array(lambda v: f(x, gamma, v), beta, dout),
+    )
 
 
 NUMERIC_CASES = [
-    pytest.param(nm.batchnorm_forward, nm.batchnorm_backward, (5, 4), (),
-                 lambda: {"mode": "train"}, id="batchnorm-train"),
-    pytest.param(nm.batchnorm_forward, nm.batchnorm_backward, (5, 4), (),
-                 lambda: {"mode": "test", "running_mean": np.array([0.5, -1.0, 2.0, 0.0]),
-                          "running_var": np.array([0.5, 2.0, 1.5, 3.0])}, id="batchnorm-test"),
-    pytest.param(nm.spatial_batchnorm_forward, nm.spatial_batchnorm_backward, (2, 3, 3, 4), (),
-                 lambda: {"mode": "train", "eps": 1e-3}, id="spatial-train"),
-    pytest.param(nm.spatial_batchnorm_forward, nm.spatial_batchnorm_backward, (2, 3, 3, 4), (),
-                 lambda: {"mode": "test", "running_mean": np.array([0.5, -1.0, 2.0]),
-                          "running_var": np.array([0.5, 2.0, 1.5])}, id="spatial-test"),
+    pytest.param(
+        nm.batchnorm_forward,
+        nm.batchnorm_backward,
+        (5, 4),
+        (),
+        lambda: {"mode": "train"},
+        id="batchnorm-train",
+    ),
+    pytest.param(
+        nm.batchnorm_forward,
+        nm.batchnorm_backward,
+        (5, 4),
+        (),
+        lambda: {
+            "mode": "test",
+            "running_mean": np.array([0.5, -1.0, 2.0, 0.0]),
+            "running_var": np.array([0.5, 2.0, 1.5, 3.0]),
+        },
+        id="batchnorm-test",
+    ),
+    pytest.param(
+        nm.spatial_batchnorm_forward,
+        nm.spatial_batchnorm_backward,
+        (2, 3, 3, 4),
+        (),
+        lambda: {"mode": "train", "eps": 1e-3},
+        id="spatial-train",
+    ),
+    pytest.param(
+        nm.spatial_batchnorm_forward,
+        nm.spatial_batchnorm_backward,
+        (2, 3, 3, 4),
+        (),
+        lambda: {
+            "mode": "test",
+            "running_mean": np.array([0.5, -1.0, 2.0]),
+            "running_var": np.array([0.5, 2.0, 1.5]),
+        },
+        id="spatial-test",
+    ),
     pytest.param(nm.layernorm_forward, nm.layernorm_backward, (3, 6), (), dict, id="layernorm"),
-    pytest.param(nm.spatial_groupnorm_forward, nm.spatial_groupnorm_backward, (2, 6, 2, 3), (3,),
-                 dict, id="groupnorm-G3"),
+    pytest.param(
+        nm.spatial_groupnorm_forward,
+        nm.spatial_groupnorm_backward,
+        (2, 6, 2, 3),
+        (3,),
+        dict,
+        id="groupnorm-G3",
+    ),
 ]
 
 

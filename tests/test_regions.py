@@ -1,16 +1,27 @@
 """Solution regions: stubs name their task, malformed regions are refused."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 
-from autograder.regions import RegionError, all_regions, find_regions, stub_text
 from autograder.course import Course
+from autograder.regions import RegionError, all_regions, find_regions, stub_text
 
 COURSE = Course.find()
-GRADED = ["sigmoid", "sigmoid_grad", "forward_propagation", "mse_loss", "back_propagation",
-          "affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss"]
+GRADED = [
+    "sigmoid",
+    "sigmoid_grad",
+    "forward_propagation",
+    "mse_loss",
+    "back_propagation",
+    "affine_forward",
+    "affine_backward",
+    "relu_forward",
+    "relu_backward",
+    "softmax_loss",
+]
 
 
 def test_every_graded_function_is_a_numbered_task():
@@ -53,9 +64,12 @@ def test_stubbed_module_imports_and_each_stub_names_its_task(tmp_path, module):
     assert "BEGIN SOLUTION" not in (lib / path.name).read_text()
     regions = find_regions(path)
     assert regions
-    proc = subprocess.run([sys.executable, "-c", STUB_PROBE, str(tmp_path),
-                           json.dumps([r.function for r in regions]), module],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", STUB_PROBE, str(tmp_path), json.dumps([r.function for r in regions]), module],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     said = json.loads(proc.stdout.strip().splitlines()[-1])
     for region in regions:
         assert said[region.function] == f"Task {region.task}: implement {region.function}"
@@ -75,7 +89,7 @@ BAD = {
     "nested": 'def f():\n    """Task 9.1: x."""\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n',
     "unclosed": 'def f():\n    """Task 9.1: x."""\n    ### BEGIN SOLUTION\n    return 1\n',
     "no task": 'def f():\n    """Nothing."""\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n',
-    "outside": '### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n',
+    "outside": "### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n",
 }
 
 
@@ -91,7 +105,8 @@ def test_secret_lines_leave_out_what_the_provided_code_shows(tmp_path):
     from autograder.regions import solution_lines
 
     (tmp_path / "m.py").write_text(
-        'def provided(x):\n    n_rows = x.shape[0]\n    return n_rows\n\n\n'
+        "def provided(x):\n    n_rows = x.shape[0]\n    return n_rows\n\n\n"
         'def task(x):\n    """Task 9.1: x."""\n    ### BEGIN SOLUTION\n'
-        '    n_rows = x.shape[0]\n    return x.sum() / n_rows\n    ### END SOLUTION\n')
+        "    n_rows = x.shape[0]\n    return x.sum() / n_rows\n    ### END SOLUTION\n"
+    )
     assert solution_lines(tmp_path) == {"return x.sum() / n_rows"}

@@ -1,4 +1,5 @@
 """The student release: nbgrader notebooks, stubbed source_lib, nothing secret, runs on stubs."""
+
 import os
 import re
 
@@ -21,7 +22,7 @@ def test_release_layout(released, chapter):
     assert (out / "source_lib" / f"{chapter.module}.py").is_file()
     assert not (released.folder("source", chapter.assignment) / "source_lib").exists()
     text = (out / "source_lib" / f"{chapter.module}.py").read_text()
-    assert "BEGIN SOLUTION" not in text and "NotImplementedError(unwritten(\"Task" in text
+    assert "BEGIN SOLUTION" not in text and 'NotImplementedError(unwritten("Task' in text
 
 
 def test_no_solution_line_or_hidden_test_in_the_release(released):
@@ -34,10 +35,14 @@ def test_no_solution_line_or_hidden_test_in_the_release(released):
 
 STUB_MESSAGE = re.compile(r"Task (\d+)\.(\d+): implement \w+")
 # Chapter 6 on the blank release: its first check meets Chapter 1's unwritten layers first
-CROSS_MESSAGE = re.compile(r"Chapter (\d+) uses your Chapter (\d+) `(\w+)`: finish Task (\d+\.\d+) in "
-                           r"source_lib/(\w+)\.py, or copy your Chapter \2 `\5\.py` into this source_lib")
-FIRST_MESSAGE = {6: "Chapter 6 uses your Chapter 1 `affine_forward`: finish Task 1.6 in "
-                    "source_lib/feedforward.py, or copy your Chapter 1 `feedforward.py` into this source_lib"}
+CROSS_MESSAGE = re.compile(
+    r"Chapter (\d+) uses your Chapter (\d+) `(\w+)`: finish Task (\d+\.\d+) in "
+    r"source_lib/(\w+)\.py, or copy your Chapter \2 `\5\.py` into this source_lib"
+)
+FIRST_MESSAGE = {
+    6: "Chapter 6 uses your Chapter 1 `affine_forward`: finish Task 1.6 in "
+    "source_lib/feedforward.py, or copy your Chapter 1 `feedforward.py` into this source_lib"
+}
 
 
 def _errors(cell):
@@ -54,13 +59,16 @@ def test_stubbed_chapter_runs_top_to_bottom_failing_with_task_messages(released,
     nb = nbformat.read(out / chapter.notebook, as_version=4)
     env = dict(os.environ, NNFS_OFFLINE="1")
     # the kernel starts in the release folder, as a student's would
-    nb = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                        resources={"metadata": {"path": str(out)}}).execute(env=env)
+    nb = NotebookClient(
+        nb, timeout=300, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(out)}}
+    ).execute(env=env)
     cells = grade_cells(nb)
     assert cells
     first_error = next(c for c in nb.cells if c.cell_type == "code" and _errors(c))
-    assert first_error is cells[0], (f"Run All stops before the first task cell, at:\n{first_error.source[:300]}\n"
-                                     f"{_errors(first_error)[0].evalue}")
+    assert first_error is cells[0], (
+        f"Run All stops before the first task cell, at:\n{first_error.source[:300]}\n"
+        f"{_errors(first_error)[0].evalue}"
+    )
     task = re.match(r"task_(\d+)_(\d+)_(\w+)", cells[0].metadata.nbgrader.grade_id)
     first = _errors(cells[0])[0]
     expected = FIRST_MESSAGE.get(chapter.number, f"Task {task[1]}.{task[2]}: implement ")
@@ -73,7 +81,8 @@ def test_stubbed_chapter_runs_top_to_bottom_failing_with_task_messages(released,
         cross = CROSS_MESSAGE.fullmatch(error.evalue)
         assert error.ename == "NotImplementedError" and (
             (own and own[1] == str(chapter.number))
-            or (cross and cross[1] == str(chapter.number) and int(cross[2]) < chapter.number)), error
+            or (cross and cross[1] == str(chapter.number) and int(cross[2]) < chapter.number)
+        ), error
         # the student's own raising line ends the traceback, not a check's except clause
         trace = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))
         assert 'raise NotImplementedError(unwritten("Task' in trace.split("File ")[-1], trace

@@ -7,6 +7,7 @@ Restart-and-Run-All on the stubbed release (it stops at the chapter's first task
 with that task's message) is in ``test_release``; carrying work from chapter to
 chapter is in ``test_update``.
 """
+
 import ast
 import json
 import os
@@ -18,26 +19,38 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_visible_hidden import _error_of
 
 from autograder.book import strip_regions
 from autograder.course import CHAPTERS, Course
 from autograder.regions import TASK_RE, completed_text, find_regions, library_files, stub_text
 
-from test_visible_hidden import _error_of
-
 REPO = Path(__file__).resolve().parents[1]
 COURSE = Course(REPO)
-KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "MPLBACKEND": "Agg",
-              "PYTHONDONTWRITEBYTECODE": "1", "NNFS_OFFLINE": "1"}
+KERNEL_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "MPLBACKEND": "Agg",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "NNFS_OFFLINE": "1",
+}
 
 # Provided code that runs the student's work by design: the training loop of Chapter 6
 # trains the student's model with the student's update, and its LeNet-5 chains the
 # student's Chapter 1 layers. The notebook uses them only after
 # the check cells of those tasks (the notebook test below treats a call to it as a call
 # to the tasks it runs).
-DRIVERS = {("lenet", "accuracy"): {"loss"}, ("lenet", "Solver._step"): {"loss", "sgd_momentum"},
-           ("lenet", "LeNet5.loss"): {"affine_forward", "affine_backward", "relu_forward",
-                                      "relu_backward", "softmax_loss"}}
+DRIVERS = {
+    ("lenet", "accuracy"): {"loss"},
+    ("lenet", "Solver._step"): {"loss", "sgd_momentum"},
+    ("lenet", "LeNet5.loss"): {
+        "affine_forward",
+        "affine_backward",
+        "relu_forward",
+        "relu_backward",
+        "softmax_loss",
+    },
+}
 
 
 def _functions(tree):
@@ -66,7 +79,7 @@ def module_name(path, source_lib):
 def _imported_module(module, node):
     """The library module a relative ``from ...x import y`` in ``module`` names."""
     package = module.split(".")[:-1]
-    base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+    base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
     return ".".join([*base, node.module])
 
 
@@ -76,12 +89,17 @@ def library_tasks(source_lib):
     tasks, imports = {}, {}
     for path in library_files(source_lib):
         tree, module = ast.parse(path.read_text()), module_name(path, source_lib)
-        tasks[module] = {name.split(".")[-1] for name, node in _functions(tree)
-                         if TASK_RE.match(ast.get_docstring(node) or "")}
-        imports[module] = {(a.asname or a.name): (_imported_module(module, node), a.name)
-                           for node in tree.body
-                           if isinstance(node, ast.ImportFrom) and node.level >= 1
-                           and node.module for a in node.names}
+        tasks[module] = {
+            name.split(".")[-1]
+            for name, node in _functions(tree)
+            if TASK_RE.match(ast.get_docstring(node) or "")
+        }
+        imports[module] = {
+            (a.asname or a.name): (_imported_module(module, node), a.name)
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.level >= 1 and node.module
+            for a in node.names
+        }
     return tasks, imports
 
 
@@ -125,8 +143,10 @@ def task_calls_in_provided_code(source_lib):
 def test_provided_code_never_calls_a_task():
     found = task_calls_in_provided_code(COURSE.source_lib)
     unexpected = [f for f in found if (f[0], f[1]) not in DRIVERS]
-    assert unexpected == [], "provided code calls a task (it must work before the task is written):\n" + \
-        "\n".join(f"source_lib/{m}.py:{line} {func} calls {task}" for m, func, line, task in unexpected)
+    assert unexpected == [], (
+        "provided code calls a task (it must work before the task is written):\n"
+        + "\n".join(f"source_lib/{m}.py:{line} {func} calls {task}" for m, func, line, task in unexpected)
+    )
     drivers = {(m, func) for m, func, _, _ in found}
     assert drivers == set(DRIVERS), "the list of drivers is out of date"
 
@@ -142,8 +162,13 @@ def test_the_provided_code_check_finds_a_provided_call_to_a_task(tmp_path):
     text = (lib / "convolution.py").read_text()
     old = "    Ho, Wo = _windows(H, HH, stride, pad), _windows(W, WW, stride, pad)\n    dtype"
     assert text.count(old) == 1
-    (lib / "convolution.py").write_text(text.replace(old, "    Ho = conv_output_size(H, HH, stride, pad)\n"
-                                                          "    Wo = conv_output_size(W, WW, stride, pad)\n    dtype"))
+    (lib / "convolution.py").write_text(
+        text.replace(
+            old,
+            "    Ho = conv_output_size(H, HH, stride, pad)\n"
+            "    Wo = conv_output_size(W, WW, stride, pad)\n    dtype",
+        )
+    )
     found = {(m, func, task) for m, func, _, task in task_calls_in_provided_code(lib)}
     assert ("convolution", "conv_forward_fast", "conv_output_size") in found
 
@@ -179,8 +204,11 @@ def demonstration_task_calls(nb, tasks):
             if not isinstance(call, ast.Call):
                 continue
             func, target = call.func, None
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
-                    and func.value.id in modules:
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id in modules
+            ):
                 target = (modules[func.value.id], func.attr)
             elif isinstance(func, ast.Name) and func.id in functions:
                 target = functions[func.id]
@@ -197,9 +225,14 @@ def test_demonstrations_before_the_first_task_call_no_task(chapter):
     # the check can fail: a demonstration that calls a task
     first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     alias = "ff" if chapter.module == "feedforward" else None
-    nb.cells.insert(first + 1, nbformat.v4.new_code_cell(
-        f"from source_lib.{chapter.module} import {sorted(tasks[chapter.module])[0]} as probe\n"
-        "probe(1)" if alias is None else "ff.sigmoid(0.0)"))
+    nb.cells.insert(
+        first + 1,
+        nbformat.v4.new_code_cell(
+            f"from source_lib.{chapter.module} import {sorted(tasks[chapter.module])[0]} as probe\nprobe(1)"
+            if alias is None
+            else "ff.sigmoid(0.0)"
+        ),
+    )
     assert demonstration_task_calls(nb, tasks) != []
 
 
@@ -224,8 +257,13 @@ def test_no_notebook_asserts_how_long_something_took():
     for chapter in CHAPTERS:
         nb = nbformat.read(COURSE.book / chapter.notebook, as_version=4)
         assert timing_assertions(nb) == [], chapter.notebook
-    probe = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "started = time.time()\nseconds = time.time() - started\nassert seconds < 120, 'slow'")])
+    probe = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "started = time.time()\nseconds = time.time() - started\nassert seconds < 120, 'slow'"
+            )
+        ]
+    )
     assert len(timing_assertions(probe)) == 1
 
 
@@ -245,8 +283,9 @@ def test_release_notebooks_are_what_the_book_executes(released):
     """
     for chapter in CHAPTERS:
         book = nbformat.read(COURSE.book / chapter.notebook, as_version=4)
-        release = nbformat.read(released.folder("release", chapter.assignment, chapter.notebook),
-                                as_version=4)
+        release = nbformat.read(
+            released.folder("release", chapter.assignment, chapter.notebook), as_version=4
+        )
         executed = [strip_regions(c.source) for c in book.cells if c.cell_type == "code"]
         released_code = [c.source for c in release.cells if c.cell_type == "code"]
         assert len(released_code) == len(executed), chapter.notebook
@@ -257,8 +296,9 @@ def test_release_notebooks_are_what_the_book_executes(released):
         for index, (mine, theirs) in enumerate(zip(released_code, executed)):
             assert lines(mine) == lines(theirs), f"{chapter.notebook}: code cell {index} differs"
     for path in library_files(COURSE.source_lib):  # the solution spliced in: same statements
-        assert ast.dump(ast.parse(completed_text(path.read_text()))) == \
-            ast.dump(ast.parse(path.read_text())), path.name
+        assert ast.dump(ast.parse(completed_text(path.read_text()))) == ast.dump(
+            ast.parse(path.read_text())
+        ), path.name
 
 
 def solution_library(folder):
@@ -286,10 +326,16 @@ def run_check_cells_after_restart(chapter, notebook, folder):
     code = [c for c in notebook.cells if c.cell_type == "code"]
     setup = code[0]
     checks = [c for c in code if c.metadata.get("nbgrader", {}).get("grade")]
-    scratch = nbformat.v4.new_notebook(metadata=notebook.metadata,
-                                       cells=[nbformat.v4.new_code_cell("") for _ in range(3)])
-    client = NotebookClient(scratch, timeout=600, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(folder)}})
+    scratch = nbformat.v4.new_notebook(
+        metadata=notebook.metadata, cells=[nbformat.v4.new_code_cell("") for _ in range(3)]
+    )
+    client = NotebookClient(
+        scratch,
+        timeout=600,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(folder)}},
+    )
     results = {}
     with client.setup_kernel(env=dict(os.environ, **KERNEL_ENV)):
         for check in checks:
@@ -357,18 +403,25 @@ def test_an_unwritten_task_speaks_for_its_chapter_or_the_later_one(tmp_path):
         if module == "convolution":  # only conv_output_size stubbed
             region = next(r for r in find_regions(path, text) if r.function == "conv_output_size")
             lines = text.split("\n")
-            lines[region.begin:region.end + 1] = [region.stub]
+            lines[region.begin : region.end + 1] = [region.stub]
             text = completed_text("\n".join(lines))
         else:
             text = completed_text(text) if module in solved else stub_text(path, text)
         target = lib / path.relative_to(COURSE.source_lib)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
-    proc = subprocess.run([sys.executable, "-c", MESSAGES, str(tmp_path)], capture_output=True,
-                          text=True, check=True, env=dict(os.environ, **KERNEL_ENV))
+    proc = subprocess.run(
+        [sys.executable, "-c", MESSAGES, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, **KERNEL_ENV),
+    )
     said = json.loads(proc.stdout.strip().splitlines()[-1])
-    cross = ("Chapter 6 uses your Chapter 1 `{}`: finish Task {} in source_lib/feedforward.py, "
-             "or copy your Chapter 1 `feedforward.py` into this source_lib")
+    cross = (
+        "Chapter 6 uses your Chapter 1 `{}`: finish Task {} in source_lib/feedforward.py, "
+        "or copy your Chapter 1 `feedforward.py` into this source_lib"
+    )
     assert said == {
         "own chapter, from a script": "Task 1.6: implement affine_forward",
         "own chapter, a written task calling a stub": "Task 2.1: implement conv_output_size",
@@ -385,9 +438,11 @@ def test_the_lines_task_6_3_says_are_provided_are_in_the_release():
     text = next(c.source for c in nb.cells if c.source.startswith("## Stochastic gradient descent"))
     assert "the provided first lines fill in the default\nlearning rate (0.01) and momentum (0.9)" in text
     stub = stub_text(COURSE.source_lib / "lenet.py")
-    body = stub[stub.index("def sgd_momentum"):stub.index("def accuracy")]
-    assert 'config.setdefault("learning_rate", 1e-2)\n    config.setdefault("momentum", 0.9)\n' \
-           '    raise NotImplementedError(unwritten("Task 6.3: implement sgd_momentum"))' in body
+    body = stub[stub.index("def sgd_momentum") : stub.index("def accuracy")]
+    assert (
+        'config.setdefault("learning_rate", 1e-2)\n    config.setdefault("momentum", 0.9)\n'
+        '    raise NotImplementedError(unwritten("Task 6.3: implement sgd_momentum"))' in body
+    )
 
 
 def test_every_chapter_module_names_its_chapter_first():

@@ -3,6 +3,7 @@
 That every corpus submission fails exactly the checks it names is tested end to
 end, through nbgrader, in ``test_grading.py``.
 """
+
 import io
 import os
 import resource
@@ -12,10 +13,10 @@ import time
 import numpy as np
 import pytest
 
+from autograder import wire
 from autograder.checks import REGISTRY, get, run_checks, seed_for
 from autograder.corpus import corpus, library_texts
 from autograder.course import CHAPTERS, Course
-from autograder import wire
 from autograder.sandbox import Limits, Probe, run_probes
 
 COURSE = Course.find()
@@ -47,10 +48,14 @@ def test_wrong_shape_message_names_both_shapes(tmp_path):
     sub = next(s for s in corpus("feedforward").MUTANTS if s.student == "bug-transposed-dw1")
     write_library(tmp_path, library_texts(COURSE, chapter, sub))
     verdict = run_checks(COURSE, tmp_path, "ada", ["feedforward.back_propagation"])[
-        "feedforward.back_propagation"]
+        "feedforward.back_propagation"
+    ]
     assert not verdict.passed
     assert "gradient dW1: wrong shape: expected (" in verdict.message
-    assert "Task 1.5 (back_propagation) failed 2 of 2 hidden test cases. The smallest that failed, a random network" in verdict.message
+    assert (
+        "Task 1.5 (back_propagation) failed 2 of 2 hidden test cases. The smallest that failed, a random network"
+        in verdict.message
+    )
 
 
 def module(tmp_path, body):
@@ -61,8 +66,7 @@ def module(tmp_path, body):
 
 
 def probe(ref="@out"):
-    return Probe("p", {"x": np.arange(3.0)}, [{"call": "f", "args": ["$x"], "as": "out"}],
-                 {"y": ref})
+    return Probe("p", {"x": np.arange(3.0)}, [{"call": "f", "args": ["$x"], "as": "out"}], {"y": ref})
 
 
 def test_plain_arrays_come_back(tmp_path):
@@ -71,17 +75,24 @@ def test_plain_arrays_come_back(tmp_path):
     np.testing.assert_array_equal(res.outputs["y"], [0.0, 2.0, 4.0])
 
 
-@pytest.mark.parametrize("body, said", [
-    ("def f(x):\n    while True:\n        pass\n", "did not finish within 3 seconds"),
-    ("import os\ndef f(x):\n    os._exit(0)\n", "stopped early"),
-    ("import sys\nsys.exit(0)\n", "importing source_lib.m failed: SystemExit"),
-    ("def f(x):\n    return 1 / 0\n", "ZeroDivisionError: division by zero (in m.py, line 2, in f)"),
-    ("import numpy as np\ndef f(x):\n    return np.ones(1 << 31)\n", "MemoryError"),
-    ("class Liar:\n    def __eq__(self, other):\n        return True\n"
-     "def f(x):\n    return Liar()\n", None),
-    ("import numpy as np\nclass Sub(np.ndarray):\n    pass\n"
-     "def f(x):\n    return (2 * x).view(Sub)\n", None),
-])
+@pytest.mark.parametrize(
+    "body, said",
+    [
+        ("def f(x):\n    while True:\n        pass\n", "did not finish within 3 seconds"),
+        ("import os\ndef f(x):\n    os._exit(0)\n", "stopped early"),
+        ("import sys\nsys.exit(0)\n", "importing source_lib.m failed: SystemExit"),
+        ("def f(x):\n    return 1 / 0\n", "ZeroDivisionError: division by zero (in m.py, line 2, in f)"),
+        ("import numpy as np\ndef f(x):\n    return np.ones(1 << 31)\n", "MemoryError"),
+        (
+            "class Liar:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Liar()\n",
+            None,
+        ),
+        (
+            "import numpy as np\nclass Sub(np.ndarray):\n    pass\ndef f(x):\n    return (2 * x).view(Sub)\n",
+            None,
+        ),
+    ],
+)
 def test_hostile_or_broken_code_is_contained(tmp_path, body, said):
     limits = Limits(wall_seconds=3, cpu_seconds=10, memory_bytes=2 * 1024**3)
     res = run_probes(module(tmp_path, body), "m", [probe()], limits)["p"]
@@ -108,8 +119,9 @@ def test_every_check_is_proven_by_a_realistic_bug(chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
 def test_every_check_passes_a_correct_alternative(chapter):
-    alternatives = [s for s in corpus(chapter.module).SAMPLE_CLASS
-                    if s.student.startswith("alt-") and s.edits]
+    alternatives = [
+        s for s in corpus(chapter.module).SAMPLE_CLASS if s.student.startswith("alt-") and s.edits
+    ]
     assert alternatives and all(not s.fails for s in alternatives)
 
 
@@ -159,23 +171,41 @@ def test_every_bug_is_caught_whatever_the_students_seed(chapter, tmp_path):
 SOLUTION = next(s for s in corpus("feedforward").SAMPLE_CLASS if s.student == "solution")
 
 
-@pytest.mark.parametrize("change, said", [
-    (lambda lib: (lib / "feedforward.py").unlink(),
-     "source_lib/feedforward.py is missing from your submission"),
-    (lambda lib: (lib / "feedforward.py").rename(lib / "feed_forward.py"),
-     "source_lib/feedforward.py is missing from your submission"),
-    (lambda lib: (lib / "feedforward.py").write_text(
-        (lib / "feedforward.py").read_text().replace("def sigmoid(z):", "def sigmoid(z)")),
-     "importing source_lib.feedforward failed: SyntaxError"),
-    (lambda lib: (lib / "feedforward.py").write_text(
-        (lib / "feedforward.py").read_text().replace("def sigmoid(z):", "def sigmoid(z):\n"
-                                                      "    return [str(v) for v in z]\n", 1)),
-     "sigmoid(z): expected a numpy array of shape (7,), got a list"),
-    (lambda lib: (lib / "feedforward.py").write_text(
-        (lib / "feedforward.py").read_text().replace("def sigmoid(z):", "def sigmoid(z):\n"
-                                                      "    return z * np.nan\n", 1)),
-     "sigmoid(z): contains NaN at index (0,) (7 non-finite value(s) in all)"),
-])
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        (
+            lambda lib: (lib / "feedforward.py").unlink(),
+            "source_lib/feedforward.py is missing from your submission",
+        ),
+        (
+            lambda lib: (lib / "feedforward.py").rename(lib / "feed_forward.py"),
+            "source_lib/feedforward.py is missing from your submission",
+        ),
+        (
+            lambda lib: (lib / "feedforward.py").write_text(
+                (lib / "feedforward.py").read_text().replace("def sigmoid(z):", "def sigmoid(z)")
+            ),
+            "importing source_lib.feedforward failed: SyntaxError",
+        ),
+        (
+            lambda lib: (lib / "feedforward.py").write_text(
+                (lib / "feedforward.py")
+                .read_text()
+                .replace("def sigmoid(z):", "def sigmoid(z):\n    return [str(v) for v in z]\n", 1)
+            ),
+            "sigmoid(z): expected a numpy array of shape (7,), got a list",
+        ),
+        (
+            lambda lib: (lib / "feedforward.py").write_text(
+                (lib / "feedforward.py")
+                .read_text()
+                .replace("def sigmoid(z):", "def sigmoid(z):\n    return z * np.nan\n", 1)
+            ),
+            "sigmoid(z): contains NaN at index (0,) (7 non-finite value(s) in all)",
+        ),
+    ],
+)
 def test_bad_submissions_are_told_what_is_wrong(tmp_path, change, said):
     write_library(tmp_path, library_texts(COURSE, CHAPTERS[0], SOLUTION))
     change(tmp_path / "source_lib")
@@ -185,11 +215,17 @@ def test_bad_submissions_are_told_what_is_wrong(tmp_path, change, said):
 
 def test_each_check_has_its_own_time_budget(tmp_path):
     """A slow function fails alone; the checks after it still run (in a fresh process)."""
-    body = ("import time\ndef slow(x):\n    time.sleep(60)\n"
-            "def fast(x):\n    return 2 * x\n")
-    probes = [Probe(f"{name}-0", {"x": np.arange(3.0)},
-                    [{"call": name, "args": ["$x"], "as": "out"}], {"y": "@out"}, group=name)
-              for name in ("fast", "slow", "fast2")]
+    body = "import time\ndef slow(x):\n    time.sleep(60)\ndef fast(x):\n    return 2 * x\n"
+    probes = [
+        Probe(
+            f"{name}-0",
+            {"x": np.arange(3.0)},
+            [{"call": name, "args": ["$x"], "as": "out"}],
+            {"y": "@out"},
+            group=name,
+        )
+        for name in ("fast", "slow", "fast2")
+    ]
     probes[2].steps[0]["call"] = "fast"
     limits = Limits(wall_seconds=2, cpu_seconds=10)
     started = time.monotonic()
@@ -203,20 +239,32 @@ def test_each_check_has_its_own_time_budget(tmp_path):
 
 def test_a_slow_import_is_told_as_such_once(tmp_path):
     body = "while True:\n    pass\ndef f(x):\n    return x\n"
-    probes = [Probe(f"p{i}", {"x": np.arange(3.0)}, [{"call": "f", "args": ["$x"], "as": "out"}],
-                    {"y": "@out"}, group=f"g{i}") for i in range(5)]
+    probes = [
+        Probe(
+            f"p{i}",
+            {"x": np.arange(3.0)},
+            [{"call": "f", "args": ["$x"], "as": "out"}],
+            {"y": "@out"},
+            group=f"g{i}",
+        )
+        for i in range(5)
+    ]
     started = time.monotonic()
     res = run_probes(module(tmp_path, body), "m", probes, Limits(wall_seconds=2, cpu_seconds=10))
     assert time.monotonic() - started < 6  # one budget, not one per check
-    assert all(r.error.startswith("importing source_lib.m did not finish within 2 seconds")
-               for r in res.values())
+    assert all(
+        r.error.startswith("importing source_lib.m did not finish within 2 seconds") for r in res.values()
+    )
 
 
 def test_a_timeout_in_grading_names_the_function(tmp_path):
     write_library(tmp_path, library_texts(COURSE, CHAPTERS[0], SOLUTION))
     lib = tmp_path / "source_lib" / "feedforward.py"
-    lib.write_text(lib.read_text().replace("def relu_forward(x):", "def relu_forward(x):\n"
-                                           "    while True:\n        pass\n", 1))
+    lib.write_text(
+        lib.read_text().replace(
+            "def relu_forward(x):", "def relu_forward(x):\n    while True:\n        pass\n", 1
+        )
+    )
     names = ["feedforward.relu_forward", "feedforward.sigmoid", "feedforward.softmax_loss"]
     verdicts = run_checks(COURSE, tmp_path, "ada", names, Limits(wall_seconds=3, cpu_seconds=8))
     assert "relu_forward did not finish within 3 seconds" in verdicts[names[0]].message
@@ -225,8 +273,7 @@ def test_a_timeout_in_grading_names_the_function(tmp_path):
 
 def test_student_exceptions_reach_the_verdict_short_and_plain(tmp_path):
     """A message cannot carry a payload out: type, 200 characters, the student's file and line."""
-    body = ("class Leak(Exception):\n    pass\n"
-            "def f(x):\n    raise Leak('\\x1b[31m' + 'A' * 100_000)\n")
+    body = "class Leak(Exception):\n    pass\ndef f(x):\n    raise Leak('\\x1b[31m' + 'A' * 100_000)\n"
     res = run_probes(module(tmp_path, body), "m", [probe()])["p"]
     assert res.error.startswith("Leak: [31m" + "A" * 190)
     assert res.error.endswith("[...] (in m.py, line 4, in f)") and len(res.error) < 260
@@ -267,16 +314,18 @@ def f(x):
 
 def test_oversized_or_foreign_results_are_refused_unread(tmp_path):
     head = io.BytesIO()
-    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False,
-                                                "shape": (100_000, 100_000)})
+    np.lib.format.write_array_header_1_0(
+        head, {"descr": "<f8", "fortran_order": False, "shape": (100_000, 100_000)}
+    )
     huge = wire.encode({"status": "ok", "arrays": {"y": np.zeros(1)}, "types": {}})
-    huge = huge[:huge.rindex(b"\x93NUMPY") - 8] + struct.pack("<Q", len(head.getvalue())) \
-        + head.getvalue()
+    huge = huge[: huge.rindex(b"\x93NUMPY") - 8] + struct.pack("<Q", len(head.getvalue())) + head.getvalue()
     zipped = io.BytesIO()
     np.savez_compressed(zipped, a0=np.zeros(10**7))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for name, payload, said in (("huge", huge, "larger than 32 MiB"),
-                                ("zip", zipped.getvalue(), "not a message")):
+    for name, payload, said in (
+        ("huge", huge, "larger than 32 MiB"),
+        ("zip", zipped.getvalue(), "not a message"),
+    ):
         res = run_probes(module(tmp_path / name, bomb_writer(payload)), "m", [probe()])["p"]
         assert res.error.startswith("the results of your code could not be read back"), res.error
         assert said in res.error and not res.outputs
@@ -301,7 +350,7 @@ def test_a_result_that_is_a_link_is_not_followed(tmp_path):
 
 # Task 5.3 lends the course's cost to train_autoencoder. This one hands back, as
 # its "W1", every source or bytecode of that cost it can reach in its process.
-READ_LENT = '''
+READ_LENT = """
 def train_autoencoder(X, hidden_size, **kwargs):
     import glob, inspect, marshal, os, sys
     found = []
@@ -321,22 +370,34 @@ def train_autoencoder(X, hidden_size, **kwargs):
             pass
     text = "\\n".join(found).encode("latin-1", "replace")
     return {"W1": np.frombuffer(text, np.uint8), "b1": 0, "W2": 0, "b2": 0}, np.zeros(1)
-'''
+"""
 
 
 def test_lent_code_cannot_be_read_from_the_students_process(tmp_path):
     chapter = next(c for c in CHAPTERS if c.module == "autoencoder")
-    write_library(tmp_path, library_texts(COURSE, chapter, next(  # stubs, no solution
-        s for s in corpus("autoencoder").SAMPLE_CLASS if s.student == "blank")))
+    write_library(
+        tmp_path,
+        library_texts(
+            COURSE,
+            chapter,
+            next(  # stubs, no solution
+                s for s in corpus("autoencoder").SAMPLE_CLASS if s.student == "blank"
+            ),
+        ),
+    )
     lib = tmp_path / "source_lib" / "autoencoder.py"
     text = lib.read_text()
     start = text.index("def train_autoencoder(")
-    end = text.index("\ndef ", start + 1) if "\ndef " in text[start + 1:] else len(text)
+    end = text.index("\ndef ", start + 1) if "\ndef " in text[start + 1 :] else len(text)
     lib.write_text(text[:start] + READ_LENT.lstrip() + text[end:])
     chk = get("autoencoder.train_autoencoder")
     trial = chk.make_trials(np.random.default_rng(0), COURSE.import_reference("autoencoder"))[0]
-    res = run_probes(tmp_path, "autoencoder", [trial.probe("t", "train_autoencoder")],
-                     reference=COURSE.source_lib / "autoencoder.py")["t"]
+    res = run_probes(
+        tmp_path,
+        "autoencoder",
+        [trial.probe("t", "train_autoencoder")],
+        reference=COURSE.source_lib / "autoencoder.py",
+    )["t"]
     seen = res.outputs["W1"].astype(np.uint8).tobytes().decode("latin-1")
     assert "_stand_in(" in seen  # it did read the stand-in module
     secret = [line.strip() for line in solution_lines("autoencoder", "sparse_autoencoder_loss")]
@@ -346,8 +407,8 @@ def test_lent_code_cannot_be_read_from_the_students_process(tmp_path):
 def solution_lines(module, function):
     """The lines of ``function``'s solution region in the instructor's module."""
     text = (COURSE.source_lib / f"{module}.py").read_text()
-    body = text[text.index(f"def {function}("):]
-    region = body[body.index("### BEGIN SOLUTION"):body.index("### END SOLUTION")]
+    body = text[text.index(f"def {function}(") :]
+    region = body[body.index("### BEGIN SOLUTION") : body.index("### END SOLUTION")]
     return [line for line in region.splitlines()[1:] if len(line.strip()) > 12]
 
 
@@ -385,9 +446,11 @@ def test_hidden_inputs_have_no_two_equal_dimensions(chapter):
             rng = np.random.default_rng(seed_for(f"s{student}", name))
             for trial in chk.make_trials(rng, ref):
                 probe = trial.probe("p")
-                equal += [(name, student, k, v.shape) for k, v in probe.inputs.items()
-                          if v.ndim >= 2 and len(set(v.shape)) < v.ndim
-                          and k not in SQUARE_BY_DESIGN.get(name, ())]
+                equal += [
+                    (name, student, k, v.shape)
+                    for k, v in probe.inputs.items()
+                    if v.ndim >= 2 and len(set(v.shape)) < v.ndim and k not in SQUARE_BY_DESIGN.get(name, ())
+                ]
                 equal += [(name, student, s) for s in probe.steps if not scalars_differ(s)]
     assert equal == []
 
@@ -417,8 +480,7 @@ def test_every_corpus_submission_fails_exactly_its_checks(chapter, tmp_path):
         verdicts = run_checks(COURSE, tmp_path / sub.student, sub.student, names)
         failed = {n for n, v in verdicts.items() if not v.passed}
         expected = set(names) if sub.fails is None else set(sub.fails) & set(names)
-        wrong += [(sub.student, "fails" if n in failed else "passes", n)
-                  for n in sorted(failed ^ expected)]
+        wrong += [(sub.student, "fails" if n in failed else "passes", n) for n in sorted(failed ^ expected)]
     assert wrong == []
 
 
@@ -463,8 +525,9 @@ def test_results_are_taken_before_anything_is_lent(tmp_path):
     write_library(tmp_path, library_texts(COURSE, CHAPTERS[0], SOLUTION))
     lib = tmp_path / "source_lib" / "feedforward.py"
     text = lib.read_text().replace("def forward_propagation(X, weights):", "def _forward(X, weights):", 1)
-    text = text.replace("def back_propagation(X, Y_T, weights):",
-                        "def _back_propagation(X, Y_T, weights):", 1)
+    text = text.replace(
+        "def back_propagation(X, Y_T, weights):", "def _back_propagation(X, Y_T, weights):", 1
+    )
     lib.write_text(text + REWRITE_LATER)
     names = ["feedforward.back_propagation", "feedforward.forward_propagation"]
     verdicts = run_checks(COURSE, tmp_path, "ada", names)
@@ -478,10 +541,15 @@ def test_a_function_lent_to_one_check_cannot_pass_its_own(tmp_path):
     that calls that stand-in gets nothing (it runs in a process that lends no such thing)."""
     write_library(tmp_path, library_texts(COURSE, CHAPTERS[0], SOLUTION))
     lib = tmp_path / "source_lib" / "feedforward.py"
-    lib.write_text(lib.read_text().replace(
-        "def forward_propagation(X, weights):\n", "def forward_propagation(X, weights):\n"
-        "    from source_lib._reference_feedforward import forward_propagation as lent\n"
-        "    return lent(X, weights)\n", 1))
+    lib.write_text(
+        lib.read_text().replace(
+            "def forward_propagation(X, weights):\n",
+            "def forward_propagation(X, weights):\n"
+            "    from source_lib._reference_feedforward import forward_propagation as lent\n"
+            "    return lent(X, weights)\n",
+            1,
+        )
+    )
     names = ["feedforward.forward_propagation", "feedforward.back_propagation"]
     verdicts = run_checks(COURSE, tmp_path, "ada", names)
     assert not verdicts[names[0]].passed and verdicts[names[1]].passed

@@ -1,5 +1,6 @@
 """Carry-forward (#16, item 4): ``python -m source_lib.update RELEASE`` brings a new chapter
 into the one working copy a student keeps for the course, never overwriting their work."""
+
 import os
 import shutil
 import subprocess
@@ -8,21 +9,30 @@ import time
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from autograder.course import CHAPTERS, Course
 from autograder.regions import completed_text, find_regions, library_files, stub_text
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE = Course(REPO)
-ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "MPLBACKEND": "Agg",
-       "PYTHONDONTWRITEBYTECODE": "1", "NNFS_OFFLINE": "1"}
+ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "MPLBACKEND": "Agg",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "NNFS_OFFLINE": "1",
+}
 
 
 def update(work, release, *args, check=True):
     """Run the command as a student does, from their working copy."""
-    proc = subprocess.run([sys.executable, "-m", "source_lib.update", str(release), *args],
-                          cwd=work, capture_output=True, text=True, env=dict(os.environ, **ENV))
+    proc = subprocess.run(
+        [sys.executable, "-m", "source_lib.update", str(release), *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **ENV),
+    )
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -36,8 +46,11 @@ def solve(work, modules):
 
 
 def snapshot(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts and "update-backups" not in p.parts}
+    return {
+        p.relative_to(folder): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and "update-backups" not in p.parts
+    }
 
 
 def run_all_until_the_first_error(folder, notebook):
@@ -47,8 +60,9 @@ def run_all_until_the_first_error(folder, notebook):
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(folder / notebook, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(folder)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    )
     try:
         client.execute(env=dict(os.environ, **ENV))
     except CellExecutionError:
@@ -79,24 +93,28 @@ def test_a_working_copy_carries_every_chapter_forward(released, tmp_path):
         assert after[Path(chapter.notebook)] == (release / chapter.notebook).read_bytes()
         assert f"  new      {chapter.notebook}" in out, out
         for module in chapter.modules:  # the stub as released
-            assert (work / "source_lib" / f"{module}.py").read_bytes() == \
-                (release / "source_lib" / f"{module}.py").read_bytes()
-        for earlier in CHAPTERS[:chapter.number - 1]:
+            assert (work / "source_lib" / f"{module}.py").read_bytes() == (
+                release / "source_lib" / f"{module}.py"
+            ).read_bytes()
+        for earlier in CHAPTERS[: chapter.number - 1]:
             for module in earlier.modules:
                 tasks = [r.task for r in find_regions(COURSE.source_lib / f"{module}.py")]
                 assert f"  kept     source_lib/{module}.py (you have written Task" in out, out
                 assert f"{tasks[-1]})" in out or f"{tasks[-1]};" in out, out
         if chapter.number == 6:
             cell, error = run_all_until_the_first_error(work, chapter.notebook)
-            assert cell is not None and cell.metadata["nbgrader"]["grade_id"] == "task_6_2_loss", \
-                (cell and cell.source[:300], error)
+            assert cell is not None and cell.metadata["nbgrader"]["grade_id"] == "task_6_2_loss", (
+                cell and cell.source[:300],
+                error,
+            )
             assert error.ename == "NotImplementedError" and error.evalue == "Task 6.2: implement loss"
         solve(work, chapter.modules)
     # every chapter written, every provided module as released; again changes nothing
     for chapter in CHAPTERS:
         for module in chapter.modules:
-            assert (work / "source_lib" / f"{module}.py").read_text() == \
-                completed_text((COURSE.source_lib / f"{module}.py").read_text())
+            assert (work / "source_lib" / f"{module}.py").read_text() == completed_text(
+                (COURSE.source_lib / f"{module}.py").read_text()
+            )
     before = snapshot(work)
     out = update(work, release).stdout
     assert snapshot(work) == before and "0 new, 0 updated" in out, out
@@ -128,11 +146,13 @@ def test_the_update_rule_file_by_file(tmp_path):
     lines = text.split("\n")
     for region in reversed(find_regions(conv, text)):
         if region.function != "conv_output_size":
-            lines[region.begin:region.end + 1] = [region.stub]
+            lines[region.begin : region.end + 1] = [region.stub]
     (work / "source_lib" / "convolution.py").write_text(completed_text("\n".join(lines)))
     pooling = work / "source_lib" / "pooling.py"
-    old_stub = pooling.read_text().replace('NotImplementedError(unwritten("Task 3.1: implement max_pool_forward_naive"))',
-                                           'NotImplementedError("Task 3.1: implement max_pool_forward_naive")')
+    old_stub = pooling.read_text().replace(
+        'NotImplementedError(unwritten("Task 3.1: implement max_pool_forward_naive"))',
+        'NotImplementedError("Task 3.1: implement max_pool_forward_naive")',
+    )
     assert old_stub != pooling.read_text()
     pooling.write_text(old_stub)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("my notes")])
@@ -155,8 +175,10 @@ def test_the_update_rule_file_by_file(tmp_path):
     assert "  new      source_lib/_tasks.py" in lines
     assert "  updated  source_lib/checking.py (provided code)" in lines
     assert "  updated  source_lib/pooling.py (no task written in it)" in lines
-    assert "  kept     source_lib/convolution.py (you have written Task 2.1; still to write: " \
-           "2.2, 2.3, 2.4, 2.5, 2.6)" in lines
+    assert (
+        "  kept     source_lib/convolution.py (you have written Task 2.1; still to write: "
+        "2.2, 2.3, 2.4, 2.5, 2.6)" in lines
+    )
     assert any(line.startswith("  kept     source_lib/feedforward.py (it does not parse") for line in lines)
     assert any(line.startswith("  kept     convolution.ipynb (yours differs") for line in lines)
     assert lines[-1].startswith("2 new, 2 updated, 3 kept"), out
@@ -176,8 +198,12 @@ def test_a_written_task_is_never_replaced_whatever_it_holds(tmp_path):
     """The rule can fail: a task whose body is only the stub plus one line of the student's is
     written, and kept; the same module with nothing of theirs is replaced."""
     work = fake_release(tmp_path / "work")
-    release = fake_release(tmp_path / "release", lambda f: (f / "source_lib" / "pooling.py").write_text(
-        (f / "source_lib" / "pooling.py").read_text() + "\n# changed\n"))
+    release = fake_release(
+        tmp_path / "release",
+        lambda f: (f / "source_lib" / "pooling.py").write_text(
+            (f / "source_lib" / "pooling.py").read_text() + "\n# changed\n"
+        ),
+    )
     pooling = work / "source_lib" / "pooling.py"
     stub = 'raise NotImplementedError(unwritten("Task 3.2: implement max_pool_backward_naive"))'
     pooling.write_text(pooling.read_text().replace(stub, "x, pool_param = cache  # started\n    " + stub))

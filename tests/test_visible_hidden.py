@@ -22,6 +22,7 @@ again for a submission whose ``source_lib`` modules that the cell can reach are
 textually those of an earlier run: it reuses that run's outcome (the Keras cells of
 Chapter 4 for the numpy mutants, for example).
 """
+
 import ast
 import hashlib
 import os
@@ -41,8 +42,12 @@ from autograder.release import HIDDEN_BEGIN, HIDDEN_END
 REPO = Path(__file__).resolve().parents[1]
 
 COURSE = Course(REPO)
-KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "MPLBACKEND": "Agg",
-              "PYTHONDONTWRITEBYTECODE": "1"}
+KERNEL_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "MPLBACKEND": "Agg",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
 CELL_TIMEOUT = 600
 
 
@@ -69,6 +74,7 @@ class GradeCell:
 @dataclass
 class Plan:
     """What to run of a chapter's notebook: code cells (index, visible source)."""
+
     chapter: object
     cells: list  # (index, source)
     grade_cells: list  # GradeCell
@@ -180,8 +186,10 @@ def mentions(message, check_name):
     """Whether a failure message names the function of ``check_name`` or its task."""
     chk = checks.get(check_name)
     function = chk.function.split(".")[-1]
-    return re.search(rf"\b{re.escape(function)}\b", message) is not None or \
-        re.search(rf"\bTask {re.escape(chk.task)}\b", message) is not None
+    return (
+        re.search(rf"\b{re.escape(function)}\b", message) is not None
+        or re.search(rf"\bTask {re.escape(chk.task)}\b", message) is not None
+    )
 
 
 # A cell's outcome depends on the source_lib modules it reaches. Those, with their
@@ -236,10 +244,16 @@ def run_chapter(chapter, submissions, workdir):
     root = str(workdir)
     book = nbformat.read(COURSE.book / chapter.notebook, as_version=4)
     # nbclient stores each executed cell at its index: room for the book's cells and the reset
-    nb = nbformat.v4.new_notebook(metadata=book.metadata,
-                                  cells=[nbformat.v4.new_code_cell("") for _ in range(len(book.cells) + 1)])
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": root}})
+    nb = nbformat.v4.new_notebook(
+        metadata=book.metadata, cells=[nbformat.v4.new_code_cell("") for _ in range(len(book.cells) + 1)]
+    )
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": root}},
+    )
     results = {}
     memo = {}  # (cell index, digest of the modules it reaches) -> outcome
     env = dict(os.environ, **KERNEL_ENV)
@@ -280,8 +294,10 @@ def judge(chapter, plan, results, subs):
         for cell in plan.grade_cells:
             error = results[sub.student][cell.index]
             if sub.student.startswith("alt-float32") and error is not None:
-                problems.append(f"{chapter.module} {sub.student} {cell.grade_id}: a float32 "
-                                f"alternative fails a visible cell: {error}")
+                problems.append(
+                    f"{chapter.module} {sub.student} {cell.grade_id}: a float32 "
+                    f"alternative fails a visible cell: {error}"
+                )
                 continue
             trusted_pass = not (set(cell.checks) & fails)
             visible_pass = error is None
@@ -295,8 +311,10 @@ def judge(chapter, plan, results, subs):
             if not broken:
                 problems.append(f"{where}: visible cell fails, trusted checks pass: {error}")
             elif not any(mentions(error, p) for p in broken):
-                problems.append(f"{where}: visible cell fails because of its prerequisite(s) "
-                                f"{broken}, but its message does not name them: {error}")
+                problems.append(
+                    f"{where}: visible cell fails because of its prerequisite(s) "
+                    f"{broken}, but its message does not name them: {error}"
+                )
     return problems
 
 

@@ -16,6 +16,7 @@ A chapter's checks live in ``checks/<module>.py`` and register themselves with
 ``@check``; a notebook's grade cell names its check in its hidden part as
 ``# trusted check: <module>.<function>``.
 """
+
 import copy
 import hashlib
 import importlib
@@ -64,8 +65,7 @@ class Trial:
                 return [lift(v) for v in value]
             return value
 
-        return Probe(probe_id, inputs, lift(self.steps), returns, list(self.reference_functions),
-                     group)
+        return Probe(probe_id, inputs, lift(self.steps), returns, list(self.reference_functions), group)
 
 
 @dataclass
@@ -119,8 +119,9 @@ def all_distinct(*values):
     return len(set(values)) == len(values)
 
 
-def layer_trial(rng, ref, description, inputs, forward, backward=None, params=(),
-                grads=("dx",), lend=(), scales=None):
+def layer_trial(
+    rng, ref, description, inputs, forward, backward=None, params=(), grads=("dx",), lend=(), scales=None
+):
     """A trial of a ``forward(*inputs, *params) -> (out, cache)`` layer, or of its backward.
 
     Without ``backward`` the trial checks ``out``. With it, the student's own
@@ -137,8 +138,9 @@ def layer_trial(rng, ref, description, inputs, forward, backward=None, params=()
     out, cache = getattr(ref, forward)(*ref_args)
     steps = [call(forward, *("$" + n for n in names), *params, as_="fwd")]
     if backward is None:
-        return Trial(description, inputs, steps, {"out": out}, {"out": "@fwd.0"},
-                     reference_functions=tuple(lend))
+        return Trial(
+            description, inputs, steps, {"out": out}, {"out": "@fwd.0"}, reference_functions=tuple(lend)
+        )
     dout = rng.standard_normal(out.shape)
     result = getattr(ref, backward)(dout.copy(), cache)
     steps.append(call(backward, "$dout", "@fwd.1", as_="bwd"))
@@ -147,13 +149,18 @@ def layer_trial(rng, ref, description, inputs, forward, backward=None, params=()
     else:
         expected = dict(zip(grads, result))
         refs = {g: f"@bwd.{i}" for i, g in enumerate(grads)}
-    return Trial(description, {**inputs, "dout": dout}, steps, expected, refs,
-                 scales=scales(inputs, dout) if scales else {},
-                 reference_functions=tuple(lend))
+    return Trial(
+        description,
+        {**inputs, "dout": dout},
+        steps,
+        expected,
+        refs,
+        scales=scales(inputs, dout) if scales else {},
+        reference_functions=tuple(lend),
+    )
 
 
-def layer_pair(module, forward, backward, tasks, cases, grads=("dx",), lend=((), ()),
-               scales=None):
+def layer_pair(module, forward, backward, tasks, cases, grads=("dx",), lend=((), ()), scales=None):
     """Register the trusted checks of a ``forward``/``backward`` pair of layer functions.
 
     ``cases(rng)`` yields ``(description, inputs, params)`` per trial; the
@@ -162,13 +169,25 @@ def layer_pair(module, forward, backward, tasks, cases, grads=("dx",), lend=((),
     pair of ``layer_trial`` lends; ``scales(inputs, dout, params)`` those of
     the backward check's gradients.
     """
+
     def make_trials(with_backward):
         def make(rng, ref):
-            return [layer_trial(rng, ref, description, inputs, forward,
-                                backward if with_backward else None, params, grads,
-                                lend[with_backward],
-                                scales and (lambda i, d, p=params: scales(i, d, p)))
-                    for description, inputs, params in cases(rng)]
+            return [
+                layer_trial(
+                    rng,
+                    ref,
+                    description,
+                    inputs,
+                    forward,
+                    backward if with_backward else None,
+                    params,
+                    grads,
+                    lend[with_backward],
+                    scales and (lambda i, d, p=params: scales(i, d, p)),
+                )
+                for description, inputs, params in cases(rng)
+            ]
+
         return make
 
     check(f"{module}.{forward}", tasks[0])(make_trials(False))
@@ -189,10 +208,11 @@ def check(name, task, reference=True, reference_modules=(), keras=False):
     runs with in the instructor's version. ``keras=True`` marks a check whose
     trials build Keras models (``autograder validate`` runs those on fewer ids).
     """
+
     def register(make_trials):
-        REGISTRY[name] = Check(name, task, make_trials, reference, tuple(reference_modules),
-                               keras)
+        REGISTRY[name] = Check(name, task, make_trials, reference, tuple(reference_modules), keras)
         return make_trials
+
     return register
 
 
@@ -222,15 +242,27 @@ def _judge(trial, result, checking):
     findings = []
     for name, expected in trial.expected.items():
         if name in result.types:
-            findings.append(checking.Finding("type", name, {
-                "expected_shape": np.shape(expected) if expected is not None else "any",
-                "got": ("a " if result.types[name].isidentifier() else "") + result.types[name]}))
+            findings.append(
+                checking.Finding(
+                    "type",
+                    name,
+                    {
+                        "expected_shape": np.shape(expected) if expected is not None else "any",
+                        "got": ("a " if result.types[name].isidentifier() else "") + result.types[name],
+                    },
+                )
+            )
         elif name not in result.outputs:
             findings.append(checking.Finding("error", name, {"text": f"{name}: nothing was returned"}))
         elif expected is not None:
-            found = checking.difference(name, result.outputs[name], expected,
-                                        scale=trial.scales.get(name), inputs=trial.inputs,
-                                        warnings=result.warnings)
+            found = checking.difference(
+                name,
+                result.outputs[name],
+                expected,
+                scale=trial.scales.get(name),
+                inputs=trial.inputs,
+                warnings=result.warnings,
+            )
             if found:
                 findings.append(found)
     if not findings and trial.judge is not None:
@@ -273,22 +305,28 @@ def decide(chk, trials, results, checking):
             failing.append((_size(trial), i, trial, findings))
     n = len(trials)
     if not failing:
-        return Verdict(chk.name, True, f"{chk.title} passed "
-                       + ("its hidden test case." if n == 1 else f"all {n} hidden test cases."),
-                       cases=n)
+        return Verdict(
+            chk.name,
+            True,
+            f"{chk.title} passed " + ("its hidden test case." if n == 1 else f"all {n} hidden test cases."),
+            cases=n,
+        )
     _, _, trial, findings = min(failing, key=lambda item: item[:2])
     if n == 1:
         head = f"{chk.title} failed its hidden test case, {trial.description}:"
     elif len(failing) == 1:
         head = f"{chk.title} failed 1 of {n} hidden test cases, {trial.description}:"
     else:
-        head = (f"{chk.title} failed {len(failing)} of {n} hidden test cases. "
-                f"The smallest that failed, {trial.description}:")
+        head = (
+            f"{chk.title} failed {len(failing)} of {n} hidden test cases. "
+            f"The smallest that failed, {trial.description}:"
+        )
     lines = [f.text() for f in findings[:MAX_FINDINGS]]
     if len(findings) > MAX_FINDINGS:
         lines.append(f"... and {len(findings) - MAX_FINDINGS} more result(s) wrong")
-    return Verdict(chk.name, False, "\n".join([head, *lines]), cases=n, failed=len(failing),
-                   findings=findings)
+    return Verdict(
+        chk.name, False, "\n".join([head, *lines]), cases=n, failed=len(failing), findings=findings
+    )
 
 
 def run_checks(course, submission, student, names, limits=Limits()):
@@ -315,13 +353,13 @@ def run_checks(course, submission, student, names, limits=Limits()):
         # (``sandbox.ordered``)
         by_module.setdefault((chk.module, chk.reference_modules), []).append((chk, trials))
     for (module, modules), items in by_module.items():
-        probes = [t.probe(probe_id(chk, i), chk.function) for chk, trials in items
-                  for i, t in enumerate(trials)]
+        probes = [
+            t.probe(probe_id(chk, i), chk.function) for chk, trials in items for i, t in enumerate(trials)
+        ]
         lends = any(p.reference_functions for p in probes)
         reference = course.source_lib / f"{module}.py" if lends else None
         substitute = [course.source_lib / f"{m}.py" for m in modules]
-        results = run_probes(submission, module, probes, limits, reference=reference,
-                             substitute=substitute)
+        results = run_probes(submission, module, probes, limits, reference=reference, substitute=substitute)
         for chk, trials in items:
             verdicts[chk.name] = decide(chk, trials, results, checking)
     return verdicts

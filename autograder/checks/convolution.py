@@ -6,6 +6,7 @@ non-square kernel. No two dimensions of an array are equal, nor a stride and
 a padding, so that a transposed or mis-shaped result shows as a wrong shape.
 Functions that use ``conv_output_size`` are graded on the instructor's.
 """
+
 import numpy as np
 
 from . import Trial, all_distinct, call, check, distinct, layer_pair
@@ -28,8 +29,7 @@ def _geometry(rng, stride=None, pad=None):
         H, W = distinct(rng, 4, 10, 2)
         Ho, Wo = _out(H, HH, stride, pad), _out(W, WW, stride, pad)
         # N > 1: a loop over the batch that stops after the first example fails
-        if N > 1 and all_distinct(N, C, H, W) and all_distinct(F, C, HH, WW) \
-                and all_distinct(N, F, Ho, Wo):
+        if N > 1 and all_distinct(N, C, H, W) and all_distinct(F, C, HH, WW) and all_distinct(N, F, Ho, Wo):
             return (N, C, H, W), (F, C, HH, WW), {"stride": stride, "pad": pad}
 
 
@@ -48,8 +48,9 @@ def conv_output_size(rng, ref):
     steps = [call("conv_output_size", n, k, s, p, as_=f"o{i}") for i, (n, k, s, p) in enumerate(cases)]
     expected = {f"conv_output_size{c}": ref.conv_output_size(*c) for c in cases}
     refs = {f"conv_output_size{c}": f"@o{i}" for i, c in enumerate(cases)}
-    return [Trial("(in_size, kernel, stride, pad) = " + ", ".join(map(str, cases)),
-                  {}, steps, expected, refs)]
+    return [
+        Trial("(in_size, kernel, stride, pad) = " + ", ".join(map(str, cases)), {}, steps, expected, refs)
+    ]
 
 
 @check("convolution.conv_layer_cost", task="2.2")
@@ -61,20 +62,23 @@ def conv_layer_cost(rng, ref):
         stride = int(rng.integers(1, 4))
         pad = int(rng.choice([p for p in range(3) if p != stride]))
         (oh, ow), params, macs = ref.conv_layer_cost(hw, cin, cout, kernel, stride, pad)
-        trials.append(Trial(
-            f"in_hw {hw}, {cin} -> {cout} channels, kernel {kernel}, stride {stride}, pad {pad}",
-            {}, [call("conv_layer_cost", list(hw), cin, cout, list(kernel), stride, pad)],
-            {"out_h": oh, "out_w": ow, "parameters": params, "macs": macs},
-            {"out_h": "@out.0.0", "out_w": "@out.0.1", "parameters": "@out.1", "macs": "@out.2"},
-            reference_functions=SIZE))
+        trials.append(
+            Trial(
+                f"in_hw {hw}, {cin} -> {cout} channels, kernel {kernel}, stride {stride}, pad {pad}",
+                {},
+                [call("conv_layer_cost", list(hw), cin, cout, list(kernel), stride, pad)],
+                {"out_h": oh, "out_w": ow, "parameters": params, "macs": macs},
+                {"out_h": "@out.0.0", "out_w": "@out.0.1", "parameters": "@out.1", "macs": "@out.2"},
+                reference_functions=SIZE,
+            )
+        )
     return trials
 
 
 def _conv_cases(rng):
     for stride, pad in ((1, 0), (None, None), (2, 1)):
         xs, ws, cp = _geometry(rng, stride, pad)
-        inputs = {"x": rng.standard_normal(xs), "w": rng.standard_normal(ws),
-                  "b": rng.standard_normal(ws[0])}
+        inputs = {"x": rng.standard_normal(xs), "w": rng.standard_normal(ws), "b": rng.standard_normal(ws[0])}
         yield _describe(xs, ws, cp), inputs, (cp,)
 
 
@@ -85,12 +89,19 @@ def _transpose_cases(rng):
             H, W = distinct(rng, 2, 6, 2)
             HH, WW = distinct(rng, 2 * pad + 1, 6, 2)
             Ho, Wo = ((H - 1) * stride + HH - 2 * pad, (W - 1) * stride + WW - 2 * pad)
-            if N > 1 and all_distinct(N, C, H, W) and all_distinct(C, F, HH, WW) \
-                    and all_distinct(N, F, Ho, Wo):
+            if (
+                N > 1
+                and all_distinct(N, C, H, W)
+                and all_distinct(C, F, HH, WW)
+                and all_distinct(N, F, Ho, Wo)
+            ):
                 break
         cp = {"stride": stride, "pad": pad}
-        inputs = {"x": rng.standard_normal((N, C, H, W)), "w": rng.standard_normal((C, F, HH, WW)),
-                  "b": rng.standard_normal(F)}
+        inputs = {
+            "x": rng.standard_normal((N, C, H, W)),
+            "w": rng.standard_normal((C, F, HH, WW)),
+            "b": rng.standard_normal(F),
+        }
         yield _describe((N, C, H, W), (C, F, HH, WW), cp), inputs, (cp,)
 
 
@@ -99,7 +110,22 @@ def _bias_scale(inputs, dout, params):
     return {"db": float(np.abs(dout).sum(axis=(0, 2, 3)).max())}
 
 
-layer_pair("convolution", "conv_forward_naive", "conv_backward_naive", ("2.3", "2.4"),
-           _conv_cases, grads=("dx", "dw", "db"), lend=(SIZE, SIZE), scales=_bias_scale)
-layer_pair("convolution", "conv_transpose_forward", "conv_transpose_backward", ("2.5", "2.6"),
-           _transpose_cases, grads=("dx", "dw", "db"), scales=_bias_scale)
+layer_pair(
+    "convolution",
+    "conv_forward_naive",
+    "conv_backward_naive",
+    ("2.3", "2.4"),
+    _conv_cases,
+    grads=("dx", "dw", "db"),
+    lend=(SIZE, SIZE),
+    scales=_bias_scale,
+)
+layer_pair(
+    "convolution",
+    "conv_transpose_forward",
+    "conv_transpose_backward",
+    ("2.5", "2.6"),
+    _transpose_cases,
+    grads=("dx", "dw", "db"),
+    scales=_bias_scale,
+)

@@ -14,6 +14,7 @@ sandbox.
 the instructor's Chapter 1-3 layers in place of the student's, so a bug there
 costs its own chapter's points only.
 """
+
 import numpy as np
 
 from . import Trial, all_distinct, call, check, distinct
@@ -28,8 +29,13 @@ def _lenet_weights(rng, input_shape, num_classes, batchnorm):
     h, w = H // 2, W // 2  # after 'same' conv and pooling
     h, w = (h - 4) // 2, (w - 4) // 2  # after the 'valid' conv and pooling
     h, w = h - 4, w - 4  # after the last conv
-    layers = [("conv", (5, 5, C, 6)), ("conv", (5, 5, 6, 16)), ("conv", (5, 5, 16, 120)),
-              ("dense", (h * w * 120, 84)), ("dense", (84, num_classes))]
+    layers = [
+        ("conv", (5, 5, C, 6)),
+        ("conv", (5, 5, 6, 16)),
+        ("conv", (5, 5, 16, 120)),
+        ("dense", (h * w * 120, 84)),
+        ("dense", (84, num_classes)),
+    ]
     weights, plan = [], []
     for i, (kind, shape) in enumerate(layers):
         fan_in = int(np.prod(shape[:-1]))
@@ -39,8 +45,12 @@ def _lenet_weights(rng, input_shape, num_classes, batchnorm):
         bn = None
         if batchnorm and i < 4:
             n = shape[-1]
-            bn = [rng.uniform(0.5, 1.5, n), rng.standard_normal(n) * 0.1,
-                  rng.standard_normal(n) * 0.1, rng.uniform(0.5, 2.0, n)]
+            bn = [
+                rng.uniform(0.5, 1.5, n),
+                rng.standard_normal(n) * 0.1,
+                rng.standard_normal(n) * 0.1,
+                rng.uniform(0.5, 2.0, n),
+            ]
             weights += bn
         plan.append((kind, kernel, bias, bn))
     return weights, plan
@@ -53,8 +63,7 @@ def _lenet_forward(ref, x, plan):
     for i, (kind, kernel, bias, bn) in enumerate(plan):
         if kind == "conv":
             pad = 2 if i == 0 else 0
-            out, _ = ref.conv_forward_fast(out, kernel.transpose(3, 2, 0, 1), bias,
-                                           {"stride": 1, "pad": pad})
+            out, _ = ref.conv_forward_fast(out, kernel.transpose(3, 2, 0, 1), bias, {"stride": 1, "pad": pad})
         else:
             if out.ndim == 4:  # Keras flattens channels last
                 out = out.transpose(0, 2, 3, 1).reshape(len(out), -1)
@@ -62,8 +71,9 @@ def _lenet_forward(ref, x, plan):
         if bn is not None:
             gamma, beta, mean, var = bn
             shape = (1, -1, 1, 1) if out.ndim == 4 else (1, -1)
-            out = (gamma.reshape(shape) * (out - mean.reshape(shape))
-                   / np.sqrt(var.reshape(shape) + BN_EPSILON) + beta.reshape(shape))
+            out = gamma.reshape(shape) * (out - mean.reshape(shape)) / np.sqrt(
+                var.reshape(shape) + BN_EPSILON
+            ) + beta.reshape(shape)
         if i < 4:
             out = np.maximum(out, 0.0)
         if i < 2:
@@ -76,22 +86,26 @@ def _lenet_forward(ref, x, plan):
 def build_lenet5(rng, ref):
     trials = []
     other = (int(rng.choice([32, 36])), 28, int(rng.integers(2, 4)))  # not square
-    for input_shape, num_classes, variant in [((28, 28, 1), 10, {}),
-                                              (other, int(rng.integers(3, 12)), {}),
-                                              (other, int(rng.integers(3, 12)),
-                                               {"batchnorm": True}),
-                                              ((28, 28, 1), int(rng.integers(3, 12)),
-                                               {"dropout": float(rng.uniform(0.3, 0.6))})]:
+    for input_shape, num_classes, variant in [
+        ((28, 28, 1), 10, {}),
+        (other, int(rng.integers(3, 12)), {}),
+        (other, int(rng.integers(3, 12)), {"batchnorm": True}),
+        ((28, 28, 1), int(rng.integers(3, 12)), {"dropout": float(rng.uniform(0.3, 0.6))}),
+    ]:
         batchnorm = variant.get("batchnorm", False)
         weights, plan = _lenet_weights(rng, input_shape, num_classes, batchnorm)
         x = rng.uniform(0, 1, (3, *input_shape)).astype(np.float32)
         kwargs = {"input_shape": list(input_shape), "num_classes": num_classes, **variant}
-        steps = [call("build_lenet5", as_="model", **kwargs),
-                 call("@model.set_weights", weights, as_="set"),
-                 call("@model.count_params", as_="count"),
-                 call("@model", "$x", training=False, as_="out")]
-        expected = {"number of parameters": np.array(float(sum(w.size for w in weights))),
-                    "probabilities": _lenet_forward(ref, x, plan)}
+        steps = [
+            call("build_lenet5", as_="model", **kwargs),
+            call("@model.set_weights", weights, as_="set"),
+            call("@model.count_params", as_="count"),
+            call("@model", "$x", training=False, as_="out"),
+        ]
+        expected = {
+            "number of parameters": np.array(float(sum(w.size for w in weights))),
+            "probabilities": _lenet_forward(ref, x, plan),
+        }
         refs = {"number of parameters": "@count", "probabilities": "@out"}
         judge = None
         if "dropout" in variant:
@@ -101,12 +115,23 @@ def build_lenet5(rng, ref):
 
             def judge(outputs, probs=expected["probabilities"]):
                 if np.allclose(outputs["training-mode probabilities"], probs, atol=1e-6):
-                    return ("with dropout, the output in training mode (training=True) "
-                            "equals the output in inference mode: where is the Dropout?")
+                    return (
+                        "with dropout, the output in training mode (training=True) "
+                        "equals the output in inference mode: where is the Dropout?"
+                    )
                 return None
+
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        trials.append(Trial(f"build_lenet5({args}) with random weights, 3 random images",
-                            {"x": x}, steps, expected, refs, judge=judge))
+        trials.append(
+            Trial(
+                f"build_lenet5({args}) with random weights, 3 random images",
+                {"x": x},
+                steps,
+                expected,
+                refs,
+                judge=judge,
+            )
+        )
     return trials
 
 
@@ -121,36 +146,50 @@ def convnet_loss(rng, ref):
         while True:
             N, C = distinct(rng, 1, 5, 2)
             H, W = (2 * d for d in distinct(rng, 3, 6, 2))
-            F, hidden, classes = int(rng.integers(2, 5)), int(rng.integers(4, 9)), \
-                int(rng.integers(3, 7))
-            if N > 1 and all_distinct(N, C, H, W) and all_distinct(F, C) and all_distinct(
-                    F * H * W // 4, hidden, classes) and all_distinct(N, classes):
+            F, hidden, classes = int(rng.integers(2, 5)), int(rng.integers(4, 9)), int(rng.integers(3, 7))
+            if (
+                N > 1
+                and all_distinct(N, C, H, W)
+                and all_distinct(F, C)
+                and all_distinct(F * H * W // 4, hidden, classes)
+                and all_distinct(N, classes)
+            ):
                 break
-        sizes = {"num_filters": F, "filter_size": int(rng.choice([3, 5])),
-                 "hidden_dim": hidden, "num_classes": classes,
-                 "reg": float(rng.uniform(0.01, 0.2))}
+        sizes = {
+            "num_filters": F,
+            "filter_size": int(rng.choice([3, 5])),
+            "hidden_dim": hidden,
+            "num_classes": classes,
+            "reg": float(rng.uniform(0.01, 0.2)),
+        }
         net = ref.ThreeLayerConvNet(input_dim=(C, H, W), **sizes)
         # weights scaled by their fan-in: scores of order 1, a softmax that is
         # not saturated, so the bias gradients (sums of p - y) do not cancel
-        params = {k: rng.standard_normal(v.shape) * (
-            0.1 if k.startswith("b") else 1.0 / np.sqrt(np.prod(v.shape[1:] if v.ndim == 4
-                                                                 else v.shape[:1])))
-            for k, v in net.params.items()}
+        params = {
+            k: rng.standard_normal(v.shape)
+            * (
+                0.1
+                if k.startswith("b")
+                else 1.0 / np.sqrt(np.prod(v.shape[1:] if v.ndim == 4 else v.shape[:1]))
+            )
+            for k, v in net.params.items()
+        }
         net.params = {k: v.copy() for k, v in params.items()}
         X = rng.standard_normal((N, C, H, W))
         y = rng.integers(0, sizes["num_classes"], N).astype(np.int64)
         scores = net.loss(X.copy())
         loss, grads = net.loss(X.copy(), y.copy())
-        expected = {"scores": scores, "loss": loss,
-                    **{f"gradient d{k}": grads[k] for k in PARAMS}}
-        refs = {"scores": "@scores", "loss": "@lg.0",
-                **{f"gradient d{k}": f"@lg.1.{k}" for k in PARAMS}}
-        steps = [call("ThreeLayerConvNet", input_dim=[C, H, W], as_="net", **sizes),
-                 call("@net.params.update", {k: "$" + k for k in PARAMS}, as_="set"),
-                 call("@net.loss", "$X", as_="scores"),
-                 call("@net.loss", "$X", "$y", as_="lg")]
-        desc = (f"X {X.shape}, " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float)
-                                             else f"{k}={v}" for k, v in sizes.items()))
+        expected = {"scores": scores, "loss": loss, **{f"gradient d{k}": grads[k] for k in PARAMS}}
+        refs = {"scores": "@scores", "loss": "@lg.0", **{f"gradient d{k}": f"@lg.1.{k}" for k in PARAMS}}
+        steps = [
+            call("ThreeLayerConvNet", input_dim=[C, H, W], as_="net", **sizes),
+            call("@net.params.update", {k: "$" + k for k in PARAMS}, as_="set"),
+            call("@net.loss", "$X", as_="scores"),
+            call("@net.loss", "$X", "$y", as_="lg"),
+        ]
+        desc = f"X {X.shape}, " + ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sizes.items()
+        )
         trials.append(Trial(desc, {"X": X, "y": y, **params}, steps, expected, refs))
     return trials
 
@@ -161,21 +200,26 @@ def sgd_momentum(rng, ref):
     for start in ("no velocity", "a velocity"):
         shape = distinct(rng, 2, 6, 2)
         w, dw1, dw2 = (rng.standard_normal(shape) for _ in range(3))
-        config = {"learning_rate": float(rng.uniform(1e-3, 0.1)),
-                  "momentum": float(rng.uniform(0.5, 0.99))}
+        config = {"learning_rate": float(rng.uniform(1e-3, 0.1)), "momentum": float(rng.uniform(0.5, 0.99))}
         if start == "a velocity":
             config["velocity"] = rng.standard_normal(shape)
         mine = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in config.items()}
         w1, mine = ref.sgd_momentum(w.copy(), dw1.copy(), mine)
         w2, mine = ref.sgd_momentum(w1, dw2.copy(), mine)
-        steps = [{"value": config, "as": "config"},
-                 call("sgd_momentum", "$w", "$dw1", "@config", as_="one"),
-                 call("sgd_momentum", "@one.0", "$dw2", "@one.1", as_="two")]
-        trials.append(Trial(f"two steps from {start}, w of shape {shape}, "
-                            f"learning_rate={config['learning_rate']:.4g}, "
-                            f"momentum={config['momentum']:.4g}",
-                            {"w": w, "dw1": dw1, "dw2": dw2}, steps,
-                            {"w after two steps": w2, "config['velocity']": mine["velocity"]},
-                            {"w after two steps": "@two.0",
-                             "config['velocity']": "@two.1.velocity"}))
+        steps = [
+            {"value": config, "as": "config"},
+            call("sgd_momentum", "$w", "$dw1", "@config", as_="one"),
+            call("sgd_momentum", "@one.0", "$dw2", "@one.1", as_="two"),
+        ]
+        trials.append(
+            Trial(
+                f"two steps from {start}, w of shape {shape}, "
+                f"learning_rate={config['learning_rate']:.4g}, "
+                f"momentum={config['momentum']:.4g}",
+                {"w": w, "dw1": dw1, "dw2": dw2},
+                steps,
+                {"w after two steps": w2, "config['velocity']": mine["velocity"]},
+                {"w after two steps": "@two.0", "config['velocity']": "@two.1.velocity"},
+            )
+        )
     return trials

@@ -5,6 +5,7 @@ writes back), in test mode after a training step, and for its backward in
 both modes; group norm with G = 1, G = C and an intermediate G; layer and
 group norm with N = 1 among the trials.
 """
+
 import copy
 
 import numpy as np
@@ -43,9 +44,11 @@ def _grad_scales(x, dout, gamma, eps, groups=None, per_example=False):
     shape = [1] * x.ndim
     shape[1] = -1
     reduce = (0,) + tuple(range(2, x.ndim))
-    return {"dx": float(np.abs(dout * gamma.reshape(shape)).max() * inv.max()),
-            "dgamma": float(np.abs(dout * xhat).sum(axis=reduce).max()),
-            "dbeta": float(np.abs(dout).sum(axis=reduce).max())}
+    return {
+        "dx": float(np.abs(dout * gamma.reshape(shape)).max() * inv.max()),
+        "dgamma": float(np.abs(dout * xhat).sum(axis=reduce).max()),
+        "dbeta": float(np.abs(dout).sum(axis=reduce).max()),
+    }
 
 
 def _bn_trials(rng, ref, spatial, backward):
@@ -63,19 +66,31 @@ def _bn_trials(rng, ref, spatial, backward):
         while 1 in (shape[0], *shape[2:]) or (spatial and shape[1] == 1):
             shape = distinct(rng, 1, 6, 4) if spatial else distinct(rng, 1, 9, 2)
         C = shape[1]
-        param = {"mode": mode, "eps": float(rng.choice([1e-5, 1e-3])),
-                 "momentum": float(rng.choice([0.9, 0.8]))}
+        param = {
+            "mode": mode,
+            "eps": float(rng.choice([1e-5, 1e-3])),
+            "momentum": float(rng.choice([0.9, 0.8])),
+        }
         if mode == "test" or rng.random() < 0.5:  # running statistics from earlier batches
             param["running_mean"] = rng.standard_normal(C)
             param["running_var"] = rng.uniform(0.5, 2.0, C)
         inputs = {"x": _batch(rng, shape), **_affine(rng, C)}
         desc = f"x of shape {shape}, mode '{mode}'"
         if backward:
-            trials.append(layer_trial(rng, ref, desc, inputs, f"{name}_forward",
-                                      f"{name}_backward", params=(param,),
-                                      grads=("dx", "dgamma", "dbeta"), lend=lend,
-                                      scales=lambda i, d, eps=param["eps"]: _grad_scales(
-                                          i["x"], d, i["gamma"], eps)))
+            trials.append(
+                layer_trial(
+                    rng,
+                    ref,
+                    desc,
+                    inputs,
+                    f"{name}_forward",
+                    f"{name}_backward",
+                    params=(param,),
+                    grads=("dx", "dgamma", "dbeta"),
+                    lend=lend,
+                    scales=lambda i, d, eps=param["eps"]: _grad_scales(i["x"], d, i["gamma"], eps),
+                )
+            )
             continue
         written = copy.deepcopy(param)
         out, _ = getattr(ref, f"{name}_forward")(*(inputs[k].copy() for k in inputs), written)
@@ -84,14 +99,14 @@ def _bn_trials(rng, ref, spatial, backward):
             if key in written:  # what the forward pass wrote back into bn_param
                 expected[f"bn_param['{key}']"] = written[key]
                 refs[f"bn_param['{key}']"] = f"@param.{key}"
-        steps = [{"value": param, "as": "param"},
-                 call(f"{name}_forward", "$x", "$gamma", "$beta", "@param", as_="fwd")]
+        steps = [
+            {"value": param, "as": "param"},
+            call(f"{name}_forward", "$x", "$gamma", "$beta", "@param", as_="fwd"),
+        ]
         # a running mean of centred data cancels towards 0: its error is
         # measured against the data's share of it (source_lib.checking)
-        scales = {"bn_param['running_mean']":
-                  (1 - param["momentum"]) * float(np.abs(inputs["x"]).max())}
-        trials.append(Trial(desc, inputs, steps, expected, refs, scales=scales,
-                            reference_functions=lend[:1]))
+        scales = {"bn_param['running_mean']": (1 - param["momentum"]) * float(np.abs(inputs["x"]).max())}
+        trials.append(Trial(desc, inputs, steps, expected, refs, scales=scales, reference_functions=lend[:1]))
     return trials
 
 
@@ -133,16 +148,26 @@ def _gn_cases(rng):
             H, W = distinct(rng, 2, 6, 2)
         shape = (N, C, H, W)
         inputs = {"x": _batch(rng, shape), **_affine(rng, C)}
-        yield (f"x of shape {shape}, G = {G}", inputs,
-               (G, {"eps": float(rng.choice([1e-5, 1e-3]))}))
+        yield (f"x of shape {shape}, G = {G}", inputs, (G, {"eps": float(rng.choice([1e-5, 1e-3]))}))
 
 
-layer_pair("normalization", "layernorm_forward", "layernorm_backward", ("4.5", "4.6"),
-           _ln_cases, grads=("dx", "dgamma", "dbeta"),
-           scales=lambda i, d, p: _grad_scales(i["x"], d, i["gamma"], p[0]["eps"],
-                                               per_example=True))
+layer_pair(
+    "normalization",
+    "layernorm_forward",
+    "layernorm_backward",
+    ("4.5", "4.6"),
+    _ln_cases,
+    grads=("dx", "dgamma", "dbeta"),
+    scales=lambda i, d, p: _grad_scales(i["x"], d, i["gamma"], p[0]["eps"], per_example=True),
+)
 # group norm may be written with layer norm: graded on the instructor's
-layer_pair("normalization", "spatial_groupnorm_forward", "spatial_groupnorm_backward",
-           ("4.7", "4.8"), _gn_cases, grads=("dx", "dgamma", "dbeta"),
-           lend=(("layernorm_forward",), ("layernorm_forward", "layernorm_backward")),
-           scales=lambda i, d, p: _grad_scales(i["x"], d, i["gamma"], p[1]["eps"], groups=p[0]))
+layer_pair(
+    "normalization",
+    "spatial_groupnorm_forward",
+    "spatial_groupnorm_backward",
+    ("4.7", "4.8"),
+    _gn_cases,
+    grads=("dx", "dgamma", "dbeta"),
+    lend=(("layernorm_forward",), ("layernorm_forward", "layernorm_backward")),
+    scales=lambda i, d, p: _grad_scales(i["x"], d, i["gamma"], p[1]["eps"], groups=p[0]),
+)

@@ -6,6 +6,7 @@ integers so that windows have ties, which must go to the first maximum. No
 two dimensions of an input (or of the output) are equal, so that a transposed
 or mis-shaped result shows as a wrong shape.
 """
+
 import numpy as np
 
 from . import all_distinct, distinct, layer_pair
@@ -23,8 +24,7 @@ def _geometry(rng, overlap):
 
 
 def _describe(shape, pp):
-    return (f"x of shape {shape}, {pp['pool_height']}x{pp['pool_width']} windows, "
-            f"stride {pp['stride']}")
+    return f"x of shape {shape}, {pp['pool_height']}x{pp['pool_width']} windows, stride {pp['stride']}"
 
 
 def _pool_cases(rng):
@@ -44,6 +44,5 @@ def _flatten_cases(rng):
 
 
 for _kind, _tasks in (("max", ("3.1", "3.2")), ("avg", ("3.3", "3.4"))):
-    layer_pair("pooling", f"{_kind}_pool_forward_naive", f"{_kind}_pool_backward_naive", _tasks,
-               _pool_cases)
+    layer_pair("pooling", f"{_kind}_pool_forward_naive", f"{_kind}_pool_backward_naive", _tasks, _pool_cases)
 layer_pair("pooling", "flatten_forward", "flatten_backward", ("3.5", "3.6"), _flatten_cases)

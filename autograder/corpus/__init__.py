@@ -9,6 +9,7 @@ The bundled sample class (``SAMPLE_CLASS`` in each chapter's corpus module)
 is what ``autograder sample-class`` puts into ``assignments/submitted`` and
 what the end-to-end tests grade.
 """
+
 import ast
 import importlib
 import re
@@ -51,8 +52,8 @@ def _function_span(text, name, where):
     for node in ast.parse(text).body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
             lines = text.split("\n")
-            start = sum(len(line) + 1 for line in lines[:node.lineno - 1])
-            end = sum(len(line) + 1 for line in lines[:node.end_lineno])
+            start = sum(len(line) + 1 for line in lines[: node.lineno - 1])
+            end = sum(len(line) + 1 for line in lines[: node.end_lineno])
             return start, end
     raise CorpusError(f"{where}: no function {name}")
 
@@ -152,6 +153,5 @@ def sample_class(course, chapters, log=print):
         for sub in corpus(chapter.module).SAMPLE_CLASS:
             dest = course.folder("submitted", sub.student, chapter.assignment)
             written.append(make_submission(course, chapter, sub, dest))
-        log(f"Sample class for {chapter.assignment}: "
-            f"{len(corpus(chapter.module).SAMPLE_CLASS)} submissions")
+        log(f"Sample class for {chapter.assignment}: {len(corpus(chapter.module).SAMPLE_CLASS)} submissions")
     return written

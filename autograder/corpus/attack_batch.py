@@ -3,6 +3,7 @@
 ``tests/conftest.py`` grades it with ``autograder grade`` (fixture ``attacked``);
 ``tests/test_attacks.py``, ``test_intake.py`` and ``test_tamper.py`` check it.
 """
+
 from .attacks import ATTACKS, HONEST, LENT_ATTACKS, LENT_CHAPTER, LENT_HONEST, SLOW_CHECK
 from .attacks_intake import INTAKE_ATTACKS
 from .attacks_leftover import LEFTOVER_ATTACKS

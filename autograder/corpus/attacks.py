@@ -11,6 +11,7 @@ they would work there.
 whether it reached it. The test's limits (5 s per cell, 45 s per submission)
 are what ``attack-slow-cells`` is made for.
 """
+
 from dataclasses import replace
 
 import nbformat
@@ -247,8 +248,9 @@ def _blank_tests(nb):
 
 
 def _delete_tests(nb):
-    nb.cells = [c for c in nb.cells if not (c.metadata.get("nbgrader", {}).get("grade")
-                                            and c.cell_type == "code")]
+    nb.cells = [
+        c for c in nb.cells if not (c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+    ]
 
 
 def _slow_cells(nb):
@@ -263,62 +265,112 @@ def _attack(student, description, **kwargs):
 
 ATTACKS = [
     _attack("attack-infinite-loop", "a cell that never ends", cell="while True:\n    pass\n"),
-    _attack("attack-loop-in-library", "source_lib that never finishes importing",
-            edits=_library("while True:\n    pass\n")),
+    _attack(
+        "attack-loop-in-library",
+        "source_lib that never finishes importing",
+        edits=_library("while True:\n    pass\n"),
+    ),
     _attack("attack-memory-bomb", "a cell that allocates until it dies", cell=MEMORY_BOMB),
-    _attack("attack-memory-bomb-library", "source_lib that allocates at import",
-            edits=_library(MEMORY_BOMB)),
+    _attack("attack-memory-bomb-library", "source_lib that allocates at import", edits=_library(MEMORY_BOMB)),
     _attack("attack-fork-bomb", "a cell that forks until it cannot", cell=FORK_BOMB),
     _attack("attack-fork-bomb-library", "source_lib that forks at import", edits=_library(FORK_BOMB)),
-    _attack("attack-output-spam", "a cell that prints 100 MB",
-            cell="for _ in range(100):\n    print('x' * (1024 * 1024 - 1))\n"),
+    _attack(
+        "attack-output-spam",
+        "a cell that prints 100 MB",
+        cell="for _ in range(100):\n    print('x' * (1024 * 1024 - 1))\n",
+    ),
     _attack("attack-sys-exit-cell", "sys.exit(0) in a cell", cell="import sys\nsys.exit(0)\n"),
     _attack("attack-os-exit-cell", "os._exit(0) in a cell", cell="import os\nos._exit(0)\n"),
-    _attack("attack-sys-exit-import", "sys.exit(0) when source_lib is imported",
-            edits=_library("import sys\nsys.exit(0)\n")),
-    _attack("attack-os-exit-import", "os._exit(0) when source_lib is imported",
-            edits=_library("import os\nos._exit(0)\n")),
-    _attack("attack-patch-cell", "patches numpy.allclose, numpy.testing and the checks from a cell",
-            edits=(RETURN_ZERO,), cell=PATCH_FROM_CELL),
-    _attack("attack-patch-library", "patches numpy, builtins and the checks from source_lib",
-            edits=_library(PATCH_FROM_LIBRARY)),
-    _attack("attack-patch-grader", "patches the grader's probe process from source_lib",
-            edits=_library(PATCH_GRADER)),
-    _attack("attack-always-equal", "returns an object equal to everything",
-            edits=(Edit(MODULE_TOP, MODULE_TOP + ALWAYS_EQUAL), _all_return("_anything"))),
-    _attack("attack-ndarray-subclass", "returns a numpy subclass that compares equal to anything",
-            edits=(Edit(MODULE_TOP, MODULE_TOP + SUBCLASS), _all_return("_sneaky"))),
-    _attack("attack-steal-solution", "takes the instructor's or a classmate's code from disk",
-            edits=(RETURN_ZERO, EditAll(r"\Z", STEAL)), cell=SHOW_SECRETS),  # after the stubs
-    _attack("attack-vandal", "writes the gradebook and classmates' folders, from a cell and "
-            "from source_lib", edits=_library(VANDAL), cell=VANDAL),
+    _attack(
+        "attack-sys-exit-import",
+        "sys.exit(0) when source_lib is imported",
+        edits=_library("import sys\nsys.exit(0)\n"),
+    ),
+    _attack(
+        "attack-os-exit-import",
+        "os._exit(0) when source_lib is imported",
+        edits=_library("import os\nos._exit(0)\n"),
+    ),
+    _attack(
+        "attack-patch-cell",
+        "patches numpy.allclose, numpy.testing and the checks from a cell",
+        edits=(RETURN_ZERO,),
+        cell=PATCH_FROM_CELL,
+    ),
+    _attack(
+        "attack-patch-library",
+        "patches numpy, builtins and the checks from source_lib",
+        edits=_library(PATCH_FROM_LIBRARY),
+    ),
+    _attack(
+        "attack-patch-grader",
+        "patches the grader's probe process from source_lib",
+        edits=_library(PATCH_GRADER),
+    ),
+    _attack(
+        "attack-always-equal",
+        "returns an object equal to everything",
+        edits=(Edit(MODULE_TOP, MODULE_TOP + ALWAYS_EQUAL), _all_return("_anything")),
+    ),
+    _attack(
+        "attack-ndarray-subclass",
+        "returns a numpy subclass that compares equal to anything",
+        edits=(Edit(MODULE_TOP, MODULE_TOP + SUBCLASS), _all_return("_sneaky")),
+    ),
+    _attack(
+        "attack-steal-solution",
+        "takes the instructor's or a classmate's code from disk",
+        edits=(RETURN_ZERO, EditAll(r"\Z", STEAL)),
+        cell=SHOW_SECRETS,
+    ),  # after the stubs
+    _attack(
+        "attack-vandal",
+        "writes the gradebook and classmates' folders, from a cell and from source_lib",
+        edits=_library(VANDAL),
+        cell=VANDAL,
+    ),
     _attack("attack-network", "opens network connections", cell=NETWORK, edits=_library(NETWORK)),
     _attack("attack-edit-tests", "replaces every test cell by a pass", transform=_blank_tests),
     _attack("attack-delete-tests", "deletes every test cell", transform=_delete_tests),
-    _attack("attack-slow-cells", "many slow cells, longer than a submission may take",
-            transform=_slow_cells),
-    _attack("attack-results-bomb", "hands back a compressed result that inflates to 512 MB",
-            edits=_library(RESULTS.format(kind="bomb"))),
-    _attack("attack-results-zero", "hands back links to /dev/zero as its results",
-            edits=_library(RESULTS.format(kind="zero"))),
-    _attack("attack-results-fifo", "hands back FIFOs as its results",
-            edits=_library(RESULTS.format(kind="fifo"))),
-    _attack("attack-ignore-sigterm", "ignores SIGTERM and SIGINT, then never ends",
-            cell=IGNORE_TERM + "while True:\n    time.sleep(0.1)\n",
-            edits=_library(IGNORE_TERM + "while True:\n    time.sleep(0.1)\n")),
+    _attack("attack-slow-cells", "many slow cells, longer than a submission may take", transform=_slow_cells),
+    _attack(
+        "attack-results-bomb",
+        "hands back a compressed result that inflates to 512 MB",
+        edits=_library(RESULTS.format(kind="bomb")),
+    ),
+    _attack(
+        "attack-results-zero",
+        "hands back links to /dev/zero as its results",
+        edits=_library(RESULTS.format(kind="zero")),
+    ),
+    _attack(
+        "attack-results-fifo", "hands back FIFOs as its results", edits=_library(RESULTS.format(kind="fifo"))
+    ),
+    _attack(
+        "attack-ignore-sigterm",
+        "ignores SIGTERM and SIGINT, then never ends",
+        cell=IGNORE_TERM + "while True:\n    time.sleep(0.1)\n",
+        edits=_library(IGNORE_TERM + "while True:\n    time.sleep(0.1)\n"),
+    ),
 ]
 
 # An honest student whose back_propagation is far too slow on the hidden inputs
 # (not in the notebook, where it is quick): it loses that task only, and is told
 # which function ran out of time; every later check still gets a budget of its own.
 SLOW_CHECK = Submission(
-    "slow-back-propagation", "back_propagation takes minutes on the hidden inputs",
-    edits=(Edit("def back_propagation(X, Y_T, weights):\n",
-                "def back_propagation(X, Y_T, weights):\n"
-                "    import sys, time\n"
-                "    if 'ipykernel' not in sys.modules:\n"
-                "        time.sleep(300)\n"),),
-    fails=frozenset({"feedforward.back_propagation"}))
+    "slow-back-propagation",
+    "back_propagation takes minutes on the hidden inputs",
+    edits=(
+        Edit(
+            "def back_propagation(X, Y_T, weights):\n",
+            "def back_propagation(X, Y_T, weights):\n"
+            "    import sys, time\n"
+            "    if 'ipykernel' not in sys.modules:\n"
+            "        time.sleep(300)\n",
+        ),
+    ),
+    fails=frozenset({"feedforward.back_propagation"}),
+)
 
 # Chapter 5's training is graded on the course's cost, lent to the student's code:
 # this one looks for that cost's source or bytecode wherever its process can
@@ -343,11 +395,16 @@ def _read_lent():
 """
 LENT_CHAPTER = next(c for c in CHAPTERS if c.module == "autoencoder")
 LENT_ATTACKS = [
-    Submission("attack-read-lent-code", "reads the course's cost lent to its training",
-               library="release", fails=None,
-               edits=(Edit('"""\nimport numpy as np\n', '"""\nimport numpy as np\n' + READ_LENT),
-                      EditAll(STUB_RE.replace(r"(\d+\.\d+)", r"5\.3"),
-                              "return _read_lent()"))),
+    Submission(
+        "attack-read-lent-code",
+        "reads the course's cost lent to its training",
+        library="release",
+        fails=None,
+        edits=(
+            Edit('"""\nimport numpy as np\n', '"""\nimport numpy as np\n' + READ_LENT),
+            EditAll(STUB_RE.replace(r"(\d+\.\d+)", r"5\.3"), "return _read_lent()"),
+        ),
+    ),
 ]
 LENT_HONEST = [s for s in corpus("autoencoder").SAMPLE_CLASS if s.student == "solution"]
 

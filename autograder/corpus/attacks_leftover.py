@@ -19,6 +19,7 @@ found. ``tests/test_isolation.py`` grades the two: the reader must find nothing,
 and nothing may be left on the machine. Both start from the release with stubs
 returning 0, so they score 0.
 """
+
 from .attacks import _attack, _library
 from .feedforward import RETURN_ZERO
 
@@ -55,7 +56,7 @@ def _folders():
 '''
 
 # A daemon's program (argv: token, folders): hold an abstract socket, write markers forever.
-LINGER = '''
+LINGER = """
 import os, signal, socket, sys, time
 for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
     signal.signal(sig, signal.SIG_IGN)
@@ -70,9 +71,9 @@ while True:
         except OSError:
             pass
     time.sleep(0.1)
-'''
+"""
 
-WRITE = f'''
+WRITE = f"""
 def _leave(everywhere):
     import secrets, signal, time
     token = secrets.token_hex(8)
@@ -117,9 +118,9 @@ def _leave(everywhere):
         while True:
             time.sleep(1)
     print("WROTE processes that try to outlive the kernel")
-'''
+"""
 
-READ = '''
+READ = """
 def _search():
     found, searched = [], 0
     for folder, dirs, files in _folders():
@@ -146,13 +147,19 @@ def _search():
     print("SEARCHED", searched, "folders")
     for what in found:
         print("FOUND", what)
-'''
+"""
 
 LEFTOVER_ATTACKS = [
-    _attack("attack-leftover-a-writes", "leaves files, IPC objects, keys and processes for the "
-            "next student, from a cell and from source_lib",
-            edits=_library(COMMON + WRITE + "_leave(everywhere=False)\n"),
-            cell=COMMON + WRITE + "_leave(everywhere=True)\n"),
-    _attack("attack-leftover-b-reads", "looks for what an earlier student left behind",
-            edits=(RETURN_ZERO,), cell=COMMON + READ + "_search()\n"),
+    _attack(
+        "attack-leftover-a-writes",
+        "leaves files, IPC objects, keys and processes for the next student, from a cell and from source_lib",
+        edits=_library(COMMON + WRITE + "_leave(everywhere=False)\n"),
+        cell=COMMON + WRITE + "_leave(everywhere=True)\n",
+    ),
+    _attack(
+        "attack-leftover-b-reads",
+        "looks for what an earlier student left behind",
+        edits=(RETURN_ZERO,),
+        cell=COMMON + READ + "_search()\n",
+    ),
 ]

@@ -6,6 +6,7 @@ the cells from the release (``autograder.cells``): each keeps every point of
 its honest cells and gets a note on what was restored, where nbgrader alone
 would have rejected the whole notebook.
 """
+
 import copy
 from dataclasses import replace
 
@@ -18,8 +19,9 @@ ANSWER_ID = "written_1_saturation"
 
 
 def _index(nb, grade_id):
-    return next(i for i, c in enumerate(nb.cells)
-                if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(
+        i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
 
 
 def _meta(nb, grade_id):
@@ -42,8 +44,14 @@ def _extra_points(nb):
     """100 points on Task 1.5's test, and a graded cell of its own worth 50."""
     _meta(nb, "task_1_5_back_propagation")["points"] = 100
     bonus = new_code_cell("print('bonus')")
-    bonus.metadata["nbgrader"] = {"grade": True, "grade_id": "bonus_points", "locked": False,
-                                  "points": 50, "schema_version": 3, "solution": False}
+    bonus.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": "bonus_points",
+        "locked": False,
+        "points": 50,
+        "schema_version": 3,
+        "solution": False,
+    }
     nb.cells.insert(2, bonus)
 
 
@@ -87,15 +95,13 @@ def _delete_answer(nb):
 
 
 def _tamper(name, description, transform):
-    return replace(SOLUTION, student=f"attack-tamper-{name}", description=description,
-                   transform=transform)
+    return replace(SOLUTION, student=f"attack-tamper-{name}", description=description, transform=transform)
 
 
 TAMPER_ATTACKS = [
     _tamper("test-to-solution", "a test cell turned into a solution cell", _test_to_solution),
     _tamper("test-to-markdown", "a test cell turned into a markdown cell", _test_to_markdown),
-    _tamper("extra-points", "100 points on a test cell and a graded cell of its own",
-            _extra_points),
+    _tamper("extra-points", "100 points on a test cell and a graded cell of its own", _extra_points),
     _tamper("duplicate-test", "a test cell's grade_id twice", _duplicate_test),
     _tamper("duplicate-answer", "the written answer's grade_id twice", _duplicate_answer),
     _tamper("rename", "a test cell's grade_id renamed", _rename),

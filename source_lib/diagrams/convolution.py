@@ -45,7 +45,7 @@ def sliding_window():
 
     # the filter, at the left
     label(ax, 1.5, 8.6, "filter $w$, 3×3")
-    grid(ax, 0, 4.6, [["$w_{%d%d}$" % (p, q) for q in range(K)] for p in range(K)],
+    grid(ax, 0, 4.6, [[f"$w_{{{p}{q}}}$" for q in range(K)] for p in range(K)],
          fill="weight", size=10, fmt="{}")
 
     # the padded input: padding cells grey with their zeros, input cells blank
@@ -68,7 +68,7 @@ def sliding_window():
     label(ax, gx + 2.5 + S, gy + n + 0.27, "stride $s = 2$", ha="left", size=10)
 
     ox, oy = 14.5, 3.8
-    names = [["$y_{%d%d}$" % (i, j) for j in range(out)] for i in range(out)]
+    names = [[f"$y_{{{i}{j}}}$" for j in range(out)] for i in range(out)]
     fills = [["output"] * out for _ in range(out)]
     for k, (i, j) in enumerate(positions):
         fills[i][j] = _TINTS[k]

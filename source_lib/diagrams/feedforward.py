@@ -36,7 +36,7 @@ def network():
     bias_in, bias_hid = (x_in, 3.6), (x_hid, 4.3)
 
     # connections first, so that the units are drawn over them
-    for name, yi in inputs.items():
+    for yi in inputs.values():
         for hname, yh in hidden.items():
             first = hname == "$h_1$"
             _line(ax, (x_in, yi), (x_hid, yh), color="accent" if first else "muted",

@@ -2,8 +2,13 @@
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from ..pooling import (adaptive_avg_pool_forward, avg_pool_backward_fast,
-                       avg_pool_forward_fast, max_pool_backward_fast, max_pool_forward_fast)
+from ..pooling import (
+    adaptive_avg_pool_forward,
+    avg_pool_backward_fast,
+    avg_pool_forward_fast,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
 from ._draw import PALETTE, arrow, box, canvas, label
 
 # The chapter's worked example, and the upstream gradient of its backward pass.
@@ -21,6 +26,11 @@ WINDOW_FILLS = [["input", "weight"], ["output", "highlight"]]
 def _window_fill(r, c):
     """The fill of the 2x2 window (stride 2) that holds entry (r, c)."""
     return WINDOW_FILLS[r // 2][c // 2]
+
+
+def _by_window(r, c):
+    """The fill of output (or dout) entry (r, c): one entry per window."""
+    return WINDOW_FILLS[r][c]
 
 
 def _array(ax, x, y, values, fills, fmt="{:g}", bold=(), title=None):
@@ -64,9 +74,8 @@ def pooling_windows():
     fig, ax = canvas(11.2, 6.5)
     _array(ax, 0.3, 1.0, x, _window_fill, bold=_argmax_cells(x, BLOCKS),
            title="input x, 4x4: four 2x2 windows")
-    by_window = lambda r, c: WINDOW_FILLS[r][c]  # noqa: E731 (one output per window)
-    _array(ax, 8.6, 3.6, pooled_max, by_window, title="max pooling, 2x2")
-    _array(ax, 8.6, 0.4, pooled_avg, by_window, title="average pooling, 2x2")
+    _array(ax, 8.6, 3.6, pooled_max, _by_window, title="max pooling, 2x2")
+    _array(ax, 8.6, 0.4, pooled_avg, _by_window, title="average pooling, 2x2")
     arrow(ax, (4.6, 4.6), (8.4, 4.6), "maximum of each window", offset=(0, 0.12))
     arrow(ax, (4.6, 1.4), (8.4, 1.4), "mean of each window", offset=(0, 0.12))
     label(ax, 2.3, 0.45, "stride 2: no overlap", color=PALETTE["muted"])
@@ -86,12 +95,11 @@ def gradient_routing():
                                     max_pool_forward_fast(x[None, None], BLOCKS)[1])[0, 0]
     dx_avg = avg_pool_backward_fast(dout[None, None],
                                     avg_pool_forward_fast(x[None, None], BLOCKS)[1])[0, 0]
-    by_window = lambda r, c: WINDOW_FILLS[r][c]  # noqa: E731 (one dout entry per window)
     fig, ax = canvas(14.4, 10.8)
     top, bottom = 5.6, 0.2
     # max pooling
     _array(ax, 0.1, top, x, _window_fill, bold=winners, title="input x (maxima marked)")
-    _array(ax, 6.0, top + 1, dout, by_window, title="upstream dout")
+    _array(ax, 6.0, top + 1, dout, _by_window, title="upstream dout")
     _array(ax, 10.3, top, dx_max,
            lambda r, c: _window_fill(r, c) if (r, c) in winners else "neutral",
            bold=winners, title="max pooling: dx")
@@ -101,7 +109,7 @@ def gradient_routing():
     label(ax, 2.1, bottom + 1.8, "does not look at x:")
     label(ax, 2.1, bottom + 1.2, "each entry gets")
     label(ax, 2.1, bottom + 0.6, "dout / 4 of its window")
-    _array(ax, 6.0, bottom + 1, dout, by_window, title="upstream dout")
+    _array(ax, 6.0, bottom + 1, dout, _by_window, title="upstream dout")
     _array(ax, 10.3, bottom, dx_avg, _window_fill, title="average pooling: dx")
     arrow(ax, (8.3, bottom + 2), (10.1, bottom + 2), "split in 4", offset=(0, 0.1))
     return fig

@@ -12,6 +12,7 @@ virtual memory]; NNFS_KERNEL_CPU, CPU seconds per process [600];
 NNFS_KERNEL_FILE, largest file written [64 MiB]; NNFS_KERNEL_PROCESSES,
 processes and threads [256].
 """
+
 import json
 import os
 import shutil
@@ -30,17 +31,28 @@ PASSED = {"LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
 
 
 def limits():
-    env = lambda name, default: int(os.environ.get(name, default))  # noqa: E731
-    return {"AS": env("NNFS_KERNEL_MEMORY", 8 * 1024**3), "CPU": env("NNFS_KERNEL_CPU", 600),
-            "FSIZE": env("NNFS_KERNEL_FILE", 64 * 1024**2),
-            "NPROC": env("NNFS_KERNEL_PROCESSES", 256), "NOFILE": 1024, "CORE": 0}
+    def env(name, default):
+        return int(os.environ.get(name, default))
+
+    return {
+        "AS": env("NNFS_KERNEL_MEMORY", 8 * 1024**3),
+        "CPU": env("NNFS_KERNEL_CPU", 600),
+        "FSIZE": env("NNFS_KERNEL_FILE", 64 * 1024**2),
+        "NPROC": env("NNFS_KERNEL_PROCESSES", 256),
+        "NOFILE": 1024,
+        "CORE": 0,
+    }
 
 
 def kernel_env(home):
     spec_env = json.loads((HERE / "kernel.json").read_text())["env"]
     env = {k: v for k, v in os.environ.items() if k in PASSED or k in spec_env}
-    env.update(PATH=f"{os.path.dirname(sys.executable)}:/usr/bin:/bin", HOME=home,
-               MPLCONFIGDIR=f"{home}/.matplotlib", IPYTHONDIR=f"{home}/.ipython")
+    env.update(
+        PATH=f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
+        HOME=home,
+        MPLCONFIGDIR=f"{home}/.matplotlib",
+        IPYTHONDIR=f"{home}/.ipython",
+    )
     return env
 
 
@@ -49,15 +61,19 @@ def main():
     with open(connection_file) as fh:
         connection = json.load(fh)
     if connection.get("transport") != "ipc":
-        sys.exit("the nnfs-sandbox kernel has no network, so it needs ZMQ's ipc transport: "
-                 "set c.KernelManager.transport = 'ipc' (assignments/nbgrader_config.py does)")
+        sys.exit(
+            "the nnfs-sandbox kernel has no network, so it needs ZMQ's ipc transport: "
+            "set c.KernelManager.transport = 'ipc' (assignments/nbgrader_config.py does)"
+        )
     folder = os.getcwd()
     sockets = os.path.dirname(os.path.abspath(connection["ip"]))
     # The sandbox user may write there: only a fresh folder of this kernel's own, never
     # one that other kernels share (a student's files would wait there for the next).
     if os.path.islink(sockets) or os.listdir(sockets):
-        sys.exit(f"the nnfs-sandbox kernel needs an empty socket folder of its own, not {sockets}: "
-                 "grade with autograder.kernel.GradingKernelManager, which makes one per kernel")
+        sys.exit(
+            f"the nnfs-sandbox kernel needs an empty socket folder of its own, not {sockets}: "
+            "grade with autograder.kernel.GradingKernelManager, which makes one per kernel"
+        )
     with tempfile.TemporaryDirectory(prefix="nnfs-kernel-") as tmp:
         work, run = os.path.join(tmp, "work"), os.path.join(tmp, "run")
         shutil.copytree(folder, work, ignore=jail.ignore_links)
@@ -65,10 +81,14 @@ def main():
         shutil.copyfile(connection_file, os.path.join(run, "connection.json"))
         home = "/tmp" if os.geteuid() == 0 else tmp  # the sandbox's own /tmp when jailed
         rlimits = limits()
-        spec = {"cwd": folder, "env": kernel_env(home), "limits": rlimits,
-                "cgroup": {"memory": rlimits["AS"]},
-                "binds": [[work, folder, True], [run, run, False], [sockets, sockets, True]],
-                "own": [work, sockets]}
+        spec = {
+            "cwd": folder,
+            "env": kernel_env(home),
+            "limits": rlimits,
+            "cgroup": {"memory": rlimits["AS"]},
+            "binds": [[work, folder, True], [run, run, False], [sockets, sockets, True]],
+            "own": [work, sockets],
+        }
         if "NNFS_JAIL_PARENT" in os.environ:  # the kernel manager's process (autograder/kernel.py)
             spec["parent"] = int(os.environ["NNFS_JAIL_PARENT"])
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", os.path.join(run, "connection.json")]
