@@ -5,7 +5,15 @@ executed, with errors and stderr failing the build, by the strict book build
 in ``tests/test_book.py``; running them a second time under nbval would only
 double the suite's time. No other cell depends on them (the autograder skips
 them too), so nbval deselects them and checks everything else.
+
+TensorFlow is quieted here once for every test and notebook (``sandbox/policy.py``).
 """
+
+import os
+
+from autograder.sandbox.policy import QUIET_TENSORFLOW
+
+os.environ.update(QUIET_TENSORFLOW)
 
 
 def _tags(item):

@@ -12,9 +12,9 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IgnorePattern, LimitOutput, OverwriteCells,
                                     OverwriteKernelspec, SaveAutoGrades)
 
-from autograder.cells import RestoreCells
-from autograder.intake import IntakeNotes
-from autograder.preprocessor import CapOutput, GradingExecute, SkipDemoCells, TrustedChecks
+from autograder.nbgrader_ext.cells import RestoreCells
+from autograder.nbgrader_ext.intake import IntakeNotes
+from autograder.nbgrader_ext.preprocessors import CapOutput, GradingExecute, SkipDemoCells, TrustedChecks
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 

@@ -32,7 +32,7 @@
   download serves Sphinx's copy of the page source (``_sources/book/<x>.ipynb``),
   which would be this instructor edition's notebook, hidden tests included; once
   the build is done it is replaced by the notebook students get
-  (``edition.student_notebook``: nbgrader's preprocessors cut solutions and hidden
+  (``student_text.student_notebook``: nbgrader's preprocessors cut solutions and hidden
   tests, outputs cleared, links to book pages and citations made absolute). The
   launch buttons (``repository.url``) open the student edition itself.
 """
@@ -48,6 +48,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .sandbox.policy import QUIET_TENSORFLOW
+
 REGIONS = (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"), ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 # Notebook kernelspec key holding the digest of the local modules it imports.
@@ -56,7 +58,7 @@ DIGEST_KEY = "nnfs_local_modules"
 # Set for the kernels the build starts (they inherit the build's environment).
 # NNFS_OFFLINE: every build uses the data shipped in packages (source_lib.data),
 # online or not, so every build prints the same numbers the text states.
-KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "NNFS_OFFLINE": "1"}
+KERNEL_ENV = {**QUIET_TENSORFLOW, "NNFS_OFFLINE": "1"}
 
 # A check cell (nbgrader's autograder tests) shows its result; its code is folded.
 CHECK_PROMPTS = {"code_prompt_show": "Show the check", "code_prompt_hide": "Hide the check"}
@@ -318,7 +320,7 @@ def _on_build_finished(app, exception):
         return
     import nbformat
 
-    from .edition import bibliography, edition_config, student_notebook
+    from .student_text import bibliography, edition_config, student_notebook
 
     config, bib = edition_config(app.srcdir), bibliography(app.srcdir)
     suffix = app.config.html_sourcelink_suffix

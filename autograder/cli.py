@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .course import CHAPTERS, Course, chapter_for
+from .sandbox.policy import QUIET_TENSORFLOW
 
 app = typer.Typer(
     add_completion=False,
@@ -49,7 +50,7 @@ def _fail(exc):
 @app.command()
 def release(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
     """Make the student release: notebooks through nbgrader, source_lib stubbed."""
-    from .nbgrader_cli import NbgraderError
+    from .nbgrader_ext.nbgrader_cli import NbgraderError
     from .release import release as do_release
 
     try:
@@ -68,7 +69,7 @@ def edition(
     """Write the student edition, the public repository the book's launch buttons open:
     released notebooks in book/, the stubbed source_lib (pip-installable), Binder's files."""
     from .edition import EditionError, make_edition
-    from .nbgrader_cli import NbgraderError
+    from .nbgrader_ext.nbgrader_cli import NbgraderError
 
     try:
         make_edition(_course(course), dest, log=_log)
@@ -114,7 +115,7 @@ def grade(
     run the same command again to finish the batch.
     """
     from .grading import grade as do_grade
-    from .nbgrader_cli import NbgraderError
+    from .nbgrader_ext.nbgrader_cli import NbgraderError
 
     c = _course(course)
     try:
@@ -241,7 +242,7 @@ def feedback_bundle(
 @app.command()
 def report(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
     """Write each assignment's class summary (score histogram, pass rate per test) as HTML."""
-    from .report import write_report
+    from .grading.report import write_report
 
     c = _course(course)
     for chapter in _chapters(assignments):
@@ -407,7 +408,7 @@ def book(
 ):
     """Build the HTML book (strict: warnings are errors) into _build/html; --pdf also the PDF."""
     c = _course(course)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
+    env = dict(os.environ, **QUIET_TENSORFLOW)
     env.pop("MPLBACKEND", None)  # the notebooks need the inline backend for their figures
     from .book import PdfError, build_pdf, run_jupyter_book
 

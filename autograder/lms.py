@@ -52,8 +52,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import intake
 from .course import chapter_for
+from .nbgrader_ext import intake
 
 LMS = ("canvas", "moodle")
 FORMATS = ("nbgrader", "canvas", "moodle")

@@ -5,7 +5,7 @@ source folder (so nbgrader never copies or overwrites ``source_lib``), nbgrader'
 ``generate_assignment`` strips hidden tests and records the grade cells in the
 gradebook, and the stubbed ``source_lib`` is written next to the released
 notebook. Links to book pages and citations in the notebooks' text are rewritten
-on the way (absolute URLs of the published book, author-year text: ``edition.py``),
+on the way (absolute URLs of the published book, author-year text: ``student_text.py``),
 since the notebooks are read outside the book. Finally the whole release is
 searched for solution lines and hidden tests; one found aborts the release.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 
 from .course import CHAPTERS
-from .edition import bibliography, edition_config, rewrite_notebook
-from .nbgrader_cli import NbgraderError, nbgrader
+from .nbgrader_ext.nbgrader_cli import NbgraderError, nbgrader
 from .regions import library_files, solution_lines, stub_text
+from .student_text import bibliography, edition_config, rewrite_notebook
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 

@@ -47,7 +47,8 @@ from .checks import decide, get, probe_id, run_checks, trials_for
 from .corpus import Submission, corpus, library_texts
 from .course import Course, chapter_for
 from .grading import default_workers
-from .sandbox import ProbeResult, collect, error_text
+from .probes import ProbeResult, collect, error_text
+from .sandbox.policy import QUIET_TENSORFLOW
 
 IDS, KERAS_IDS, MUTANT_IDS = 1000, 200, 100  # the defaults of the command
 CATCH_GOAL = 0.99  # a bug must be caught on at least this share of the ids
@@ -222,7 +223,7 @@ def _package(course, chapter, sub, substitute):
 
 
 def _worker():
-    from . import worker  # imports ``wire`` by path, beside it
+    from .sandbox import probe_runner as worker  # imports ``wire`` by path, beside it
 
     return worker
 
@@ -339,7 +340,7 @@ def plan(course, chapter, sample, ids, keras_ids, mutant_ids, seed=0):
 
 def _worker_env(workers):
     """Environment for the pool's processes: one BLAS and TensorFlow thread each."""
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "MPLBACKEND": "Agg"}
+    env = {**QUIET_TENSORFLOW, "MPLBACKEND": "Agg"}
     if workers > 1:
         env.update(
             {

@@ -16,9 +16,11 @@ from pathlib import Path
 # TensorFlow's thread pools contend for the 2 cores: numpy's step measured 17x
 # slower (24 ms instead of 1.4 ms). One BLAS thread keeps the comparison fair.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from autograder.sandbox.policy import QUIET_TENSORFLOW  # noqa: E402
+
+os.environ.update(QUIET_TENSORFLOW)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

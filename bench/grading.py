@@ -62,7 +62,7 @@ from autograder.checks import checks_named_in  # noqa: E402
 from autograder.corpus import corpus, make_submission  # noqa: E402
 from autograder.course import CHAPTERS, Course  # noqa: E402
 from autograder.grading import short_id, table  # noqa: E402
-from autograder.nbgrader_cli import nbgrader_env  # noqa: E402
+from autograder.nbgrader_ext.nbgrader_cli import nbgrader_env  # noqa: E402
 
 AUTOGRADER = Path(sys.executable).with_name("autograder")
 # What a course copy leaves behind (as tests/conftest.py does): nbgrader's

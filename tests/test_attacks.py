@@ -27,9 +27,11 @@ from autograder.corpus import make_submission
 from autograder.corpus.attack_batch import BATCH, ZERO
 from autograder.corpus.attacks import ATTACKS, HONEST, LENT_CHAPTER, SLOW_CHECK
 from autograder.course import CHAPTERS, Course
-from autograder.grading import HINTS, Recorder, table
-from autograder.jail import SLOT_UID, SLOTS
+from autograder.grading import table
+from autograder.grading.feedback import HINTS
+from autograder.grading.gradebook import Recorder
 from autograder.release import find_leaks, secret_lines
+from autograder.sandbox.jail import SLOT_UID, SLOTS
 from conftest import REPO, _digest, _temporary_files
 
 CHAPTER = CHAPTERS[0]

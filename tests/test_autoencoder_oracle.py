@@ -9,11 +9,7 @@ trainer optimizes; and the mean-patch predictor as a baseline that training
 must beat.
 """
 
-import os
 import statistics
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -11,11 +11,6 @@ transposed-conv filters (HH, WW, C_out, C_in), so both of source_lib's filter
 layouts become TensorFlow's with ``w.transpose(2, 3, 1, 0)``.
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
 from fractions import Fraction  # noqa: E402
 from math import ceil, floor  # noqa: E402
 

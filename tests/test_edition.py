@@ -28,6 +28,7 @@ from autograder.edition import (
     setup_cell_spec,
 )
 from autograder.release import find_leaks, release_texts, secret_lines
+from autograder.sandbox.policy import QUIET_TENSORFLOW
 from conftest import REPO, _ignore, autograder
 
 UV = Path(sys.executable).with_name("uv")
@@ -101,7 +102,7 @@ def _run(nb, kernel, cwd, env, **options):
 
 def _kernel_env(**more):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV"))}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", NNFS_OFFLINE="1", **more)
+    env.update(QUIET_TENSORFLOW, NNFS_OFFLINE="1", **more)
     return env
 
 

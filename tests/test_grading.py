@@ -15,20 +15,14 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.api import Gradebook
 
-from autograder.autograde_one import KINDS, Unreadable, classify, problem, read_submitted
 from autograder.checks import checks_named_in
 from autograder.corpus import corpus
 from autograder.course import CHAPTERS, Course
-from autograder.grading import (
-    DEFAULT_HINT,
-    HINTS,
-    Outcome,
-    Recorder,
-    autograde_submission,
-    describe,
-    table,
-    write_problem_feedback,
-)
+from autograder.grading import Job, Outcome, table
+from autograder.grading.executors import run_one_job
+from autograder.grading.feedback import DEFAULT_HINT, HINTS, describe, write_problem_feedback
+from autograder.grading.gradebook import Recorder
+from autograder.nbgrader_ext.autograde_one import KINDS, Unreadable, classify, problem, read_submitted
 from autograder.release import find_leaks, secret_lines
 from conftest import autograder
 
@@ -81,8 +75,8 @@ def test_a_submission_that_cannot_be_graded_scores_zero_and_is_told_why(graded, 
 
 
 def test_a_worker_run_as_a_command_answers_with_the_same_data(graded):
-    """The Dask path: ``autograde_one`` as a command, its answer read back as data."""
-    outcome = autograde_submission(str(graded.root), CHAPTER.assignment, "corrupt-json", timeout=300)
+    """The Dask path: a job in a worker of its own, its answer read back as data."""
+    outcome = run_one_job(str(graded.root), Job(CHAPTER.assignment, "corrupt-json"), timeout=300)
     assert not outcome.ok and outcome.timed_out_after is None
     assert outcome.problems[CHAPTER.module]["kind"] == "unreadable-notebook"
     assert (

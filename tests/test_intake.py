@@ -1,4 +1,4 @@
-"""The intake: only regular files and folders of a submission reach the grader (autograder/intake.py).
+"""The intake: only regular files and folders of a submission reach the grader (autograder/nbgrader_ext/intake.py).
 
 The unit tests build every kind of special file by hand; the end-to-end tests
 grade the link attacks of ``autograder/corpus/attacks_intake.py`` with honest
@@ -18,13 +18,16 @@ import nbformat
 import pytest
 from test_grading import check_of_cell, page_text
 
-from autograder import checks, intake, notes
+from autograder import checks
 from autograder.corpus import corpus
 from autograder.corpus.attack_batch import ZERO
 from autograder.corpus.attacks_intake import INTAKE_ATTACKS
 from autograder.course import CHAPTERS, Course
-from autograder.grading import LocalPool, LocalWorker, Recorder, submitted_students
-from autograder.intake import Caps, sanitize
+from autograder.grading import Job, submitted_students
+from autograder.grading.executors import LocalExecutor, LocalWorker
+from autograder.grading.gradebook import Recorder
+from autograder.nbgrader_ext import intake, notes
+from autograder.nbgrader_ext.intake import Caps, sanitize
 from autograder.regions import completed_text, find_regions, library_files
 from autograder.release import find_leaks, secret_lines
 
@@ -319,7 +322,7 @@ STAND_IN = """
 import json, resource, sys
 for line in sys.stdin:
     job = json.loads(line)
-    hog = bytearray(job["allocate"])  # past the limit: MemoryError, and this worker dies
+    hog = bytearray(int(job["assignment"]))  # bytes to allocate; past the limit: MemoryError, and this worker dies
     limit = resource.getrlimit(resource.RLIMIT_AS)  # told back as the answer's detail
     print(json.dumps({"student": job["student"], "ok": False, "restart": False, "problems": {},
                       "problem": {"kind": "grader-error", "detail": str(limit)}}), flush=True)
@@ -338,10 +341,9 @@ def test_a_job_past_the_workers_memory_limit_fails_alone(tmp_path):
     course.nbgrader_root.mkdir()
     limit = 512 * 1024**2
     jobs = [
-        {"student": student, "allocate": size}
-        for student, size in (("before", 10**6), ("hog", 4 * limit), ("after", 10**6))
+        Job(str(size), student) for student, size in (("before", 10**6), ("hog", 4 * limit), ("after", 10**6))
     ]
-    with LocalPool(course, 1, memory=limit, worker=StandInWorker) as pool:
+    with LocalExecutor(course, 1, memory=limit, worker=StandInWorker) as pool:
         outcomes = {o.student: o for o in pool.run(jobs, timeout=60)}
     # the batch goes on, on a fresh worker, which answers under the same limit
     assert (

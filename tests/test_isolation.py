@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from test_attacks import autograded_outputs
 
-from autograder import jail
 from autograder.corpus.attacks_leftover import LEFTOVER_ATTACKS, MARK
 from autograder.course import CHAPTERS
-from autograder.jail import SLOT_UID, SLOTS
-from autograder.kernel import GradingKernelManager
+from autograder.nbgrader_ext.kernel import GradingKernelManager
+from autograder.sandbox import jail
+from autograder.sandbox.jail import SLOT_UID, SLOTS
 from conftest import autograder, chapter_one_course
 
 CHAPTER = CHAPTERS[0]
@@ -114,7 +114,7 @@ def test_nothing_is_left_on_the_machine(batch):
 # A grader killed at a time limit while a sandbox is starting must leave nothing
 # running: the jail checks that its parent is the process the caller says it is.
 JAIL = Path(jail.__file__)
-LAUNCHER = JAIL.parent / "jupyter" / "kernels" / "nnfs-sandbox" / "launch.py"
+LAUNCHER = JAIL.parent / "kernel_launcher.py"
 
 
 def gone_pid():
@@ -186,7 +186,7 @@ def test_the_kernel_manager_states_its_process_to_the_launcher():
 
 def test_a_grading_worker_whose_grader_is_gone_exits(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "autograder.autograde_one", "--serve"],
+        [sys.executable, "-m", "autograder.nbgrader_ext.autograde_one", "--serve"],
         cwd=tmp_path,
         env=dict(os.environ, NNFS_GRADER_PID=str(gone_pid())),
         input="",

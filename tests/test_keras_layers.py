@@ -8,11 +8,6 @@ conv net trained with ``model.fit`` on MNIST. Tolerance: relative 1e-5,
 absolute 1e-6.
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

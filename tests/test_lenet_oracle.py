@@ -10,11 +10,6 @@ version: 61,706); and, for the Keras model, a numpy forward pass with the
 Keras weights.
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

@@ -24,12 +24,12 @@ from test_visible_hidden import _error_of
 from autograder.book import strip_regions
 from autograder.course import CHAPTERS, Course
 from autograder.regions import TASK_RE, completed_text, find_regions, library_files, stub_text
+from autograder.sandbox.policy import QUIET_TENSORFLOW
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE = Course(REPO)
 KERNEL_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
+    **QUIET_TENSORFLOW,
     "MPLBACKEND": "Agg",
     "PYTHONDONTWRITEBYTECODE": "1",
     "NNFS_OFFLINE": "1",

@@ -1,4 +1,4 @@
-"""Tampering with a notebook's graded cells costs only the tampered cell (autograder/cells.py).
+"""Tampering with a notebook's graded cells costs only the tampered cell (autograder/nbgrader_ext/cells.py).
 
 The unit tests run ``RestoreCells`` on tampered Chapter 1 submissions against a
 real release and gradebook: the graded cells come back as released, nbgrader's
@@ -22,12 +22,12 @@ from nbgrader.utils import determine_grade
 from test_grading import page_text
 from traitlets.config import Config
 
-from autograder import notes
-from autograder.cells import RestoreCells
 from autograder.corpus import make_submission
 from autograder.corpus.attack_batch import BATCH
 from autograder.corpus.attacks_tamper import ANSWER_ID, SOLUTION, TAMPER_ATTACKS
 from autograder.course import CHAPTERS
+from autograder.nbgrader_ext import notes
+from autograder.nbgrader_ext.cells import RestoreCells
 from conftest import READ_ONLY_QUESTION, REPO
 
 CHAPTER = CHAPTERS[0]

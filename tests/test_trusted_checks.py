@@ -13,11 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from autograder import wire
 from autograder.checks import REGISTRY, get, run_checks, seed_for
 from autograder.corpus import corpus, library_texts
 from autograder.course import CHAPTERS, Course
-from autograder.sandbox import Limits, Probe, run_probes
+from autograder.probes import Limits, Probe, run_probes
+from autograder.sandbox import wire
 
 COURSE = Course.find()
 

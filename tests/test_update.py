@@ -12,12 +12,12 @@ import nbformat
 
 from autograder.course import CHAPTERS, Course
 from autograder.regions import completed_text, find_regions, library_files, stub_text
+from autograder.sandbox.policy import QUIET_TENSORFLOW
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE = Course(REPO)
 ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
+    **QUIET_TENSORFLOW,
     "MPLBACKEND": "Agg",
     "PYTHONDONTWRITEBYTECODE": "1",
     "NNFS_OFFLINE": "1",

@@ -38,13 +38,13 @@ from autograder import checks
 from autograder.corpus import corpus, library_texts
 from autograder.course import CHAPTERS, Course
 from autograder.release import HIDDEN_BEGIN, HIDDEN_END
+from autograder.sandbox.policy import QUIET_TENSORFLOW
 
 REPO = Path(__file__).resolve().parents[1]
 
 COURSE = Course(REPO)
 KERNEL_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
+    **QUIET_TENSORFLOW,
     "MPLBACKEND": "Agg",
     "PYTHONDONTWRITEBYTECODE": "1",
 }

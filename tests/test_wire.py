@@ -1,4 +1,4 @@
-"""What student code hands back is checked before it is read (autograder/wire.py).
+"""What student code hands back is checked before it is read (autograder/sandbox/wire.py).
 
 Each hostile message must be refused without the trusted side allocating
 what it claims: the checks read the header first.
@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from autograder import wire
+from autograder.sandbox import wire
 
 CAPS = wire.Caps(total=1024**2, array=256 * 1024)
 
@@ -171,7 +171,7 @@ def test_a_stand_in_calls_the_lender_and_gets_plain_values(tmp_path):
 
 def test_a_dict_the_lent_function_writes_into_is_updated_in_the_caller(tmp_path):
     """batchnorm_forward writes its running statistics into bn_param (COURSE_SPEC 4)."""
-    from autograder.lending import Lender
+    from autograder.probes.lending import Lender
 
     lib = tmp_path / "source_lib"
     lib.mkdir()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..sandbox import Limits, Probe, run_probes
+from ..probes import Limits, Probe, run_probes
 
 CHECK_RE = re.compile(r"#\s*trusted check:\s*([\w.]+)")
 

@@ -159,7 +159,7 @@ while True:
     _hog.append(bytearray(256 * 1024 * 1024))
 """
 
-# The grader's own side of the probe process (autograder/worker.py runs as
+# The grader's own side of the probe process (autograder/sandbox/probe_runner.py runs as
 # __main__): make it report every output as passing, whatever that takes.
 PATCH_GRADER = """
 import sys as _sys, json as _json

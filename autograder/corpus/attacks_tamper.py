@@ -2,7 +2,7 @@
 
 Each is the instructor solution with one kind of tampering, as a student could
 do it in JupyterLab's metadata editor or a text editor. The grader restores
-the cells from the release (``autograder.cells``): each keeps every point of
+the cells from the release (``autograder.nbgrader_ext.cells``): each keeps every point of
 its honest cells and gets a note on what was restored, where nbgrader alone
 would have rejected the whole notebook.
 """

@@ -1,6 +1,6 @@
 """Runs a student's ``source_lib`` functions on given inputs: the untrusted side.
 
-Started by ``sandbox.run_probes`` as ``python -I worker.py REQUEST_DIR`` in a
+Started by ``probes.run_probes`` as ``python -I probe_runner.py REQUEST_DIR`` in a
 scratch copy of the submission, under resource limits. Everything here may be
 tampered with by the student's code it imports, so it decides nothing: it only
 writes plain values in ``wire.py``'s format, which the trusted side reads only

@@ -1,13 +1,14 @@
 """Run a student's ``source_lib`` in a separate, limited process (trusted side).
 
 The submission's ``source_lib`` is copied (symlinks dropped) into a scratch
-folder that is thrown away afterwards; ``worker.py`` runs there under
-``python -I``, confined by ``jail.py`` (no network, nothing of the course but
+folder that is thrown away afterwards; ``autograder/sandbox`` is copied beside it
+as a unit, and its ``probe_runner.py`` runs there under ``python -I``, confined by
+its ``jail.py`` (no network, nothing of the course but
 the scratch folder, an unprivileged user) with limits on CPU time, address
 space, file size and processes. Each check (a ``group`` of probes) has its own
 wall-time budget, and so has importing the module: a check that runs out of
 time, or crashes the process, fails alone, and the checks after it run in a
-fresh process. Results come back in ``wire.py``'s format, their size and
+fresh process. Results come back in ``sandbox/wire.py``'s format, their size and
 headers checked before they are read: no student object, and no more than
 ``MAX_RESULT_BYTES`` per submission, ever reaches this process. Verdict texts
 made from a student's exception keep only its type, a short message and the
@@ -29,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import wire
-from .jail import ignore_links
+from ..sandbox import policy, wire
+from ..sandbox.jail import ignore_links, kill_session
 from .lending import Lender, public_functions, stand_in_module
 
-WORKER = Path(__file__).resolve().parent / "worker.py"
-JAIL = Path(__file__).resolve().parent / "jail.py"
-WIRE = Path(__file__).resolve().parent / "wire.py"
+SANDBOX = Path(__file__).resolve().parents[1] / "sandbox"  # copied into each jail as a unit
+JAIL = SANDBOX / "jail.py"
+WIRE = SANDBOX / "wire.py"
 RESULT_CAPS = wire.Caps(total=64 * 1024**2, array=32 * 1024**2)  # one probe's results
 MAX_RESULT_BYTES = 256 * 1024**2  # all results of one submission's probes
 POLL = 0.01  # seconds between looks at the probe process's progress
@@ -46,11 +47,18 @@ MAX_MESSAGE = 200  # characters of a student's exception message in a verdict
 class Limits:
     """Per-submission limits for student code run by the trusted checks."""
 
-    wall_seconds: float = 60.0  # for importing the module, and again for each check
-    cpu_seconds: int = 60  # per check (a process that runs several checks gets the sum)
-    memory_bytes: int = 4 * 1024**3
-    file_bytes: int = 64 * 1024**2
-    processes: int = 256  # processes and threads of the sandbox user
+    wall_seconds: float = policy.PROBE_WALL_SECONDS  # importing the module, and each check
+    cpu_seconds: int = int(policy.PROBE_WALL_SECONDS)  # per check (several checks: the sum)
+    memory_bytes: int = policy.PROBE_MEMORY_BYTES
+    file_bytes: int = policy.PROBE_FILE_BYTES
+    processes: int = policy.PROBE_PROCESSES  # processes and threads of the sandbox user
+
+    @classmethod
+    def for_wall_time(cls, wall_seconds, **more):
+        """Limits whose CPU time is the wall time and the policy's grace."""
+        return cls(
+            wall_seconds=wall_seconds, cpu_seconds=int(wall_seconds) + policy.CPU_GRACE_SECONDS, **more
+        )
 
     def rlimits(self):
         return {
@@ -58,14 +66,13 @@ class Limits:
             "CPU": self.cpu_seconds,
             "FSIZE": self.file_bytes,
             "NPROC": self.processes,
-            "NOFILE": 1024,
-            "CORE": 0,
+            **policy.FIXED_RLIMITS,
         }
 
 
 @dataclass
 class Probe:
-    """One call sequence to run in the student's process (see ``worker.py``)."""
+    """One call sequence to run in the student's process (see ``sandbox/probe_runner.py``)."""
 
     id: str
     inputs: dict
@@ -84,25 +91,8 @@ class ProbeResult:
 
 
 def sandbox_env(home):
-    """A minimal environment: no proxies, one BLAS thread, offline data, quiet TensorFlow."""
-    env = {
-        "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "NNFS_OFFLINE": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "TF_ENABLE_ONEDNN_OPTS": "0",
-        "PYTHONHASHSEED": "0",
-        "MPLBACKEND": "Agg",
-    }
-    # Set on some processors because older OpenBLAS builds miscompute there.
-    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    return env
+    """The probes' whole environment: the sandbox policy's (``sandbox/policy.py``)."""
+    return policy.student_env(home, os.path.dirname(sys.executable))
 
 
 def _crash_reason(returncode, limits, stderr_tail):
@@ -116,18 +106,6 @@ def _crash_reason(returncode, limits, stderr_tail):
     if "MemoryError" in stderr_tail:
         return f"your code ran out of memory (limit {limits.memory_bytes // 2**30} GiB)"
     return f"the process running your code stopped early (exit code {returncode})"
-
-
-def kill_session(proc):
-    """Kill ``proc``'s whole session (started with ``start_new_session``) and reap it.
-
-    Whatever the process started, a kernel or student code, dies with it.
-    """
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
 
 
 def run_probes(submission, module, probes, limits=Limits(), reference=None, substitute=()):
@@ -169,7 +147,7 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
         shutil.copytree(lib, scratch / "source_lib", ignore=ignore_links)
         req.mkdir()
         lent = _lend(scratch / "source_lib", module, probes, reference, substitute, req / "lend.sock")
-        for path in (WORKER, WIRE):
+        for path in SANDBOX.glob("*.py"):
             shutil.copyfile(path, box / path.name)
         groups = len({p.group for p in probes}) + 1
         lender = (
@@ -299,7 +277,7 @@ def _run_batch(run, module, pending, limits):
                 "--",
                 sys.executable,
                 "-I",
-                str(box / "worker.py"),
+                str(box / "probe_runner.py"),
                 str(req),
             ],
             cwd=box.parent,

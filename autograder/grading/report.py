@@ -10,7 +10,7 @@ import html
 import io
 from statistics import mean, median
 
-from .grading import short_id, table, task_order
+from .results import short_id, table, task_order
 
 
 def pass_rates(rows):

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from ..sandbox.policy import QUIET_TENSORFLOW
+
 
 class NbgraderError(RuntimeError):
     """An nbgrader command failed; the message holds the end of its log."""
@@ -15,8 +17,8 @@ def nbgrader_env(course):
     # nbgrader runs helper programs (alembic) from the environment's bin folder
     env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(course.kernels), env.get("JUPYTER_PATH", "")) if p)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    for key, value in QUIET_TENSORFLOW.items():
+        env.setdefault(key, value)
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     return env
 

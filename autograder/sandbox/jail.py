@@ -69,6 +69,18 @@ KEYRING_CALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7
 libc = ctypes.CDLL(None, use_errno=True)
 
 
+def kill_session(proc):
+    """Kill ``proc``'s whole session (started with ``start_new_session``) and reap it.
+
+    Whatever the process started, a kernel or student code, dies with it.
+    """
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
 def _check(result, what):
     if result != 0:
         err = ctypes.get_errno()

@@ -12,7 +12,7 @@ course is in the sandbox to read. A dict argument whose entries the course's
 function sets (batchnorm's running statistics in ``bn_param``) is updated in
 the caller too; other in-place changes to arguments are not sent back.
 
-The server (``python -m autograder.lending``) is started by ``Lender`` with
+The server (``python -m autograder.probes.lending``) is started by ``Lender`` with
 the listening socket already bound, limits its own memory and CPU time, and
 serves one call per connection until it is killed.
 
@@ -35,7 +35,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import wire
+from ..sandbox import wire
+from ..sandbox.jail import kill_session
 
 SERVER_MEMORY = 4 * 1024**3  # address space of the reference server
 
@@ -93,7 +94,7 @@ class Lender:
             if k in ("PATH", "LANG", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.lending", json.dumps(spec)],
+            [sys.executable, "-m", "autograder.probes.lending", json.dumps(spec)],
             pass_fds=[listener.fileno(), control],
             env=dict(env, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"),
             cwd=self.library.parent,
@@ -115,7 +116,6 @@ class Lender:
         os.write(self.control, (json.dumps(sorted(names)) + "\n").encode())
 
     def __exit__(self, *exc):
-        from .sandbox import kill_session
 
         os.close(self.control)
         kill_session(self.proc)

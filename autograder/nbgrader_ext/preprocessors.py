@@ -18,10 +18,10 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
 
-from .checks import checks_named_in, run_checks
-from .course import Course
+from ..checks import checks_named_in, run_checks
+from ..course import Course
+from ..probes import Limits
 from .kernel import GradingKernelManager
-from .sandbox import Limits
 
 
 def verdict_outputs(verdict):
@@ -80,11 +80,7 @@ class TrustedChecks(NbGraderPreprocessor):
         if not names_by_cell:
             return nb, resources
         submission = Path(resources["metadata"]["path"])
-        limits = Limits(
-            wall_seconds=self.wall_seconds,
-            memory_bytes=self.memory_bytes,
-            cpu_seconds=int(self.wall_seconds) + 5,
-        )
+        limits = Limits.for_wall_time(self.wall_seconds, memory_bytes=self.memory_bytes)
         all_names = sorted({n for names in names_by_cell.values() for n in names})
         self.log.info("Trusted checks for %s: %s", info["student"], ", ".join(all_names))
         verdicts = run_checks(course, submission, info["student"], all_names, limits)
@@ -99,7 +95,7 @@ SKIP_TAG = "grading-skip"
 
 
 class GradingExecute(Execute):
-    """nbgrader's ``Execute`` with the kernel manager of ``autograder.kernel`` (no fixed waits).
+    """nbgrader's ``Execute`` with the kernel manager of ``nbgrader_ext.kernel`` (no fixed waits).
 
     ``Execute`` passes its kernel manager class as an argument, which the
     configuration cannot override.

@@ -1,9 +1,9 @@
 """A grading worker: one submission through ``nbgrader autograde``, gradebook read only.
 
-Run as ``python -m autograder.autograde_one ASSIGNMENT --student=ID --force
+Run as ``python -m autograder.nbgrader_ext.autograde_one ASSIGNMENT --student=ID --force
 --CourseDirectory.submitted_directory=intake`` in the nbgrader course root
-(``grading.py`` does, on a Dask worker), or as a long-lived worker, ``python -m
-autograder.autograde_one --serve`` with the same options, that grades one
+(``grading.executors`` does), or as a long-lived worker, ``python -m
+autograder.nbgrader_ext.autograde_one --serve`` with the same options, that grades one
 submission per JSON line on stdin (``{"assignment", "student", "tmp"}``; with
 ``"action": "feedback"``, writes its feedback page instead) and answers each
 with a JSON line on stdout, so that the local pool loads nbgrader once per
@@ -229,7 +229,7 @@ class AutogradeWorkerApp(AutogradeApp):
         if self.serve:
             return self.serve_forever(replies)
         if len(self.extra_args) != 1 or not self.coursedir.student_id.strip("*"):
-            self.fail("usage: python -m autograder.autograde_one ASSIGNMENT --student=ID")
+            self.fail("usage: python -m autograder.nbgrader_ext.autograde_one ASSIGNMENT --student=ID")
         answer = self.do({"assignment": self.extra_args[0], "student": self.coursedir.student_id})
         replies.write(json.dumps(answer) + "\n")
         sys.exit(0 if answer["ok"] else 1)

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from ..regions import find_regions, library_files
 from . import notes
-from .regions import find_regions, library_files
 
 INTAKE = "intake"  # the copies' folder in the nbgrader root (a CourseDirectory step)
 IGNORED = {"__pycache__", ".ipynb_checkpoints"}  # left out silently, wherever they are

@@ -1,0 +1,54 @@
+"""One policy for student code: limits and environment of the kernel and of the probes.
+
+Standard library only: the kernel launcher reads it inside the jail's setup, and
+the trusted side (``autograder.probes``, the nbgrader preprocessors) reads the same
+values. An instructor changes a limit here, or through the named variables.
+"""
+
+import os
+
+# A notebook's kernel: TensorFlow reserves much virtual memory, and a notebook runs
+# every cell of a chapter, so its limits are wider than a probe's.
+KERNEL_LIMITS = {  # rlimit name -> (environment variable, default)
+    "AS": ("NNFS_KERNEL_MEMORY", 8 * 1024**3),
+    "CPU": ("NNFS_KERNEL_CPU", 600),
+    "FSIZE": ("NNFS_KERNEL_FILE", 64 * 1024**2),
+    "NPROC": ("NNFS_KERNEL_PROCESSES", 256),
+}
+# A trusted check's probes: one function at a time.
+PROBE_WALL_SECONDS = 60.0  # for importing the module, and again for each check
+PROBE_MEMORY_BYTES = 4 * 1024**3
+PROBE_FILE_BYTES = 64 * 1024**2
+PROBE_PROCESSES = 256  # processes and threads of the sandbox user
+CPU_GRACE_SECONDS = 5  # CPU time beyond the wall time, so the wall limit speaks first
+FIXED_RLIMITS = {"NOFILE": 1024, "CORE": 0}
+
+# TensorFlow's C++ logging and oneDNN notice: quiet, and the same numbers on every run.
+QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+# One BLAS thread: a batch runs one student per core, and results do not depend on it.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# What every process running student code gets: offline data, no display, fixed hashing.
+STUDENT_ENV = {
+    **QUIET_TENSORFLOW,
+    **ONE_THREAD,
+    "NNFS_OFFLINE": "1",
+    "MPLBACKEND": "Agg",
+    "PYTHONHASHSEED": "0",
+    "LANG": "C.UTF-8",
+}
+# Passed on from the grader when set: older OpenBLAS builds miscompute on some processors.
+PASSED_ON = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def kernel_rlimits(environ=os.environ):
+    """The notebook kernel's rlimits, with the instructor's ``NNFS_KERNEL_*`` overrides."""
+    limits = {name: int(environ.get(var, default)) for name, (var, default) in KERNEL_LIMITS.items()}
+    return {**limits, **FIXED_RLIMITS}
+
+
+def student_env(home, python_dir, environ=os.environ):
+    """The whole environment of a process running student code: nothing of the grader's
+    (no secrets, no proxies), but ``PATH`` to ``python_dir`` and ``HOME`` at ``home``."""
+    env = dict(STUDENT_ENV, PATH=f"{python_dir}:/usr/bin:/bin", HOME=str(home))
+    env.update({k: environ[k] for k in PASSED_ON if k in environ})
+    return env
