@@ -37,6 +37,8 @@
   launch buttons (``repository.url``) open the student edition itself.
 """
 
+from __future__ import annotations
+
 import ast
 import hashlib
 import inspect
@@ -46,9 +48,14 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .sandbox.policy import QUIET_TENSORFLOW
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 REGIONS = (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"), ("### BEGIN SOLUTION", "### END SOLUTION"))
 
@@ -64,13 +71,13 @@ KERNEL_ENV = {**QUIET_TENSORFLOW, "NNFS_OFFLINE": "1"}
 CHECK_PROMPTS = {"code_prompt_show": "Show the check", "code_prompt_hide": "Hide the check"}
 
 
-def is_check_cell(cell):
+def is_check_cell(cell: dict[str, Any]) -> bool:
     """nbgrader's "autograder tests" cell: graded, not a solution, code."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.get("cell_type") == "code" and meta.get("grade") is True and not meta.get("solution")
 
 
-def fold_check(cell):
+def fold_check(cell: dict[str, Any]) -> None:
     """Tag a check cell so the page shows its output under a "Show the check" toggle."""
     meta = cell.setdefault("metadata", {})
     tags = meta.setdefault("tags", [])
@@ -79,7 +86,7 @@ def fold_check(cell):
     meta.setdefault("mystnb", {}).update(CHECK_PROMPTS)
 
 
-def strip_regions(source):
+def strip_regions(source: str | Iterable[str]) -> str:
     """``source`` without the lines of hidden-test and solution regions (markers included)."""
     lines = source.split("\n") if isinstance(source, str) else list(source)
     kept, end = [], None
@@ -101,7 +108,7 @@ def _join(source):
     return source if isinstance(source, str) else "".join(source)
 
 
-def strip_notebook(text, digest=None):
+def strip_notebook(text: str, digest: str | None = None) -> str:
     """The notebook ``text`` with secret regions cut out and check cells folded;
     ``digest`` (if any) in its kernelspec."""
     nb = json.loads(text)
@@ -183,7 +190,9 @@ def _package_modules(folder, roots):
     return [".".join(f.relative_to(root).with_suffix("").parts) for f in folder.rglob("*.py")]
 
 
-def local_modules(notebook_path, code_cells, srcdir):
+def local_modules(
+    notebook_path: str | os.PathLike[str], code_cells: Iterable[str], srcdir: str | os.PathLike[str]
+) -> list[Path]:
     """The local Python files a notebook runs, followed through their imports.
 
     Local means found in the notebook's folder or the book folder (where the
@@ -230,7 +239,7 @@ def _code_cells(text):
     return [_join(c.get("source", "")) for c in nb.get("cells", []) if c.get("cell_type") == "code"]
 
 
-def modules_digest(notebook_path, text, srcdir):
+def modules_digest(notebook_path: str | os.PathLike[str], text: str, srcdir: str | os.PathLike[str]) -> str:
     """Digest of the local modules the notebook ``text`` imports ("" if none)."""
     files = local_modules(notebook_path, _code_cells(text), srcdir)
     if not files:
@@ -370,7 +379,7 @@ def _merge_streams_on_a_copy():
     render.coalesce_streams = merge_a_copy
 
 
-def setup(app):
+def setup(app: Sphinx) -> dict[str, Any]:
     _merge_streams_on_a_copy()
     for name, value in KERNEL_ENV.items():
         os.environ.setdefault(name, value)
@@ -404,7 +413,7 @@ TEX_PACKAGES = (
 )
 
 
-def run_jupyter_book(root, env=None, *options):
+def run_jupyter_book(root: str | os.PathLike[str], env: Mapping[str, str] | None = None, *options: str) -> int:
     """``jupyter-book build root -W -n --keep-going *options`` (strict: any warning fails);
     its exit status."""
     exe = Path(sys.executable).with_name("jupyter-book")
@@ -416,7 +425,7 @@ class PdfError(Exception):
     pass
 
 
-def build_pdf(root, env=None):
+def build_pdf(root: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Path:
     """The whole book as one PDF, from the same sources as the HTML, offline.
 
     Jupyter Book's LaTeX builder (XeLaTeX, for the book's Unicode) reuses the
@@ -447,7 +456,7 @@ def build_pdf(root, env=None):
 BAD_LINKS = ("broken", "timeout")
 
 
-def check_links(root):
+def check_links(root: str | os.PathLike[str]) -> tuple[int | BaseException, list[dict[str, Any]]]:
     """Run Sphinx's linkcheck builder on the book in ``root``; return its results.
 
     Notebooks are read without being executed (the links are in their text),

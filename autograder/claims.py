@@ -21,6 +21,7 @@ stripped before a commit (``strip_outputs``), except those nbval compares
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 NBVAL_TAG = "nbval-check-output"
 # A timing claim holds on a loaded machine when the time is within these factors
@@ -44,7 +45,7 @@ def _source(cell):
     return source if isinstance(source, str) else "".join(source)
 
 
-def claims(nb):
+def claims(nb: dict[str, Any]) -> list[Claim]:
     """Every claim of notebook ``nb`` (a dict as nbformat reads it)."""
     found = []
     for cell in nb["cells"]:
@@ -73,7 +74,7 @@ def _text_only(outputs):
     return kept
 
 
-def output_text(cell):
+def output_text(cell: dict[str, Any]) -> str:
     """The text a code cell printed: its streams and text/plain results, ANSI codes removed
     (a figure's text/plain, ``<Figure size ...>``, is not text it printed)."""
     parts = []
@@ -83,7 +84,7 @@ def output_text(cell):
     return _ANSI.sub("", "".join(parts))
 
 
-def claimed_value(claim, cell):
+def claimed_value(claim: Claim, cell: dict[str, Any]) -> float | None:
     """The number ``claim.pattern`` finds in ``cell``'s output, or None."""
     match = re.search(claim.pattern, output_text(cell))
     if match is None:
@@ -91,7 +92,7 @@ def claimed_value(claim, cell):
     return float(match.group(1).replace(",", ""))
 
 
-def claim_problems(nb):
+def claim_problems(nb: dict[str, Any]) -> list[str]:
     """What is wrong with the claims of an executed notebook ``nb``: a list of sentences."""
     cells = {cell.get("id"): cell for cell in nb["cells"]}
     problems = []
@@ -119,7 +120,7 @@ def claim_problems(nb):
     return problems
 
 
-def discussed_cells(nb):
+def discussed_cells(nb: dict[str, Any]) -> set[str]:
     """Ids of the code cells the text's claims name."""
     return {claim.cell for claim in claims(nb)}
 
@@ -132,7 +133,7 @@ def _masked(claims_of_cell, text):
     return text
 
 
-def same_outputs(committed, executed):
+def same_outputs(committed: dict[str, Any], executed: dict[str, Any]) -> list[str]:
     """Cells the text discusses whose output differs between two builds: a list of sentences.
 
     ``committed`` is the notebook as in git (outputs of an earlier build), ``executed``
@@ -164,7 +165,7 @@ def _nbval_checked(cell):
     return NBVAL_TAG in cell.get("metadata", {}).get("tags", [])
 
 
-def strip_outputs(nb):
+def strip_outputs(nb: dict[str, Any]) -> int:
     """Clear the outputs no test compares, in place (of discussed cells, keep the text).
 
     Returns how many cells changed.

@@ -5,10 +5,13 @@ checks in ``autograder/checks/<module>.py``, a mutant corpus in
 ``autograder/corpus/<module>.py``, and one ``Chapter`` line below.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -21,16 +24,16 @@ class Chapter:
     extra_modules: tuple = ()  # more source_lib modules of the chapter
 
     @property
-    def modules(self):
+    def modules(self) -> tuple[str, ...]:
         return (self.module, *self.extra_modules)
 
     @property
-    def assignment(self):
+    def assignment(self) -> str:
         """nbgrader assignment id, e.g. ``ch01_feedforward``."""
         return f"ch{self.number:02d}_{self.module}"
 
     @property
-    def notebook(self):
+    def notebook(self) -> str:
         return f"{self.module}.ipynb"
 
 
@@ -44,7 +47,7 @@ CHAPTERS = [
 ]
 
 
-def chapter_for(assignment):
+def chapter_for(assignment: str) -> Chapter:
     for chapter in CHAPTERS:
         if assignment in (chapter.assignment, chapter.module):
             return chapter
@@ -59,7 +62,7 @@ class Course:
     root: Path
 
     @classmethod
-    def find(cls, start=None):
+    def find(cls, start: str | os.PathLike[str] | None = None) -> Course:
         """The course whose root holds ``start`` (default: the working directory).
 
         Falls back to the checkout this package was installed from.
@@ -71,40 +74,40 @@ class Course:
         return cls(PACKAGE_DIR.parent)
 
     @property
-    def book(self):
+    def book(self) -> Path:
         return self.root / "book"
 
     @property
-    def source_lib(self):
+    def source_lib(self) -> Path:
         return self.root / "source_lib"
 
     @property
-    def nbgrader_root(self):
+    def nbgrader_root(self) -> Path:
         return self.root / "assignments"
 
     @property
-    def kernels(self):
+    def kernels(self) -> Path:
         """Folder put on JUPYTER_PATH so nbgrader finds the sandboxed kernel."""
         return PACKAGE_DIR / "jupyter"
 
     @property
-    def gradebook(self):
+    def gradebook(self) -> Path:
         return self.nbgrader_root / "gradebook.db"
 
     @property
-    def db_url(self):
+    def db_url(self) -> str:
         """The gradebook's SQLAlchemy URL (NNFS_GRADEBOOK overrides the SQLite file)."""
         return os.environ.get("NNFS_GRADEBOOK", f"sqlite:///{self.gradebook}")
 
-    def folder(self, kind, *parts):
+    def folder(self, kind: str, *parts: str) -> Path:
         """``assignments/<kind>/...`` for kind in source, release, submitted, autograded, feedback."""
         return self.nbgrader_root.joinpath(kind, *parts)
 
     @property
-    def grades_csv(self):
+    def grades_csv(self) -> Path:
         return self.nbgrader_root / "grades.csv"
 
-    def import_reference(self, module):
+    def import_reference(self, module: str) -> ModuleType:
         """Import the instructor's ``source_lib.<module>`` (trusted code only)."""
         root = str(self.root)
         if root not in sys.path:

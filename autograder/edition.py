@@ -23,11 +23,13 @@ The rewriting of book links and citations for notebooks read outside the book is
 """
 
 import importlib.metadata
+import os
 import re
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .course import CHAPTERS
+from .course import CHAPTERS, Course
 from .release import find_leaks, release, release_texts, secret_lines
 from .student_text import (  # noqa: F401 (the edition's names, used by its tests)
     INSTALL_ENV,
@@ -59,7 +61,7 @@ BINDER_PACKAGES = (
 # --- the edition ------------------------------------------------------------------
 
 
-def binder_requirements(root, packages=BINDER_PACKAGES):
+def binder_requirements(root: str | os.PathLike[str], packages: Iterable[str] = BINDER_PACKAGES) -> list[str]:
     """Lines of ``requirements.lock`` for ``packages`` and everything they require
     (followed through the installed packages' metadata, with their markers)."""
     from packaging.requirements import Requirement
@@ -231,7 +233,7 @@ def _prepare(dest, empty=True):
     return dest
 
 
-def setup_cell_spec(source):
+def setup_cell_spec(source: str) -> str | None:
     """What a setup cell's ``SOURCE_LIB = ...`` installs (a string literal, possibly split
     over lines to fit the page), or None."""
     import ast
@@ -250,7 +252,7 @@ def setup_cell_spec(source):
     return None
 
 
-def check_setup_cells(course, config):
+def check_setup_cells(course: Course, config: EditionConfig) -> None:
     """Every chapter's setup cell (its first code cell) installs the release of the config."""
     import nbformat
 
@@ -265,7 +267,7 @@ def check_setup_cells(course, config):
             )
 
 
-def make_edition(course, dest, log=print):
+def make_edition(course: Course, dest: str | os.PathLike[str], log: Callable[[str], object] = print) -> Path:
     """Write the student edition of ``course`` into ``dest``; returns ``dest``."""
 
     config = edition_config(course.root)

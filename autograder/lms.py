@@ -48,11 +48,12 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .course import chapter_for
+from .course import Chapter, Course, chapter_for
 from .nbgrader_ext import intake
 
 LMS = ("canvas", "moodle")
@@ -148,7 +149,7 @@ class Collected:
     unplaced: list = field(default_factory=list)  # Entry: what could not be placed, and why
     notes: list = field(default_factory=list)  # Entry: placed, but not as handed in (renamed)
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
 
 
@@ -264,7 +265,9 @@ class _Reader:
         return f"larger than the {self.caps.file_bytes / 1024**2:g} MiB a file may be: not read"
 
 
-def read_archive(archive, caps=intake.Caps()):
+def read_archive(
+    archive: str | os.PathLike[str], caps: intake.Caps = intake.Caps()
+) -> tuple[list[_Member], list[Entry]]:
     """The files of a submissions download: ``(members, problems)``; raises ``LmsError``."""
     reader = _Reader(caps)
     try:
@@ -278,7 +281,7 @@ def read_archive(archive, caps=intake.Caps()):
 # ---------------------------------------------------------------- rosters
 
 
-def safe_id(text):
+def safe_id(text: str) -> bool:
     return bool(text) and SAFE_ID.fullmatch(text) is not None
 
 
@@ -286,7 +289,7 @@ def _student_id(lms, lms_id, login):
     return login if safe_id(login) else lms_id
 
 
-def read_roster(path):
+def read_roster(path: str | os.PathLike[str]) -> dict[str, Identity]:
     """Identities from an LMS's own export: Canvas's gradebook CSV (``Student, ID, SIS User
     ID, SIS Login ID, Section``) or Moodle's grading worksheet (``Identifier, Full name,
     Email address``); by LMS id."""
@@ -343,11 +346,11 @@ def read_roster(path):
     return found
 
 
-def roster_path(course):
+def roster_path(course: Course) -> Path:
     return course.nbgrader_root / LMS_DIR / "roster.csv"
 
 
-def recorded_roster(course):
+def recorded_roster(course: Course) -> dict[str, Identity]:
     """The identities collect recorded, by student id."""
     path = roster_path(course)
     if not path.is_file():
@@ -371,11 +374,11 @@ def _record_roster(course, identities):
             writer.writerow(asdict(known[student]))
 
 
-def record_path(course, assignment):
+def record_path(course: Course, assignment: str) -> Path:
     return course.nbgrader_root / LMS_DIR / f"{assignment}.json"
 
 
-def read_record(course, assignment):
+def read_record(course: Course, assignment: str) -> dict[str, Placed]:
     """What collect placed for ``assignment``: student -> ``Placed``."""
     try:
         data = json.loads(record_path(course, assignment).read_text())
@@ -396,7 +399,7 @@ class _Candidate:
     where: str
 
 
-def detect_lms(members):
+def detect_lms(members: Iterable[_Member]) -> str:
     """``moodle`` if the download has Moodle's participant folders or names, else ``canvas``."""
     for m in members:
         if MOODLE_FOLDER.fullmatch(m.outer[0]) or MOODLE_FLAT.fullmatch(m.outer[-1]):
@@ -457,7 +460,14 @@ def _target(parts):
     return None, name
 
 
-def collect(course, archive, assignment, lms=None, roster=None, log=print):
+def collect(
+    course: Course,
+    archive: str | os.PathLike[str],
+    assignment: str,
+    lms: str | None = None,
+    roster: str | os.PathLike[str] | None = None,
+    log: Callable[[str], object] = print,
+) -> Collected:
     """Place the submissions of an LMS download ``archive`` into ``submitted/``; a ``Collected``.
 
     ``lms``: ``canvas`` or ``moodle`` (default: told from the archive's names);
@@ -603,7 +613,14 @@ class Exported:
     missing: list  # student ids
 
 
-def export_grades(course, fmt, chapters, roster=None, columns=None, now=None):
+def export_grades(
+    course: Course,
+    fmt: str,
+    chapters: Sequence[Chapter],
+    roster: str | os.PathLike[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> Exported:
     """Write the grades in ``fmt``'s import format; an ``Exported``.
 
     ``nbgrader``: nbgrader's CSV (``grades.csv``). ``canvas``: ``grades-canvas.csv``, the
@@ -695,7 +712,9 @@ class Bundle:
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 
-def feedback_bundle(course, assignment, fmt, roster=None):
+def feedback_bundle(
+    course: Course, assignment: str, fmt: str, roster: str | os.PathLike[str] | None = None
+) -> Bundle:
     """Zip each student's feedback pages named for ``fmt``'s upload; a ``Bundle``.
 
     Canvas (the assignment's "Re-upload submissions"): ``<name>_<user id>_<file id>_<page>``,

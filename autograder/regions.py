@@ -10,6 +10,7 @@ chapter calls the stub, says which chapter uses it and how to bring that work
 """
 
 import ast
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ class Region:
     lines: tuple  # the solution lines between the markers
 
     @property
-    def stub(self):
+    def stub(self) -> str:
         return (
             f"{self.indent}raise NotImplementedError("
             f'unwritten("Task {self.task}: implement {self.function}"))'
@@ -51,7 +52,7 @@ def _enclosing_functions(tree):
     return spans
 
 
-def find_regions(path, text=None):
+def find_regions(path: str | os.PathLike[str], text: str | None = None) -> list[Region]:
     """All solution regions of one Python file, in order."""
     path = Path(path)
     text = path.read_text() if text is None else text
@@ -87,7 +88,7 @@ def find_regions(path, text=None):
     return regions
 
 
-def stub_text(path, text=None):
+def stub_text(path: str | os.PathLike[str], text: str | None = None) -> str:
     """The student version of a file: every region replaced by its stub."""
     path = Path(path)
     text = path.read_text() if text is None else text
@@ -97,20 +98,20 @@ def stub_text(path, text=None):
     return "\n".join(lines)
 
 
-def completed_text(text):
+def completed_text(text: str) -> str:
     """A file as a student who wrote the instructor's code would submit it: markers gone."""
     return "\n".join(line for line in text.split("\n") if line.strip() not in (BEGIN, END))
 
 
-def library_files(source_lib):
+def library_files(source_lib: str | os.PathLike[str]) -> list[Path]:
     return sorted(p for p in Path(source_lib).rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def all_regions(source_lib):
+def all_regions(source_lib: str | os.PathLike[str]) -> list[Region]:
     return [r for path in library_files(source_lib) for r in find_regions(path)]
 
 
-def solution_lines(source_lib, min_length=8):
+def solution_lines(source_lib: str | os.PathLike[str], min_length: int = 8) -> set[str]:
     """Distinctive solution lines (stripped), for leak searches.
 
     Lines shorter than ``min_length`` characters (``else:``, ``)``) say nothing

@@ -11,11 +11,12 @@ searched for solution lines and hidden tests; one found aborts the release.
 """
 
 import shutil
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import nbformat
 
-from .course import CHAPTERS
+from .course import CHAPTERS, Chapter, Course
 from .nbgrader_ext.nbgrader_cli import NbgraderError, nbgrader
 from .regions import library_files, solution_lines, stub_text
 from .student_text import bibliography, edition_config, rewrite_notebook
@@ -27,7 +28,7 @@ class ReleaseError(NbgraderError):
     """The release could not be made, or would have leaked a secret."""
 
 
-def hidden_test_lines(notebook_path):
+def hidden_test_lines(notebook_path: str | Path) -> set[str]:
     """Lines inside hidden-test regions of a notebook (markers excluded)."""
     found, inside = set(), False
     for cell in nbformat.read(notebook_path, as_version=4).cells:
@@ -41,7 +42,7 @@ def hidden_test_lines(notebook_path):
     return found
 
 
-def secret_lines(course):
+def secret_lines(course: Course) -> set[str]:
     """Every line that must never reach students: solution lines and hidden tests."""
     lines = solution_lines(course.source_lib)
     for chapter in CHAPTERS:
@@ -49,7 +50,7 @@ def secret_lines(course):
     return lines
 
 
-def write_stubbed_library(course, dest):
+def write_stubbed_library(course: Course, dest: Path) -> None:
     """Write the student ``source_lib`` (every solution region stubbed) into ``dest``."""
     if dest.exists():
         shutil.rmtree(dest)
@@ -59,7 +60,7 @@ def write_stubbed_library(course, dest):
         target.write_text(stub_text(path))
 
 
-def find_leaks(texts, secrets):
+def find_leaks(texts: Iterable[tuple[str, str]], secrets: Iterable[str]) -> list[tuple[str, str]]:
     """(where, line) for each secret line found in ``texts`` (an iterable of (where, text))."""
     leaks = []
     for where, text in texts:
@@ -69,7 +70,7 @@ def find_leaks(texts, secrets):
     return leaks
 
 
-def release_texts(folder):
+def release_texts(folder: str | Path) -> Iterator[tuple[str, str]]:
     """(path, text) of every file under ``folder`` (a release, the student edition), ``.git``
     left out: a secret must not hide in a file of a kind the search skips."""
     for path in sorted(Path(folder).rglob("*")):
@@ -77,7 +78,9 @@ def release_texts(folder):
             yield str(path), path.read_text(errors="replace")
 
 
-def release(course, chapters=CHAPTERS, log=print):
+def release(
+    course: Course, chapters: Iterable[Chapter] = CHAPTERS, log: Callable[[str], object] = print
+) -> list[Path]:
     """Generate the release of ``chapters``; returns the release folders."""
     folders = []
     config, bib = edition_config(course.root), bibliography(course.root)

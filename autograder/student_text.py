@@ -3,13 +3,21 @@ the book's download button: the edition's settings (``_config.yml``), links made
 absolute, citations as author-year text, solutions and hidden tests cut.
 """
 
+from __future__ import annotations
+
 import functools
+import os
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 PACKAGE_NAME = "nnfs-source-lib"
 # What a notebook's setup cell installs when source_lib is not importable (Colab);
@@ -31,28 +39,28 @@ class EditionConfig:
     baseurl: str  # where the book is published, ending in "/"
 
     @property
-    def tag(self):
+    def tag(self) -> str:
         return f"v{self.release}"
 
     @property
-    def install_spec(self):
+    def install_spec(self) -> str:
         """The pip requirement a notebook opened alone installs source_lib with."""
         return f"{PACKAGE_NAME} @ git+{self.repository}@{self.tag}"
 
-    def page_url(self, page, anchor=""):
+    def page_url(self, page: str, anchor: str = "") -> str:
         """Absolute URL of the book page ``page`` (e.g. ``book/setup``)."""
         return f"{self.baseurl}{page}.html" + (f"#{anchor}" if anchor else "")
 
     @property
-    def bibliography_url(self):
+    def bibliography_url(self) -> str:
         return self.page_url("book/bibliography")
 
 
-def book_config(root):
+def book_config(root: str | os.PathLike[str]) -> dict[str, Any]:
     return yaml.safe_load((Path(root) / "_config.yml").read_text(encoding="utf-8"))
 
 
-def edition_config(root):
+def edition_config(root: str | os.PathLike[str]) -> EditionConfig:
     """The student edition's settings, from the course's ``_config.yml``."""
     config = book_config(root)
     try:
@@ -103,7 +111,7 @@ def _bibliography(path, mtime):
     return entries
 
 
-def bibliography(root):
+def bibliography(root: str | os.PathLike[str]) -> dict[str, tuple[str, str]]:
     """Cite key -> (authors as cited, year), from the book's bibtex files."""
     entries = {}
     for name in book_config(root).get("bibtex_bibfiles", []):
@@ -125,7 +133,9 @@ def _citation(kind, keys, bib, url):
     return "(" + "; ".join(cited) + ")"
 
 
-def rewrite_markdown(text, config, bib, page="book/"):
+def rewrite_markdown(
+    text: str, config: EditionConfig, bib: Mapping[str, tuple[str, str]], page: str = "book/"
+) -> str:
     """Markdown ``text`` of a book page (at ``page``, a path below the book root) made to
     read well outside the book: relative links to book pages (``setup.md``,
     ``feedforward.ipynb#anchor``) become absolute URLs of the published book, and
@@ -148,7 +158,9 @@ def rewrite_markdown(text, config, bib, page="book/"):
     return _CITE.sub(lambda m: _citation(m.group(1) or "p", m.group(2), bib, config.bibliography_url), text)
 
 
-def rewrite_notebook(nb, config, bib, page="book/"):
+def rewrite_notebook(
+    nb: NotebookNode, config: EditionConfig, bib: Mapping[str, tuple[str, str]], page: str = "book/"
+) -> NotebookNode:
     """``rewrite_markdown`` on every markdown cell of ``nb`` (an nbformat notebook)."""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -156,7 +168,12 @@ def rewrite_notebook(nb, config, bib, page="book/"):
     return nb
 
 
-def student_notebook(path, root, config=None, bib=None):
+def student_notebook(
+    path: str | os.PathLike[str],
+    root: str | os.PathLike[str],
+    config: EditionConfig | None = None,
+    bib: Mapping[str, tuple[str, str]] | None = None,
+) -> NotebookNode:
     """The notebook ``path`` of the book as students get it (nbformat node): solutions and
     hidden tests cut out by nbgrader's own preprocessors, outputs cleared, links and
     citations rewritten. (For the book's download button; the edition and the

@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=0
-# The project's own habits first (seconds): lint and format.
+# The project's own habits first (seconds): lint, format, the import layers.
 .venv/bin/ruff check --quiet .
 .venv/bin/ruff format --check --quiet .
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/lint-imports --no-cache >/dev/null
+# Every core: tests sharing the session's builds stay on one worker (conftest.py).
+exec .venv/bin/python -m pytest -n auto --dist loadgroup "$@"

@@ -63,7 +63,7 @@ def _caller_chapter(frame):
     return None
 
 
-def unwritten(message):
+def unwritten(message: str) -> str:
     """The message of an unwritten task's ``NotImplementedError``.
 
     Args:

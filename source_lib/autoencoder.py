@@ -24,7 +24,7 @@ LUMINANCE = np.array([0.2126, 0.7152, 0.0722])
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
-def sigmoid(z):
+def sigmoid(z: np.ndarray) -> np.ndarray:
     """The logistic sigmoid, elementwise and overflow-free (provided).
 
     SciPy's ``expit``, the fast stable form of Chapter 1's ``sigmoid``; kept
@@ -63,7 +63,7 @@ def preprocess_patches(patches):
     ### END SOLUTION
 
 
-def initialize_parameters(hidden_size, visible_size, seed=0):
+def initialize_parameters(hidden_size: int, visible_size: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Random parameters to start training from (provided).
 
     Weights are uniform in ``[-r, r]`` with ``r = sqrt(6 / (D + H + 1))``,
@@ -133,12 +133,12 @@ def sparse_autoencoder_loss(params, X, lam, beta, rho):
     ### END SOLUTION
 
 
-def params_to_vector(params):
+def params_to_vector(params: dict[str, np.ndarray]) -> np.ndarray:
     """Concatenate ``W1, b1, W2, b2`` into one flat vector (provided)."""
     return np.concatenate([np.ravel(params[k]) for k in PARAM_NAMES])
 
 
-def vector_to_params(theta, hidden_size, visible_size):
+def vector_to_params(theta: np.ndarray, hidden_size: int, visible_size: int) -> dict[str, np.ndarray]:
     """Undo ``params_to_vector`` (provided).
 
     Args:
@@ -200,23 +200,24 @@ def train_autoencoder(X, hidden_size, lam=1e-4, beta=3.0, rho=0.01, max_iter=400
     ### END SOLUTION
 
 
-def reconstruct(params, X):
+def reconstruct(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     """The autoencoder's reconstruction ``A2`` of patches ``X`` (N, D) (provided)."""
     A1 = sigmoid(X @ params["W1"].T + params["b1"])
     return sigmoid(A1 @ params["W2"].T + params["b2"])
 
 
-def hidden_activations(params, X):
+def hidden_activations(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     """The hidden layer's activations ``A1`` (N, H) for patches ``X`` (N, D) (provided)."""
     return sigmoid(X @ params["W1"].T + params["b1"])
 
 
-def reconstruction_error(params, X):
+def reconstruction_error(params: dict[str, np.ndarray], X: np.ndarray) -> float:
     """Mean squared error per pixel between ``X`` (N, D) and its reconstruction (provided)."""
     return float(np.mean((reconstruct(params, X) - X) ** 2))
 
 
-def tile_images(images, columns=None, pad=1, normalize=True):
+def tile_images(images: np.ndarray, columns: int | None = None, pad: int = 1,
+                normalize: bool = True) -> np.ndarray:
     """Arrange square images in a grid for ``plt.imshow`` (provided).
 
     Args:

@@ -31,6 +31,7 @@ Warnings do not count, values do: numpy's "overflow encountered in exp" for
 and a NaN or infinity in the result fails.
 """
 import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,7 +62,7 @@ class Finding:
     details: dict = field(default_factory=dict)
     mistake: str = None
 
-    def text(self):
+    def text(self) -> str:
         d, name = self.details, self.name
         if self.kind == "error":  # the code raised, or a check's own rule failed
             return d["text"]
@@ -92,7 +93,7 @@ def _where(index, ndim):
     return "index " + str(tuple(int(i) for i in index))
 
 
-def as_float_array(value):
+def as_float_array(value: object) -> np.ndarray | None:
     """float64 ndarray of a returned value, or None if it isn't a number or numeric array."""
     if isinstance(value, (bool, np.bool_)):
         return None
@@ -104,14 +105,14 @@ def as_float_array(value):
     return None
 
 
-def scale_of(expected, scale=None):
+def scale_of(expected: np.ndarray | float, scale: float | None = None) -> float:
     """The scale errors are measured against: max |expected| (or ``scale``, if larger), 1 if 0."""
     biggest = float(np.max(np.abs(expected))) if np.size(expected) else 0.0
     biggest = max(biggest, scale or 0.0)
     return biggest if biggest > 0 else 1.0
 
 
-def error(actual, expected, scale=None):
+def error(actual: np.ndarray | float, expected: np.ndarray | float, scale: float | None = None) -> float:
     """The policy's error: ``max |actual - expected| / scale_of(expected, scale)``."""
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
@@ -120,7 +121,9 @@ def error(actual, expected, scale=None):
     return float(np.max(np.abs(actual - expected))) / scale_of(expected, scale)
 
 
-def difference(name, actual, expected, scale=None, limit=TOLERANCE, inputs=None, warnings=()):
+def difference(name: str, actual: object, expected: np.ndarray | float, scale: float | None = None,
+               limit: float = TOLERANCE, inputs: dict[str, np.ndarray] | None = None,
+               warnings: Iterable[str] = ()) -> Finding | None:
     """A ``Finding`` saying why ``actual`` fails against ``expected``, or None if it passes.
 
     Args:
@@ -168,13 +171,15 @@ def difference(name, actual, expected, scale=None, limit=TOLERANCE, inputs=None,
     return mistakes.recognise(finding, arr, expected, context)
 
 
-def compare(name, actual, expected, scale=None, limit=TOLERANCE):
+def compare(name: str, actual: object, expected: np.ndarray | float, scale: float | None = None,
+            limit: float = TOLERANCE) -> str | None:
     """``difference``'s message, or None when the values agree."""
     finding = difference(name, actual, expected, scale=scale, limit=limit)
     return None if finding is None else finding.text()
 
 
-def check_close(name, actual, expected, scale=None):
+def check_close(name: str, actual: object, expected: np.ndarray | float,
+                scale: float | None = None) -> None:
     """Raise ``CheckFailure`` with ``compare``'s message unless the values agree.
 
     Prints a one-line confirmation when they do.
@@ -185,7 +190,7 @@ def check_close(name, actual, expected, scale=None):
     print(f"OK  {name}")
 
 
-def check_gradient(name, analytic, numeric):
+def check_gradient(name: str, analytic: object, numeric: np.ndarray) -> None:
     """Raise ``CheckFailure`` unless an analytic gradient matches a numerical one.
 
     The error is measured as for values, against the numerical gradient

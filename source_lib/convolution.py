@@ -97,7 +97,7 @@ def conv_layer_cost(in_hw, in_channels, out_channels, kernel, stride=1, pad=0):
     ### END SOLUTION
 
 
-def network_cost(input_shape, layers):
+def network_cost(input_shape: tuple[int, ...], layers: list[tuple]) -> list[dict]:
     """Per-layer shapes, parameters and multiply-adds of a stack of layers (provided).
 
     Args:
@@ -152,7 +152,7 @@ def network_cost(input_shape, layers):
     return rows
 
 
-def print_cost_table(input_shape, layers):
+def print_cost_table(input_shape: tuple[int, ...], layers: list[tuple]) -> None:
     """Print ``network_cost`` as a table with totals (provided)."""
     rows = network_cost(input_shape, layers)
     fmt = "{:<22} {:>14} {:>14} {:>12} {:>14}"
@@ -233,7 +233,8 @@ def conv_backward_naive(dout, cache):
     ### END SOLUTION
 
 
-def conv_forward_fast(x, w, b, conv_param):
+def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
+                      conv_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
     """Vectorized forward pass (provided): the same contract as ``conv_forward_naive``.
 
     im2col: the padded input is copied once, channels first, and one strided
@@ -260,7 +261,7 @@ def conv_forward_fast(x, w, b, conv_param):
     return np.ascontiguousarray(out), (x, w, b, conv_param, cols)
 
 
-def conv_backward_fast(dout, cache):
+def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorized backward pass (provided): the same contract as ``conv_backward_naive``.
 
     ``dw`` is one matrix product with the cached columns; ``dx`` scatters the

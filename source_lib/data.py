@@ -71,7 +71,8 @@ def _split(X, y, n_test, seed):
     return (X[n_test:], y[n_test:]), (X[:n_test], y[:n_test])
 
 
-def load_mnist(seed=0, fashion=False):
+def load_mnist(seed: int = 0,
+               fashion: bool = False) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """MNIST digits (or Fashion-MNIST) as float64 images in [0, 1].
 
     Args:
@@ -102,7 +103,7 @@ def load_mnist(seed=0, fashion=False):
     return train, test
 
 
-def load_small_digits(seed=0):
+def load_small_digits(seed: int = 0) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """scikit-learn's 8x8 digits as float64 images in [0, 1].
 
     Returns:
@@ -117,7 +118,7 @@ def load_small_digits(seed=0):
     return _split(X, digits.target.astype(np.int64), n_test=300, seed=seed)
 
 
-def load_sample_photos():
+def load_sample_photos() -> list[np.ndarray]:
     """scikit-learn's two sample photos (a temple and a flower).
 
     Returns:
@@ -130,7 +131,7 @@ def load_sample_photos():
     return photos
 
 
-def whiten_photo(photo, cutoff=0.3):
+def whiten_photo(photo: np.ndarray, cutoff: float = 0.3) -> np.ndarray:
     """Olshausen and Field's whitening of a photo, one colour channel at a time.
 
     The amplitude spectrum of a natural image falls roughly like 1/f with the
@@ -166,8 +167,8 @@ def whiten_photo(photo, cutoff=0.3):
     return np.real(np.fft.ifft2(spectrum, axes=(0, 1)))[h:2 * h, w:2 * w]
 
 
-def load_image_patches(num_patches=10000, patch_size=16, seed=0, downsample=2,
-                       whiten=False):
+def load_image_patches(num_patches: int = 10000, patch_size: int = 16, seed: int = 0,
+                       downsample: int = 2, whiten: bool = False) -> np.ndarray:
     """Random square patches of scikit-learn's two sample photos.
 
     The photos are first shrunk by averaging ``downsample`` x ``downsample``

@@ -11,10 +11,12 @@ rounded to about 1e-7, an error the difference divides by h) to about 2e-4;
 1e-2 or more. Near a kink (ReLU at 0, two equal maxima in a pooling window)
 the estimate is meaningless: keep test inputs at least 2h away from them.
 """
+from collections.abc import Callable
+
 import numpy as np
 
 
-def rel_error(x, y):
+def rel_error(x: np.ndarray | float, y: np.ndarray | float) -> float:
     """Largest elementwise relative error, max |x - y| / max(1e-8, |x| + |y|).
 
     Args:
@@ -49,7 +51,8 @@ def _centered_differences(x, value, h):
     return grad
 
 
-def eval_numerical_gradient(f, x, h=STEP):
+def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray,
+                            h: float = STEP) -> np.ndarray:
     """Gradient of a scalar function ``f`` at ``x`` by centered differences.
 
     ``x`` is perturbed in place, one entry at a time, and restored.
@@ -65,7 +68,8 @@ def eval_numerical_gradient(f, x, h=STEP):
     return _centered_differences(x, lambda: float(f(x)), h)
 
 
-def eval_numerical_gradient_array(f, x, df, h=STEP):
+def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                                  df: np.ndarray, h: float = STEP) -> np.ndarray:
     """Gradient of ``sum(f(x) * df)`` at ``x``: backpropagates ``df`` numerically.
 
     This is what a layer's ``backward(dout, cache)`` must return for

@@ -26,6 +26,7 @@ the inputs are symbolic tensors that numpy cannot compute with.
 Every method marked "Task" is yours to write, between the solution markers.
 """
 import os
+from typing import Any
 
 from ._tasks import unwritten  # noqa: F401 (the student release's stubs call it)
 
@@ -55,7 +56,8 @@ class BatchNormLayer(keras.layers.Layer):
         **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype``, ...).
     """
 
-    def __init__(self, momentum=0.99, epsilon=1e-3, shared_affine=False, **kwargs):
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, shared_affine: bool = False,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
@@ -137,13 +139,13 @@ class BatchNormLayer(keras.layers.Layer):
         return self.gamma * xhat + self.beta
         ### END SOLUTION
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """The constructor arguments, so ``BatchNormLayer.from_config`` rebuilds the layer."""
         config = super().get_config()
         config.update(momentum=self.momentum, epsilon=self.epsilon,
                       shared_affine=self.shared_affine)
         return config
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
         """The output has the input's shape."""
         return input_shape

@@ -20,12 +20,17 @@ Every function marked "Task" is yours to write, between the solution markers.
 When your work is graded, the earlier chapters' layers are the course's
 reference versions, so a bug there is not paid for twice.
 """
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._tasks import unwritten  # noqa: F401 (the student release's stubs call it)
 from .convolution import conv_backward_fast, conv_forward_fast
 from .feedforward import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
 from .pooling import max_pool_backward_fast, max_pool_forward_fast
+
+if TYPE_CHECKING:
+    import keras
 
 
 def build_lenet5(input_shape=(28, 28, 1), num_classes=10, dropout=None, batchnorm=False):
@@ -96,7 +101,8 @@ def build_lenet5(input_shape=(28, 28, 1), num_classes=10, dropout=None, batchnor
     ### END SOLUTION
 
 
-def build_baseline(input_shape=(28, 28, 1), num_classes=10):
+def build_baseline(input_shape: tuple[int, int, int] = (28, 28, 1),
+                   num_classes: int = 10) -> "keras.Sequential":
     """A fully connected baseline: flatten, dense 128 ReLU, dense 64 ReLU, dense softmax (provided)."""
     import keras
     from keras import layers
@@ -124,8 +130,9 @@ class ThreeLayerConvNet:
     * ``W3`` (hidden_dim, num_classes), ``b3`` (num_classes,): the output layer.
     """
 
-    def __init__(self, input_dim=(1, 28, 28), num_filters=8, filter_size=5, hidden_dim=100,
-                 num_classes=10, weight_scale=None, reg=0.0, seed=0):
+    def __init__(self, input_dim: tuple[int, int, int] = (1, 28, 28), num_filters: int = 8,
+                 filter_size: int = 5, hidden_dim: int = 100, num_classes: int = 10,
+                 weight_scale: float | None = None, reg: float = 0.0, seed: int = 0):
         """Random weights and zero biases (provided).
 
         Args:
@@ -240,7 +247,8 @@ class LeNet5:
     convolution and max pooling.
     """
 
-    def __init__(self, input_dim=(1, 28, 28), num_classes=10, reg=0.0, seed=0):
+    def __init__(self, input_dim: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10,
+                 reg: float = 0.0, seed: int = 0):
         """He-initialized weights, sqrt(2 / fan_in), and zero biases (provided).
 
         Args:
@@ -271,7 +279,8 @@ class LeNet5:
             self.params[name] = np.sqrt(2.0 / fan_in) * rng.standard_normal(shape)
             self.params[f"b{i}"] = np.zeros(shape[0] if len(shape) == 4 else shape[1])
 
-    def loss(self, X, y=None):
+    def loss(self, X: np.ndarray,
+             y: np.ndarray | None = None) -> np.ndarray | tuple[float, dict[str, np.ndarray]]:
         """Class scores, or the loss and the gradients of every parameter (provided).
 
         Args:
@@ -340,7 +349,8 @@ def sgd_momentum(w, dw, config):
     ### END SOLUTION
 
 
-def accuracy(model, X, y, batch_size=500):
+def accuracy(model: ThreeLayerConvNet | LeNet5, X: np.ndarray, y: np.ndarray,
+             batch_size: int = 500) -> float:
     """Fraction of ``X`` (N, C, H, W) that ``model`` classifies as ``y`` (provided)."""
     predictions = [np.argmax(model.loss(X[i:i + batch_size]), axis=1)
                    for i in range(0, len(X), batch_size)]
@@ -357,8 +367,10 @@ class Solver:
     accuracy, which ``train`` leaves in the model.
     """
 
-    def __init__(self, model, data, num_epochs=5, batch_size=50, learning_rate=1e-2,
-                 momentum=0.9, lr_decay=0.9, num_train_samples=1000, seed=0, verbose=True):
+    def __init__(self, model: ThreeLayerConvNet | LeNet5, data: dict[str, np.ndarray],
+                 num_epochs: int = 5, batch_size: int = 50, learning_rate: float = 1e-2,
+                 momentum: float = 0.9, lr_decay: float = 0.9, num_train_samples: int = 1000,
+                 seed: int = 0, verbose: bool = True):
         """``data`` holds ``X_train``, ``y_train``, ``X_val`` and ``y_val``.
 
         ``lr_decay`` multiplies the learning rate after each epoch.
@@ -379,7 +391,7 @@ class Solver:
         for k, w in self.model.params.items():
             self.model.params[k], self.configs[k] = sgd_momentum(w, grads[k], self.configs[k])
 
-    def train(self):
+    def train(self) -> "Solver":
         X, y = self.data["X_train"], self.data["y_train"]
         for epoch in range(1, self.num_epochs + 1):
             order = self.rng.permutation(len(X))

@@ -9,8 +9,12 @@ the student's own result and the expected one are used: nothing more of the
 hidden inputs than their shapes reaches the message.
 """
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .checking import Finding
 
 # kind -> what to look at; ``explain`` fills in the details.
 MISTAKES = {
@@ -49,7 +53,7 @@ FACTORS = ((-1.0, "sign-flipped"), (2.0, "scaled"), (0.5, "scaled"))
 EXACT = 1e-6  # a factor is named only when the ratio matches it this closely
 
 
-def explain(kind, details, name):
+def explain(kind: str, details: dict, name: str) -> str:
     """The sentence for mistake ``kind`` with its ``details``."""
     return MISTAKES[kind].format(**{"matches": "", "why": "", **details})
 
@@ -145,7 +149,8 @@ def _overflow(finding, context):
     return None
 
 
-def recognise(finding, actual, expected, context):
+def recognise(finding: "Finding", actual: np.ndarray, expected: np.ndarray,
+              context: dict) -> "Finding":
     """``finding`` with its ``mistake`` set when one of ``MISTAKES`` explains ``actual``.
 
     Args:

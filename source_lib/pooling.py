@@ -163,7 +163,7 @@ def _pool_windows(x, ph, pw, s):
     return view[:, :, ::s, ::s]
 
 
-def max_pool_forward_fast(x, pool_param):
+def max_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
     """Vectorized max pooling (provided): the contract of ``max_pool_forward_naive``."""
     ph, pw, s, Ho, Wo = _pool_shape(x, pool_param)
     windows = _pool_windows(x, ph, pw, s)
@@ -174,7 +174,7 @@ def max_pool_forward_fast(x, pool_param):
     return out, (x.shape, pool_param, arg)
 
 
-def max_pool_backward_fast(dout, cache):
+def max_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Vectorized max-pooling gradient (provided): the contract of ``max_pool_backward_naive``."""
     x_shape, pool_param, arg = cache
     pw, s = pool_param["pool_width"], pool_param["stride"]
@@ -187,7 +187,7 @@ def max_pool_backward_fast(dout, cache):
     return dx.reshape(x_shape)
 
 
-def avg_pool_forward_fast(x, pool_param):
+def avg_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
     """Vectorized average pooling (provided): the contract of ``avg_pool_forward_naive``."""
     ph, pw, s, Ho, Wo = _pool_shape(x, pool_param)
     total = np.zeros(x.shape[:2] + (Ho, Wo))
@@ -197,7 +197,7 @@ def avg_pool_forward_fast(x, pool_param):
     return total / (ph * pw), (x.shape, pool_param)
 
 
-def avg_pool_backward_fast(dout, cache):
+def avg_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Vectorized average-pooling gradient (provided): the contract of ``avg_pool_backward_naive``."""
     x_shape, pool_param = cache
     ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
@@ -210,7 +210,8 @@ def avg_pool_backward_fast(dout, cache):
     return dx
 
 
-def adaptive_avg_pool_forward(x, output_size):
+def adaptive_avg_pool_forward(x: np.ndarray,
+                              output_size: int | tuple[int, int]) -> tuple[np.ndarray, tuple]:
     """Adaptive average pooling to a given output size (provided).
 
     Output cell (i, j) averages rows floor(i*H/H') to ceil((i+1)*H/H') - 1 and
@@ -238,7 +239,7 @@ def adaptive_avg_pool_forward(x, output_size):
     return out, (x.shape, rows, cols)
 
 
-def adaptive_avg_pool_backward(dout, cache):
+def adaptive_avg_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Gradient of ``adaptive_avg_pool_forward`` (provided); ``dx`` has the input's shape."""
     x_shape, rows, cols = cache
     dx = np.zeros(x_shape)
@@ -248,12 +249,12 @@ def adaptive_avg_pool_backward(dout, cache):
     return dx
 
 
-def global_avg_pool_forward(x):
+def global_avg_pool_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Global average pooling (provided): the mean of each channel, shape (N, C)."""
     out, cache = adaptive_avg_pool_forward(x, 1)
     return out[:, :, 0, 0], cache
 
 
-def global_avg_pool_backward(dout, cache):
+def global_avg_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Gradient of ``global_avg_pool_forward`` (provided): ``dout`` (N, C) -> ``dx`` (N, C, H, W)."""
     return adaptive_avg_pool_backward(dout[:, :, None, None], cache)

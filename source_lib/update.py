@@ -27,6 +27,7 @@ import filecmp
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 _TASK = re.compile(r"\s*Task (\d+\.\d+)\b")
@@ -99,7 +100,7 @@ def _module_state(mine, theirs):
     return written, stubs
 
 
-def plan(release, work):
+def plan(release: Path, work: Path) -> list[tuple[str, Path, str]]:
     """What updating ``work`` from ``release`` does: a list of (action, relative path, note)
     with action one of ``new``, ``replace``, ``keep``, ``same``."""
     steps = []
@@ -137,7 +138,8 @@ def plan(release, work):
     return steps
 
 
-def update(release, work, dry_run=False, out=print):
+def update(release: str | Path, work: str | Path, dry_run: bool = False,
+           out: Callable[[str], None] = print) -> list[tuple[str, Path, str]]:
     """Apply ``plan(release, work)``; returns the plan."""
     release, work = Path(release).resolve(), Path(work).resolve()
     if not (release / "source_lib").is_dir():
@@ -169,7 +171,7 @@ def update(release, work, dry_run=False, out=print):
     return steps
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m source_lib.update",
         description="Bring a new chapter's release into your working copy without touching "

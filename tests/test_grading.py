@@ -24,7 +24,7 @@ from autograder.grading.feedback import DEFAULT_HINT, HINTS, describe, write_pro
 from autograder.grading.gradebook import Recorder
 from autograder.nbgrader_ext.autograde_one import KINDS, Unreadable, classify, problem, read_submitted
 from autograder.release import find_leaks, secret_lines
-from conftest import autograder
+from conftest import RECORDED, autograder
 
 CHAPTER = CHAPTERS[0]
 CASES = [(ch, sub) for ch in CHAPTERS for sub in corpus(ch.module).SAMPLE_CLASS]
@@ -366,3 +366,22 @@ def test_class_summary_shows_each_tests_pass_rate(graded):
             full = sum(1 for s in students if not names & set(s.fails)) + 1
             expected[grade_id] = f"{full}/{len(students) + len(BAD_INPUT)}"
     assert shown == expected
+
+
+def recorded_grades(course):
+    """assignment -> student -> grade_id -> score, for the autograded cells of ``course``."""
+    grades = {}
+    for row in table(course):
+        cells = {c.grade_id: c.score for c in row.cells if not c.needs_manual_grade}
+        grades.setdefault(row.assignment, {})[row.student] = cells
+    return grades
+
+
+def test_the_sample_class_gets_the_grades_recorded_before_the_redesign(graded):
+    grades = recorded_grades(graded)
+    assert sum(len(students) for students in RECORDED.values()) == 105
+    for assignment, students in RECORDED.items():
+        for student, cells in students.items():
+            assert grades[assignment][student] == cells, (assignment, student)
+    # the graded fixture's extra students: junk files cost nothing
+    assert grades[CHAPTER.assignment]["junk"] == RECORDED[CHAPTER.assignment]["solution"]

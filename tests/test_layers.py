@@ -22,7 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 SANDBOX = REPO / "autograder" / "sandbox"
 # numpy only where student functions get and give arrays, in the student's process
 NUMPY_ALLOWED = {"probe_runner.py", "wire.py"}
-pytestmark = pytest.mark.fast
 
 
 def cycle_in(package, path=None):
@@ -104,7 +103,9 @@ def test_imports_point_one_way():
 
 
 def test_an_import_pointing_up_breaks_the_layers(tmp_path):
-    shutil.copytree(REPO / "autograder", tmp_path / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "autograder", tmp_path / "autograder", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(REPO / "pyproject.toml", tmp_path)
     with open(tmp_path / "autograder" / "probes" / "runner.py", "a") as fh:
         fh.write("\n\ndef _up():\n    from ..grading import table  # noqa\n")

@@ -17,15 +17,24 @@ A chapter's checks live in ``checks/<module>.py`` and register themselves with
 ``# trusted check: <module>.<function>``.
 """
 
+from __future__ import annotations
+
 import copy
 import hashlib
 import importlib
 import re
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ..probes import Limits, Probe, run_probes
+from ..probes import Limits, Probe, ProbeResult, run_probes
+
+if TYPE_CHECKING:
+    from ..course import Course
 
 CHECK_RE = re.compile(r"#\s*trusted check:\s*([\w.]+)")
 
@@ -50,7 +59,7 @@ class Trial:
     # trial, so that a function is graded apart from the ones it builds on.
     reference_functions: tuple = ()
 
-    def probe(self, probe_id, group=""):
+    def probe(self, probe_id: str, group: str = "") -> Probe:
         returns = {name: self.refs.get(name, "@" + name) for name in self.expected}
         inputs = dict(self.inputs)
 
@@ -79,15 +88,15 @@ class Check:
     keras: bool = False  # builds Keras models (slow: ``validate`` runs it on fewer ids)
 
     @property
-    def module(self):
+    def module(self) -> str:
         return self.name.split(".")[0]
 
     @property
-    def function(self):
+    def function(self) -> str:
         return self.name.split(".", 1)[1]  # "sigmoid", or "BatchNormLayer.call" for a method
 
     @property
-    def title(self):
+    def title(self) -> str:
         return f"Task {self.task} ({self.function})"
 
 
@@ -105,8 +114,12 @@ class Verdict:
 
 REGISTRY = {}
 
+# a check's ``make_trials(rng, ref) -> [Trial]``; ``ref`` is the instructor's
+# module, or None for a check registered with ``reference=False``
+_MakeTrials = TypeVar("_MakeTrials", bound=Callable[..., list[Trial]])
 
-def distinct(rng, low, high, k):
+
+def distinct(rng: np.random.Generator, low: int, high: int, k: int) -> tuple[int, ...]:
     """``k`` different ints from ``[low, high)``.
 
     Hidden inputs draw their dimensions with it: with no two equal, a
@@ -115,13 +128,22 @@ def distinct(rng, low, high, k):
     return tuple(int(v) for v in rng.choice(np.arange(low, high), size=k, replace=False))
 
 
-def all_distinct(*values):
+def all_distinct(*values: Hashable) -> bool:
     return len(set(values)) == len(values)
 
 
 def layer_trial(
-    rng, ref, description, inputs, forward, backward=None, params=(), grads=("dx",), lend=(), scales=None
-):
+    rng: np.random.Generator,
+    ref: ModuleType,
+    description: str,
+    inputs: dict[str, np.ndarray],
+    forward: str,
+    backward: str | None = None,
+    params: Sequence[Any] = (),
+    grads: Sequence[str] = ("dx",),
+    lend: Iterable[str] = (),
+    scales: Callable[[dict[str, np.ndarray], np.ndarray], dict[str, float]] | None = None,
+) -> Trial:
     """A trial of a ``forward(*inputs, *params) -> (out, cache)`` layer, or of its backward.
 
     Without ``backward`` the trial checks ``out``. With it, the student's own
@@ -160,7 +182,16 @@ def layer_trial(
     )
 
 
-def layer_pair(module, forward, backward, tasks, cases, grads=("dx",), lend=((), ()), scales=None):
+def layer_pair(
+    module: str,
+    forward: str,
+    backward: str,
+    tasks: tuple[str, str],
+    cases: Callable[[np.random.Generator], Iterable[tuple[str, dict[str, np.ndarray], tuple[Any, ...]]]],
+    grads: Sequence[str] = ("dx",),
+    lend: tuple[Sequence[str], Sequence[str]] = ((), ()),
+    scales: Callable[[dict[str, np.ndarray], np.ndarray, tuple[Any, ...]], dict[str, float]] | None = None,
+) -> None:
     """Register the trusted checks of a ``forward``/``backward`` pair of layer functions.
 
     ``cases(rng)`` yields ``(description, inputs, params)`` per trial; the
@@ -194,12 +225,18 @@ def layer_pair(module, forward, backward, tasks, cases, grads=("dx",), lend=((),
     check(f"{module}.{backward}", tasks[1])(make_trials(True))
 
 
-def call(fn, *args, as_="out", **kwargs):
+def call(fn: str, *args: Any, as_: str = "out", **kwargs: Any) -> dict[str, Any]:
     """A probe step: call the student's ``fn``; ``"$name"`` args are inputs, ``"@step"`` results."""
     return {"call": fn, "args": list(args), "kwargs": kwargs, "as": as_}
 
 
-def check(name, task, reference=True, reference_modules=(), keras=False):
+def check(
+    name: str,
+    task: str,
+    reference: bool = True,
+    reference_modules: Iterable[str] = (),
+    keras: bool = False,
+) -> Callable[[_MakeTrials], _MakeTrials]:
     """Register ``make_trials(rng, ref) -> [Trial]`` as the trusted check ``name``.
 
     With ``reference=False`` the check computes its expected values itself and
@@ -216,7 +253,7 @@ def check(name, task, reference=True, reference_modules=(), keras=False):
     return register
 
 
-def get(name):
+def get(name: str) -> Check:
     module = name.split(".")[0]
     importlib.import_module(f"{__name__}.{module}")
     if name not in REGISTRY:
@@ -224,12 +261,12 @@ def get(name):
     return REGISTRY[name]
 
 
-def checks_named_in(source):
+def checks_named_in(source: str) -> list[str]:
     """The trusted check names in a grade cell's source."""
     return CHECK_RE.findall(source)
 
 
-def seed_for(student, check_name):
+def seed_for(student: str, check_name: str) -> int:
     """A stable 64-bit seed per (student, check): regrades draw the same inputs."""
     digest = hashlib.sha256(f"{student}\0{check_name}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
@@ -279,17 +316,17 @@ def _size(trial):
 MAX_FINDINGS = 4  # results reported of the failing case
 
 
-def trials_for(course, chk, student):
+def trials_for(course: Course, chk: Check, student: str) -> list[Trial]:
     """The hidden test cases of check ``chk`` for ``student`` (drawn from their seed)."""
     ref = course.import_reference(chk.module) if chk.reference else None
     return chk.make_trials(np.random.default_rng(seed_for(student, chk.name)), ref)
 
 
-def probe_id(chk, index):
+def probe_id(chk: Check, index: int) -> str:
     return f"{chk.function}-{index}"
 
 
-def decide(chk, trials, results, checking):
+def decide(chk: Check, trials: list[Trial], results: dict[str, ProbeResult], checking: ModuleType) -> Verdict:
     """The ``Verdict`` of ``chk`` from its trials' probe results.
 
     Args:
@@ -329,7 +366,9 @@ def decide(chk, trials, results, checking):
     )
 
 
-def run_checks(course, submission, student, names, limits=Limits()):
+def run_checks(
+    course: Course, submission: str | Path, student: str, names: Iterable[str], limits: Limits = Limits()
+) -> dict[str, Verdict]:
     """Decide the named checks for one student's submission.
 
     Args:

@@ -10,6 +10,8 @@ with the instructor's ``sparse_autoencoder_loss`` substituted for the
 student's, so that a bug in Task 5.2 is not paid for twice.
 """
 
+from types import ModuleType
+
 import numpy as np
 
 from . import Trial, all_distinct, call, check, distinct
@@ -27,7 +29,7 @@ def _patches(rng):
 
 
 @check("autoencoder.preprocess_patches", task="5.1")
-def preprocess_patches(rng, ref):
+def preprocess_patches(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for _ in range(2):
         p = _patches(rng)
@@ -64,7 +66,7 @@ def _problem(rng):
 
 
 @check("autoencoder.sparse_autoencoder_loss", task="5.2")
-def sparse_autoencoder_loss(rng, ref):
+def sparse_autoencoder_loss(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for _ in range(2):
         X, params, hyper = _problem(rng)
@@ -138,7 +140,7 @@ def _training_judge(ref, X, H, hyper, max_iter, seed):
 
 
 @check("autoencoder.train_autoencoder", task="5.3")
-def train_autoencoder(rng, ref):
+def train_autoencoder(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     N, H = int(rng.integers(30, 50)), int(rng.integers(3, 7))
     side = int(rng.integers(3, 5))
     X = rng.uniform(0.1, 0.9, (N, side * side))

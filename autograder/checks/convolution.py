@@ -7,6 +7,8 @@ a padding, so that a transposed or mis-shaped result shows as a wrong shape.
 Functions that use ``conv_output_size`` are graded on the instructor's.
 """
 
+from types import ModuleType
+
 import numpy as np
 
 from . import Trial, all_distinct, call, check, distinct, layer_pair
@@ -38,7 +40,7 @@ def _describe(xs, ws, cp):
 
 
 @check("convolution.conv_output_size", task="2.1")
-def conv_output_size(rng, ref):
+def conv_output_size(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     cases = []
     for _ in range(6):
         k, s = int(rng.integers(1, 8)), int(rng.integers(1, 5))
@@ -54,7 +56,7 @@ def conv_output_size(rng, ref):
 
 
 @check("convolution.conv_layer_cost", task="2.2")
-def conv_layer_cost(rng, ref):
+def conv_layer_cost(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for _ in range(2):
         hw, kernel = distinct(rng, 8, 64, 2), distinct(rng, 1, 8, 2)

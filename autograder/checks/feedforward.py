@@ -1,5 +1,7 @@
 """Trusted checks for Chapter 1, feed-forward networks (``source_lib/feedforward.py``)."""
 
+from types import ModuleType
+
 import numpy as np
 
 from . import Trial, all_distinct, call, check, distinct, layer_pair
@@ -28,7 +30,7 @@ def _ref_weights(w):
 
 
 @check("feedforward.sigmoid", task="1.1")
-def sigmoid(rng, ref):
+def sigmoid(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     z = rng.standard_normal(distinct(rng, 2, 9, 2)) * 4
     extreme = np.array([-1000.0, -40.0, -1e-3, 0.0, 1e-3, 40.0, 1000.0])
     return [
@@ -50,7 +52,7 @@ def sigmoid(rng, ref):
 
 
 @check("feedforward.sigmoid_grad", task="1.2")
-def sigmoid_grad(rng, ref):
+def sigmoid_grad(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     z = rng.standard_normal(distinct(rng, 2, 9, 2)) * 3
     return [
         Trial(
@@ -80,7 +82,7 @@ def _network_trials(rng, ref, single):
 
 
 @check("feedforward.forward_propagation", task="1.3")
-def forward_propagation(rng, ref):
+def forward_propagation(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     out = []
     for desc, X, w, _ in _network_trials(rng, ref, single=True):
         Y, Z2, H, Z1 = ref.forward_propagation(X.copy(), _ref_weights(w))
@@ -98,7 +100,7 @@ def forward_propagation(rng, ref):
 
 
 @check("feedforward.mse_loss", task="1.4")
-def mse_loss(rng, ref):
+def mse_loss(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     out = []
     for shape in (distinct(rng, 3, 20, 1), distinct(rng, 3, 12, 2)):
         Y, Y_T = rng.random(shape), rng.random(shape)
@@ -131,7 +133,7 @@ def _per_example_scales(ref, X, Y_T, w):
 
 
 @check("feedforward.back_propagation", task="1.5")
-def back_propagation(rng, ref):
+def back_propagation(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     out = []
     for desc, X, w, C in _network_trials(rng, ref, single=True):
         N = X.shape[0]
@@ -191,7 +193,7 @@ layer_pair("feedforward", "relu_forward", "relu_backward", ("1.8", "1.9"), _relu
 
 
 @check("feedforward.softmax_loss", task="1.10")
-def softmax_loss(rng, ref):
+def softmax_loss(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for large, what in ((False, "random scores"), (True, "large scores (must not overflow)")):
         N, C = distinct(rng, 3, 12, 2)

@@ -24,7 +24,7 @@ def _shape(rng, spatial):
 
 
 @check("keras_layers.BatchNormLayer.build", task="4.9", reference=False, keras=True)
-def build(rng, ref):
+def build(rng: np.random.Generator, ref: None) -> list[Trial]:
     trials = []
     for shared, spatial in ((False, bool(rng.integers(0, 2))), (True, True)):
         shape = _shape(rng, spatial)
@@ -57,7 +57,7 @@ def _batchnorm(x, gamma, beta, mean, var, eps):
 
 
 @check("keras_layers.BatchNormLayer.call", task="4.10", reference=False, keras=True)
-def call_(rng, ref):
+def call_(rng: np.random.Generator, ref: None) -> list[Trial]:
     trials = []
     for spatial in (False, True):
         shape = _shape(rng, spatial)

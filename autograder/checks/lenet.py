@@ -15,6 +15,8 @@ the instructor's Chapter 1-3 layers in place of the student's, so a bug there
 costs its own chapter's points only.
 """
 
+from types import ModuleType
+
 import numpy as np
 
 from . import Trial, all_distinct, call, check, distinct
@@ -83,7 +85,7 @@ def _lenet_forward(ref, x, plan):
 
 
 @check("lenet.build_lenet5", task="6.1", keras=True)
-def build_lenet5(rng, ref):
+def build_lenet5(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     other = (int(rng.choice([32, 36])), 28, int(rng.integers(2, 4)))  # not square
     for input_shape, num_classes, variant in [
@@ -139,7 +141,7 @@ PARAMS = ("W1", "b1", "W2", "b2", "W3", "b3")
 
 
 @check("lenet.ThreeLayerConvNet.loss", task="6.2", reference_modules=EARLIER)
-def convnet_loss(rng, ref):
+def convnet_loss(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for _ in range(2):
         # no two dimensions of an array equal (W1's filters are square by the API)
@@ -195,7 +197,7 @@ def convnet_loss(rng, ref):
 
 
 @check("lenet.sgd_momentum", task="6.3")
-def sgd_momentum(rng, ref):
+def sgd_momentum(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for start in ("no velocity", "a velocity"):
         shape = distinct(rng, 2, 6, 2)

@@ -8,6 +8,8 @@ group norm with N = 1 among the trials.
 
 import copy
 
+from types import ModuleType
+
 import numpy as np
 
 from . import Trial, all_distinct, call, check, distinct, layer_pair, layer_trial
@@ -111,22 +113,22 @@ def _bn_trials(rng, ref, spatial, backward):
 
 
 @check("normalization.batchnorm_forward", task="4.1")
-def batchnorm_forward(rng, ref):
+def batchnorm_forward(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     return _bn_trials(rng, ref, spatial=False, backward=False)
 
 
 @check("normalization.batchnorm_backward", task="4.2")
-def batchnorm_backward(rng, ref):
+def batchnorm_backward(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     return _bn_trials(rng, ref, spatial=False, backward=True)
 
 
 @check("normalization.spatial_batchnorm_forward", task="4.3")
-def spatial_batchnorm_forward(rng, ref):
+def spatial_batchnorm_forward(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     return _bn_trials(rng, ref, spatial=True, backward=False)
 
 
 @check("normalization.spatial_batchnorm_backward", task="4.4")
-def spatial_batchnorm_backward(rng, ref):
+def spatial_batchnorm_backward(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     return _bn_trials(rng, ref, spatial=True, backward=True)
 
 

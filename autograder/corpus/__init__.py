@@ -14,11 +14,14 @@ import ast
 import importlib
 import re
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 
+from ..course import Chapter, Course
 from ..regions import completed_text, library_files, stub_text
 
 
@@ -35,7 +38,7 @@ class Edit:
     function: str = None
     module: str = None  # the source_lib module to edit (default: the chapter's)
 
-    def apply(self, text, where):
+    def apply(self, text: str, where: str) -> str:
         start, end = 0, len(text)
         if self.function:
             start, end = _function_span(text, self.function, where)
@@ -66,7 +69,7 @@ class EditAll:
     new: str
     module: str = None
 
-    def apply(self, text, where):
+    def apply(self, text: str, where: str) -> str:
         result, count = re.subn(self.pattern, self.new, text)
         if count == 0:
             raise CorpusError(f"{where}: {self.pattern!r} matches nothing")
@@ -97,12 +100,12 @@ class Submission:
     files: object = None  # a function of the submission folder, called last (links, FIFOs...)
 
 
-def corpus(module):
+def corpus(module: str) -> ModuleType:
     """The corpus module of a chapter (``autograder.corpus.<module>``)."""
     return importlib.import_module(f"{__name__}.{module}")
 
 
-def library_texts(course, chapter, sub):
+def library_texts(course: Course, chapter: Chapter, sub: Submission) -> dict[Path, str]:
     """Relative path -> text of the submission's ``source_lib``."""
     texts = {}
     for path in library_files(course.source_lib):
@@ -118,7 +121,7 @@ def library_texts(course, chapter, sub):
     return texts
 
 
-def make_submission(course, chapter, sub, dest):
+def make_submission(course: Course, chapter: Chapter, sub: Submission, dest: Path) -> Path:
     """Write ``sub`` as a submitted assignment folder ``dest`` (notebook + source_lib)."""
     release = course.folder("release", chapter.assignment)
     if not (release / chapter.notebook).exists():
@@ -146,7 +149,7 @@ def make_submission(course, chapter, sub, dest):
     return dest
 
 
-def sample_class(course, chapters, log=print):
+def sample_class(course: Course, chapters: Iterable[Chapter], log: Callable[[str], object] = print) -> list[Path]:
     """Write every chapter's ``SAMPLE_CLASS`` into ``assignments/submitted``."""
     written = []
     for chapter in chapters:

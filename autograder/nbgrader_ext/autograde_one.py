@@ -40,6 +40,7 @@ import signal
 import sys
 import tempfile
 import traceback
+from typing import Any, TextIO
 
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -70,7 +71,7 @@ KINDS = (
 DETAIL_CHARS = 300  # a detail is a line for the student's page and the grading log
 
 
-def problem(kind, detail):
+def problem(kind: str, detail: object) -> dict[str, str]:
     """A failure as it crosses to the grader: its kind (one of ``KINDS``) and a short detail."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind of problem: {kind!r}")
@@ -82,7 +83,7 @@ def _first_line(exc):
     return lines[0] if lines else type(exc).__name__
 
 
-def memory_problem():
+def memory_problem() -> dict[str, str]:
     limit = resource.getrlimit(resource.RLIMIT_AS)[0]
     size = (
         ""
@@ -96,7 +97,7 @@ class Unreadable(Exception):
     """The submitted file is not a notebook nbformat can read."""
 
 
-def read_submitted(filename):
+def read_submitted(filename: str) -> None:
     """Read ``filename`` as nbgrader will, so that a file that is no notebook is told apart."""
     try:
         nbformat.read(filename, as_version=4)  # as nbgrader reads it
@@ -108,7 +109,7 @@ def read_submitted(filename):
         ) from exc
 
 
-def classify(exc):
+def classify(exc: BaseException) -> dict[str, str]:
     """The ``problem`` of an exception that stopped a notebook's conversion."""
     if isinstance(exc, Unreadable):
         return problem("unreadable-notebook", str(exc))
@@ -139,7 +140,7 @@ class Classifying:
 
     problems = None  # notebook name (None: the submission as a whole) -> ``problem``
 
-    def start(self):
+    def start(self) -> None:
         self.problems = {}
         super().start()
 
@@ -155,10 +156,10 @@ class Classifying:
                 self.problems[name] = classify(exc)  # nbgrader logs the traceback
             raise
 
-    def init_assignment(self, assignment_id, student_id):
+    def init_assignment(self, assignment_id: str, student_id: str) -> None:
         self._classified(None, self._init_assignment, assignment_id, student_id)
 
-    def convert_single_notebook(self, notebook_filename):
+    def convert_single_notebook(self, notebook_filename: str) -> None:
         name = os.path.splitext(os.path.basename(notebook_filename))[0]
         self._classified(name, self._convert, notebook_filename)
 
@@ -169,7 +170,7 @@ class Classifying:
     def _convert(self, notebook_filename):
         super().convert_single_notebook(notebook_filename)
 
-    def verdict(self):
+    def verdict(self) -> tuple[dict[str, dict[str, str]], dict[str, str] | None]:
         """``(problems, problem)``: per notebook, and for the submission as a whole."""
         problems = {name: p for name, p in (self.problems or {}).items() if name is not None}
         return problems, (self.problems or {}).get(None)
@@ -222,7 +223,7 @@ class AutogradeWorkerApp(AutogradeApp):
     serve = Bool(False, help="Grade the submissions named on stdin, one JSON line each.").tag(config=True)
     flags = dict(AutogradeApp.flags, serve=({"AutogradeWorkerApp": {"serve": True}}, serve.help))
 
-    def start(self):
+    def start(self) -> None:
         super(AutogradeApp, self).start()  # nbgrader's checks, not AutogradeApp's converter
         replies = os.fdopen(os.dup(1), "w", buffering=1)
         os.dup2(2, 1)  # whatever else prints goes to stderr, not into the answers
@@ -234,7 +235,7 @@ class AutogradeWorkerApp(AutogradeApp):
         replies.write(json.dumps(answer) + "\n")
         sys.exit(0 if answer["ok"] else 1)
 
-    def serve_forever(self, replies):
+    def serve_forever(self, replies: TextIO) -> None:
         for line in sys.stdin:
             job = json.loads(line)
             # this submission's temporary files (kernel sockets, sandboxes) in the
@@ -246,7 +247,7 @@ class AutogradeWorkerApp(AutogradeApp):
                 tempfile.tempdir = None
             replies.write(json.dumps(answer) + "\n")
 
-    def do(self, job):
+    def do(self, job: dict[str, str]) -> dict[str, Any]:
         """Grade a submission (or write its feedback); the answer for the grader."""
         self.coursedir.assignment_id, self.coursedir.student_id = job["assignment"], job["student"]
         make = Feedback if job.get("action") == "feedback" else ReadOnlyAutograde
@@ -280,7 +281,7 @@ class AutogradeWorkerApp(AutogradeApp):
         }
 
 
-def die_with_parent():
+def die_with_parent() -> None:
     """Exit when the grader that started this worker dies, even by SIGKILL (Linux).
 
     Otherwise a worker orphaned by a crashed grader would go on writing the

@@ -27,8 +27,10 @@ from bisect import insort
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import Any
 
 import nbformat
+from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
@@ -58,7 +60,7 @@ class Released:
     shown: str = ""  # the source students received (no hidden tests)
     shown_checksum: str = ""  # the checksum students received
 
-    def nbgrader(self, checksum=None):
+    def nbgrader(self, checksum: str | None = None) -> dict[str, Any]:
         """The cell's nbgrader metadata, with ``checksum`` (default: the gradebook's)."""
         meta = {
             "cell_type": self.cell_type,
@@ -75,7 +77,7 @@ class Released:
             meta["points"] = self.points
         return meta
 
-    def cell(self, source=None):
+    def cell(self, source: str | None = None) -> NotebookNode:
         """A new notebook cell as released, holding ``source`` (default: the gradebook's)."""
         make = new_code_cell if self.cell_type == "code" else new_markdown_cell
         cell = make(self.source if source is None else source, id=self.name[:64])
@@ -108,7 +110,7 @@ def _kind(grade, solution, locked, task):
     )
 
 
-def released_cells(gb, notebook, assignment, hidden):
+def released_cells(gb: Gradebook, notebook: str, assignment: str, hidden: ClearHiddenTests) -> dict[str, Released]:
     """Grade_id -> ``Released`` for every cell the gradebook recorded for ``notebook``.
 
     ``hidden`` is nbgrader's ``ClearHiddenTests`` (with the course's markers):
@@ -156,7 +158,7 @@ def _key(cell, released):
     return ("id", name) if name in released else ("text", cell.get("cell_type"), _text(cell))
 
 
-def layout(path, released):
+def layout(path: str | Path, released: dict[str, Released]) -> list[tuple[str | None, ...]]:
     """The release's cells in order, as alignment keys; names the ``released`` cells' titles.
 
     Read from the instructor's source notebook ``path``, whose ordinary cells are
@@ -187,7 +189,9 @@ def _gap(anchors, position, end):
     return before, after
 
 
-def align(keys, cells, released):
+def align(
+    keys: list[tuple[str | None, ...]], cells: list[NotebookNode], released: dict[str, Released]
+) -> tuple[dict[str, int], list[tuple[int, int]]]:
     """Grade_id -> index in ``cells`` of the cell that stands for it; and the anchors.
 
     Anchors are (release position, submitted index) pairs, increasing in both.
@@ -320,7 +324,9 @@ def _capital(r):
     return text[0].upper() + text[1:]
 
 
-def restore(cells, released, keys):
+def restore(
+    cells: list[NotebookNode], released: dict[str, Released], keys: list[tuple[str | None, ...]]
+) -> tuple[list[NotebookNode], list[str]]:
     """The submitted ``cells`` with the ``released`` cells restored, and the notes.
 
     ``keys`` is the release's ``layout``.
@@ -364,7 +370,7 @@ class RestoreCells(NbGraderPreprocessor):
     source folder.
     """
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             released = released_cells(gb, info["notebook"], info["assignment"], ClearHiddenTests(parent=self))

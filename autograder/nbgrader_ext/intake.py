@@ -24,7 +24,9 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import Any, Self
 
+from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from ..regions import find_regions, library_files
@@ -107,7 +109,7 @@ class Report:
     unreported: int = 0  # problems beyond MAX_REPORTED
     copied_bytes: int = 0
 
-    def messages(self):
+    def messages(self) -> list[str]:
         """The notes for the student: one line per problem."""
         more = (
             f"... and {self.unreported} more files or folders were left out for the same reasons."
@@ -116,22 +118,22 @@ class Report:
         )
         return [p.message for p in self.problems] + ([more] if more else [])
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> Self:
         data = json.loads(text)
         data["problems"] = [Problem(**p) for p in data["problems"]]
         return cls(**data)
 
 
-def report_path(nbgrader_root, assignment, student):
+def report_path(nbgrader_root: str | Path, assignment: str, student: str) -> Path:
     """Where the grader keeps a submission's intake report: trusted, out of the copy's reach."""
     return Path(nbgrader_root) / ".grading" / assignment / INTAKE / f"{student}.json"
 
 
-def read_messages(nbgrader_root, assignment, student):
+def read_messages(nbgrader_root: str | Path, assignment: str, student: str) -> list[str]:
     """The intake's notes for a student, as recorded ([] if none or unreadable)."""
     try:
         return Report.from_json(report_path(nbgrader_root, assignment, student).read_text()).messages()
@@ -144,7 +146,7 @@ def _odd(ch):
     return unicodedata.category(ch)[0] == "C"
 
 
-def shown(path):
+def shown(path: str) -> str:
     """``path`` fit for one line of a note or a log: odd characters escaped (``\\n``)."""
     return "".join(ascii(ch)[1:-1] if _odd(ch) else ch for ch in path)
 
@@ -305,7 +307,7 @@ def _open_below(base, names):
     return fd
 
 
-def sanitize(src, dest, caps=Caps(), base=None):
+def sanitize(src: str | Path, dest: str | Path, caps: Caps = Caps(), base: str | Path | None = None) -> Report:
     """Copy the submission folder ``src`` to ``dest``: regular files and folders only.
 
     No folder from ``base`` (default: ``src``'s parent) down to ``src`` may be
@@ -345,7 +347,7 @@ def sanitize(src, dest, caps=Caps(), base=None):
     return walk.report
 
 
-def complete_library(lib, release_lib, course_lib):
+def complete_library(lib: str | Path, release_lib: str | Path, course_lib: str | Path) -> list[str]:
     """Add to the sanitized ``lib`` (a submission's ``source_lib``) the release's provided
     modules it lacks: those with no task (no solution region in ``course_lib``, the
     instructor's ``source_lib``), such as ``_tasks.py``, whose ``unwritten`` every chapter
@@ -369,7 +371,7 @@ def complete_library(lib, release_lib, course_lib):
     return added
 
 
-def take_in(nbgrader_root, assignment, student, caps=Caps()):
+def take_in(nbgrader_root: str | Path, assignment: str, student: str, caps: Caps = Caps()) -> Report:
     """Sanitize ``submitted/<student>/<assignment>`` into ``intake/``; write and return the report.
 
     The copy's ``source_lib`` is completed with the release's provided modules it lacks
@@ -402,7 +404,7 @@ class IntakeNotes(NbGraderPreprocessor):
     assignment and student (``report_path`` in the nbgrader course root).
     """
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         info = resources["nbgrader"]
         notes.strip_forged(nb)
         notes.add(nb, *read_messages(self.config.CourseDirectory.root, info["assignment"], info["student"]))

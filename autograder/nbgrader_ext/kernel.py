@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import time
 from queue import Empty
+from typing import Any
 
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
@@ -41,7 +42,7 @@ class GradingKernelClient(AsyncKernelClient):
                 return msg
         return None
 
-    async def wait_for_ready(self, timeout=None):
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
         while True:
             msg_id = self.kernel_info()
@@ -67,7 +68,7 @@ class GradingKernelClient(AsyncKernelClient):
 class GradingKernelManager(AsyncKernelManager):
     client_factory = Type(klass=GradingKernelClient)
 
-    def client(self, **kwargs):
+    def client(self, **kwargs: Any) -> GradingKernelClient:
         # The client's sockets connect before the kernel has made its socket
         # files; ZMQ tries again every RECONNECT_IVL ms (default 100).
         self.context.setsockopt(zmq.RECONNECT_IVL, 10)
@@ -100,7 +101,7 @@ class GradingKernelManager(AsyncKernelManager):
     cleanup_resources = _async_cleanup_resources
 
 
-def remove_tree(path):
+def remove_tree(path: str) -> None:
     """Remove ``path`` and whatever the sandbox user left there, never following a link.
 
     Root removes anything; a grader that is not root runs student code as itself,

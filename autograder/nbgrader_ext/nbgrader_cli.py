@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+from ..course import Course
 from ..sandbox.policy import QUIET_TENSORFLOW
 
 
@@ -11,7 +12,7 @@ class NbgraderError(RuntimeError):
     """An nbgrader command failed; the message holds the end of its log."""
 
 
-def nbgrader_env(course):
+def nbgrader_env(course: Course) -> dict[str, str]:
     """The environment of nbgrader's processes: the sandbox kernel on JUPYTER_PATH, quiet TensorFlow."""
     env = dict(os.environ)
     # nbgrader runs helper programs (alembic) from the environment's bin folder
@@ -23,7 +24,7 @@ def nbgrader_env(course):
     return env
 
 
-def nbgrader(course, *args, check=True):
+def nbgrader(course: Course, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run an nbgrader command in the course root."""
     env = nbgrader_env(course)
     cmd = [sys.executable, "-m", "nbgrader", *args]

@@ -9,6 +9,7 @@ is plain text and is escaped, so a student's file name cannot inject markup.
 
 import html
 
+from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell
 
 MARK = "nnfs_grader_notes"  # metadata key of the notes cell
@@ -32,7 +33,7 @@ def _escape(text):
     )
 
 
-def add(nb, *notes):
+def add(nb: NotebookNode, *notes: str) -> NotebookNode:
     """Append ``notes`` (plain text) to the notes cell at the top of ``nb``, made if needed.
 
     The first preprocessor of the sanitize pass removes cells a student made
@@ -50,13 +51,13 @@ def add(nb, *notes):
     return nb
 
 
-def strip_forged(nb):
+def strip_forged(nb: NotebookNode) -> NotebookNode:
     """Remove cells a student made to look like grader notes (before the grader adds its own)."""
     nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and MARK in c.metadata)]
     return nb
 
 
-def read(nb):
+def read(nb: NotebookNode) -> list[str]:
     """The notes in ``nb`` (plain text as written, unescaped), for tests and reports."""
     if not nb.cells or not _is_notes(nb.cells[0]):
         return []

@@ -12,19 +12,21 @@ printed or patched in that cell no longer counts.
 
 import json
 from pathlib import Path
+from typing import Any
 
+from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
 
-from ..checks import checks_named_in, run_checks
+from ..checks import Verdict, checks_named_in, run_checks
 from ..course import Course
 from ..probes import Limits
 from .kernel import GradingKernelManager
 
 
-def verdict_outputs(verdict):
+def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
     if verdict.passed:
         return [new_output("stream", name="stdout", text=verdict.message + "\n")]
     lines = verdict.message.split("\n")
@@ -59,7 +61,7 @@ class TrustedChecks(NbGraderPreprocessor):
         # the gradebook sits in the nbgrader course root, inside the course checkout
         return Course(Path(self.config.CourseDirectory.root).resolve().parent)
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         info = resources["nbgrader"]
         course = self._course(resources)
         names_by_cell = {}
@@ -101,7 +103,7 @@ class GradingExecute(Execute):
     configuration cannot override.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("kernel_manager_class", GradingKernelManager)
         super().__init__(*args, **kwargs)
 
@@ -114,7 +116,7 @@ class SkipDemoCells(NbGraderPreprocessor):
     cells are never skipped.
     """
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int) -> tuple[NotebookNode, dict[str, Any]]:
         if (
             cell.cell_type == "code"
             and SKIP_TAG in cell.metadata.get("tags", [])
@@ -134,7 +136,7 @@ class CapOutput(NbGraderPreprocessor):
 
     max_chars = Integer(100_000, help="Characters of output kept per cell.").tag(config=True)
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int) -> tuple[NotebookNode, dict[str, Any]]:
         if cell.cell_type != "code":
             return cell, resources
         budget, kept = self.max_chars, []

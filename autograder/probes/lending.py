@@ -33,7 +33,9 @@ import resource
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, NoReturn
 
 from ..sandbox import wire
 from ..sandbox.jail import kill_session
@@ -41,7 +43,7 @@ from ..sandbox.jail import kill_session
 SERVER_MEMORY = 4 * 1024**3  # address space of the reference server
 
 
-def public_functions(path):
+def public_functions(path: str | Path) -> list[str]:
     """Names of the top-level public functions of the Python file ``path``."""
     tree = ast.parse(Path(path).read_text())
     return [
@@ -49,7 +51,7 @@ def public_functions(path):
     ]
 
 
-def stand_in_module(module, names, address):
+def stand_in_module(module: str, names: Iterable[str], address: str) -> str:
     """Source of a module whose ``names`` call the course's ``module`` at ``address``."""
     lines = [
         f'"""Stand-ins: the course\'s {module} functions run in the grader, not here."""',
@@ -69,7 +71,14 @@ class Lender:
     ``allow`` names them; those of other modules (earlier chapters') always.
     """
 
-    def __init__(self, library, functions, address, cpu_seconds, module=None):
+    def __init__(
+        self,
+        library: str | Path,
+        functions: dict[str, list[str]],
+        address: str | Path,
+        cpu_seconds: int,
+        module: str | None = None,
+    ):
         self.library, self.functions = Path(library), functions
         self.address, self.cpu_seconds = str(address), int(cpu_seconds)
         self.module = module
@@ -107,7 +116,7 @@ class Lender:
         os.close(control)
         return self
 
-    def allow(self, names):
+    def allow(self, names: Iterable[str]) -> None:
         """Lend exactly ``names`` of the module under test from now on.
 
         The change is in the pipe before this returns: a call the server
@@ -164,7 +173,7 @@ def _answer(conn, functions, lent):
         wire.send(conn, {"error": f"WireError: {exc}"})
 
 
-def serve(spec):
+def serve(spec: dict[str, Any]) -> NoReturn:
     """The reference server's loop (never returns)."""
     resource.setrlimit(resource.RLIMIT_AS, (SERVER_MEMORY, SERVER_MEMORY))
     resource.setrlimit(resource.RLIMIT_CPU, (spec["cpu"], spec["cpu"] + 1))

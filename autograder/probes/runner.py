@@ -25,8 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 
@@ -54,13 +56,13 @@ class Limits:
     processes: int = policy.PROBE_PROCESSES  # processes and threads of the sandbox user
 
     @classmethod
-    def for_wall_time(cls, wall_seconds, **more):
+    def for_wall_time(cls, wall_seconds: float, **more: int) -> Self:
         """Limits whose CPU time is the wall time and the policy's grace."""
         return cls(
             wall_seconds=wall_seconds, cpu_seconds=int(wall_seconds) + policy.CPU_GRACE_SECONDS, **more
         )
 
-    def rlimits(self):
+    def rlimits(self) -> dict[str, int]:
         return {
             "AS": self.memory_bytes,
             "CPU": self.cpu_seconds,
@@ -90,7 +92,7 @@ class ProbeResult:
     warnings: list = field(default_factory=list)  # numerical warnings raised (overflow in exp)
 
 
-def sandbox_env(home):
+def sandbox_env(home: str | os.PathLike[str]) -> dict[str, str]:
     """The probes' whole environment: the sandbox policy's (``sandbox/policy.py``)."""
     return policy.student_env(home, os.path.dirname(sys.executable))
 
@@ -108,7 +110,14 @@ def _crash_reason(returncode, limits, stderr_tail):
     return f"the process running your code stopped early (exit code {returncode})"
 
 
-def run_probes(submission, module, probes, limits=Limits(), reference=None, substitute=()):
+def run_probes(
+    submission: str | Path,
+    module: str,
+    probes: list[Probe],
+    limits: Limits = Limits(),
+    reference: str | Path | None = None,
+    substitute: Sequence[str | Path] = (),
+) -> dict[str, ProbeResult]:
     """Run ``probes`` against ``submission/source_lib/<module>.py``.
 
     Args:
@@ -164,7 +173,7 @@ def run_probes(submission, module, probes, limits=Limits(), reference=None, subs
     return results
 
 
-def ordered(probes):
+def ordered(probes: list[Probe]) -> list[Probe]:
     """``probes`` with each check (group) before every check that lends its function.
 
     The course lends a function only while a probe that lends it runs, and by
@@ -380,7 +389,7 @@ def _short(text, limit=MAX_MESSAGE):
     return text if len(text) <= limit else text[:limit] + " [...]"
 
 
-def error_text(error):
+def error_text(error: Any) -> str:
     """A student's exception, as the worker reported it, worded for the verdict.
 
     Only the exception type, a short message and the student's own file, line
@@ -411,7 +420,7 @@ def error_text(error):
     return text
 
 
-def collect(note, probe, res):
+def collect(note: Any, probe: Probe, res: ProbeResult) -> None:
     """Read a worker's note of ``probe`` into ``res`` (a ``ProbeResult``), checking every field."""
     if isinstance(note, wire.WireError):  # too large, tampered or truncated: the student's loss
         res.error = f"the results of your code could not be read back: {note}"

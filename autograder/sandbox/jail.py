@@ -46,10 +46,12 @@ import json
 import os
 import resource
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from typing import Any, NoReturn
 
 SLOT_UID = 61000  # sandbox users are SLOT_UID + 0 .. SLOTS - 1: not in /etc/passwd, owning nothing
 SLOTS = 256
@@ -69,7 +71,7 @@ KEYRING_CALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7
 libc = ctypes.CDLL(None, use_errno=True)
 
 
-def kill_session(proc):
+def kill_session(proc: subprocess.Popen[Any]) -> None:
     """Kill ``proc``'s whole session (started with ``start_new_session``) and reap it.
 
     Whatever the process started, a kernel or student code, dies with it.
@@ -100,13 +102,13 @@ def _die_with_parent():
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def ignore_links(folder, names):
+def ignore_links(folder: str, names: list[str]) -> list[str]:
     """For ``shutil.copytree``: leave out symlinks (they could lead to the grader's files)
     and bytecode caches, when a submission is copied for its sandbox."""
     return [n for n in names if n == "__pycache__" or os.path.islink(os.path.join(folder, n))]
 
 
-def take_slot():
+def take_slot() -> tuple[int, int]:
     """A free slot number and the open lock that holds it until this process ends."""
     os.makedirs(SLOT_LOCKS, mode=0o700, exist_ok=True)
     for slot in range(SLOTS):
@@ -283,7 +285,7 @@ def _init(spec, argv, uid, go, report):
             os._exit(0)  # every other process in the namespace dies with this one
 
 
-def run(spec, argv):
+def run(spec: dict[str, Any], argv: list[str]) -> int:
     """Run ``argv`` confined by ``spec``; returns its wait status (as ``os.waitpid`` gives it)."""
     children, shared = [], {}
     _watch_parent(children, shared, spec.get("parent"))
@@ -392,7 +394,7 @@ def _wait(pid, *forwarded):
             continue
 
 
-def end_like(status):
+def end_like(status: int) -> NoReturn:
     """Exit as the command did: with its exit code, or killed by its signal."""
     if os.WIFSIGNALED(status):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -402,7 +404,7 @@ def end_like(status):
     sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
-def main():
+def main() -> None:
     args = sys.argv[1:]
     if len(args) < 3 or args[1] != "--":
         sys.exit("usage: python -I jail.py SPEC_JSON -- COMMAND [ARG...]")

@@ -21,14 +21,14 @@ import jail
 import policy
 
 
-def kernel_env(home):
+def kernel_env(home: str) -> dict[str, str]:
     """The kernel's whole environment: the policy's, and IPython's and matplotlib's homes."""
     env = policy.student_env(home, os.path.dirname(sys.executable))
     env.update(MPLCONFIGDIR=f"{home}/.matplotlib", IPYTHONDIR=f"{home}/.ipython")
     return env
 
 
-def main():
+def main() -> None:
     connection_file = sys.argv[sys.argv.index("-f") + 1]
     with open(connection_file) as fh:
         connection = json.load(fh)

@@ -6,6 +6,7 @@ values. An instructor changes a limit here, or through the named variables.
 """
 
 import os
+from collections.abc import Mapping
 
 # A notebook's kernel: TensorFlow reserves much virtual memory, and a notebook runs
 # every cell of a chapter, so its limits are wider than a probe's.
@@ -40,13 +41,15 @@ STUDENT_ENV = {
 PASSED_ON = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-def kernel_rlimits(environ=os.environ):
+def kernel_rlimits(environ: Mapping[str, str] = os.environ) -> dict[str, int]:
     """The notebook kernel's rlimits, with the instructor's ``NNFS_KERNEL_*`` overrides."""
     limits = {name: int(environ.get(var, default)) for name, (var, default) in KERNEL_LIMITS.items()}
     return {**limits, **FIXED_RLIMITS}
 
 
-def student_env(home, python_dir, environ=os.environ):
+def student_env(
+    home: str | os.PathLike[str], python_dir: str, environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
     """The whole environment of a process running student code: nothing of the grader's
     (no secrets, no proxies), but ``PATH`` to ``python_dir`` and ``HOME`` at ``home``."""
     env = dict(STUDENT_ENV, PATH=f"{python_dir}:/usr/bin:/bin", HOME=str(home))

@@ -38,6 +38,8 @@ import sys
 import time
 import traceback
 import warnings
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +50,7 @@ MAX_MESSAGE = 300  # characters of an exception's message sent back (the grader 
 WAIT = 0.001  # seconds between looks for the next probe's inputs
 
 
-def resolve(ref, inputs, results):
+def resolve(ref: Any, inputs: dict[str, Any], results: dict[str, Any]) -> Any:
     if isinstance(ref, str) and ref.startswith("$"):
         return np.array(inputs[ref[1:]], copy=True)
     if isinstance(ref, str) and ref.startswith("@"):
@@ -84,7 +86,7 @@ def _what(step, results):
     return results.get("_calls", {}).get(step, step)
 
 
-def to_plain(value):
+def to_plain(value: Any) -> tuple[np.ndarray | None, str | None]:
     """A base-class float64/int ndarray, or the name of the type that could not be one."""
     if isinstance(value, (bool, np.bool_)):
         return None, type(value).__name__
@@ -102,7 +104,7 @@ def to_plain(value):
     return None, type(value).__name__
 
 
-def student_error(exc):
+def student_error(exc: BaseException) -> dict[str, str | int]:
     """The exception's type, a short message, and the innermost frame in the student's files."""
     try:
         message = str(exc)[:MAX_MESSAGE]
@@ -122,7 +124,9 @@ def student_error(exc):
 MAX_WARNINGS = 3  # distinct warning messages sent back per probe
 
 
-def execute(module, probe, inputs, reference=None):
+def execute(
+    module: ModuleType, probe: dict[str, Any], inputs: dict[str, Any], reference: ModuleType | None = None
+) -> dict[str, Any]:
     """Run one probe's steps against ``module``; a note of what came back (plain values).
 
     ``reference`` is the module whose functions replace, for this probe only,
@@ -184,7 +188,7 @@ def execute(module, probe, inputs, reference=None):
     return note
 
 
-def run_probe(module, probe, request_dir):
+def run_probe(module: ModuleType, probe: dict[str, Any], request_dir: str) -> None:
     # the grader hands over a probe's inputs once it has taken the results of
     # the one before (and changed what the course lends to suit this one)
     path = os.path.join(request_dir, probe["inputs"])
@@ -197,7 +201,7 @@ def run_probe(module, probe, request_dir):
     wire.save(os.path.join(request_dir, probe["id"] + ".out"), execute(module, probe, inputs, reference))
 
 
-def main(request_dir):
+def main(request_dir: str) -> None:
     with open(os.path.join(request_dir, "request.json")) as fh:
         request = json.load(fh)
     sys.path.insert(0, os.getcwd())  # the scratch copy holding the student's source_lib

@@ -23,7 +23,9 @@ import os
 import socket
 import stat
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +70,7 @@ def _tree(value, arrays, depth=0):
     raise WireError(f"cannot send a {type(value).__name__}")
 
 
-def encode(value):
+def encode(value: Any) -> bytes:
     """``value`` (see the module docstring) as bytes; ``WireError`` for anything else."""
     arrays = []
     head = json.dumps(_tree(value, arrays)).encode()
@@ -104,7 +106,7 @@ def _array(blob, caps):
     return arr.reshape(shape, order="F" if fortran else "C").copy()
 
 
-def decode(data, caps=Caps()):
+def decode(data: bytes, caps: Caps = Caps()) -> Any:
     """The value ``encode`` made; ``WireError`` if ``data`` breaks the format or ``caps``."""
     if len(data) > caps.total:
         raise WireError(f"message larger than {caps.total // 2**20} MiB")
@@ -147,7 +149,7 @@ def _value(node, arrays, depth):
     raise WireError("malformed value")
 
 
-def read_file(path, cap):
+def read_file(path: str | os.PathLike[str], cap: int) -> bytes:
     """The bytes of the regular file ``path``, never following a link, at most ``cap`` of them.
 
     A link, FIFO, device or any other special file, or a file over ``cap``
@@ -174,12 +176,12 @@ def read_file(path, cap):
         os.close(fd)
 
 
-def load(path, caps=Caps()):
+def load(path: str | os.PathLike[str], caps: Caps = Caps()) -> Any:
     """``decode`` the file ``path`` (read with ``read_file``)."""
     return decode(read_file(path, caps.total), caps)
 
 
-def save(path, value):
+def save(path: str | os.PathLike[str], value: Any) -> None:
     """Write ``encode(value)`` to ``path`` whole or not at all (a reader never sees half)."""
     tmp = f"{path}.part"
     with open(tmp, "wb") as fh:
@@ -190,12 +192,12 @@ def save(path, value):
 # A call on a Unix socket: an 8-byte length, then the message; one call per connection.
 
 
-def send(sock, value):
+def send(sock: socket.socket, value: Any) -> None:
     data = encode(value)
     sock.sendall(struct.pack("<Q", len(data)) + data)
 
 
-def receive(sock, caps=Caps()):
+def receive(sock: socket.socket, caps: Caps = Caps()) -> Any:
     size = struct.unpack("<Q", _exactly(sock, 8))[0]
     if size > caps.total:
         raise WireError(f"message larger than {caps.total // 2**20} MiB")
@@ -217,7 +219,7 @@ class LentFunctionError(RuntimeError):
     """The course's function, called through a stand-in, raised (or could not be reached)."""
 
 
-def stand_in(address, module, name):
+def stand_in(address: str, module: str, name: str) -> Callable[..., Any]:
     """A function that runs the course's ``module.name`` in the trusted process at ``address``.
 
     Its arguments and result travel as plain values (arrays, numbers, tuples,

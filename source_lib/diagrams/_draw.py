@@ -4,7 +4,13 @@ Coordinates are data units on an axes with equal aspect and no frame, so a
 diagram is laid out in "cells" (one array entry = one unit square) and scales
 with the page width.
 """
+from collections.abc import Iterable
+from typing import Any
+
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
 # Colour-blind-safe (Okabe-Ito) fills, light enough for black text on them.
@@ -16,7 +22,8 @@ PALETTE = {
 FONT_SIZE = 11
 
 
-def canvas(width, height, size=(7.0, None)):
+def canvas(width: float, height: float,
+           size: tuple[float, float | None] = (7.0, None)) -> tuple[Figure, Axes]:
     """A figure whose axes span ``[0, width] x [0, height]`` in data units, y up.
 
     ``size`` is the figure's (width, height) in inches; a height of ``None`` keeps the
@@ -33,7 +40,8 @@ def canvas(width, height, size=(7.0, None)):
     return fig, ax
 
 
-def box(ax, x, y, w, h, text="", fill="neutral", size=FONT_SIZE, **kw):
+def box(ax: Axes, x: float, y: float, w: float, h: float, text: str | int = "", fill: str = "neutral",
+        size: float = FONT_SIZE, **kw: Any) -> None:
     """A rectangle with its lower-left corner at (x, y) and ``text`` centred in it."""
     ax.add_patch(Rectangle((x, y), w, h, facecolor=PALETTE.get(fill, fill),
                            edgecolor=PALETTE["edge"], linewidth=kw.pop("lw", 1.0), **kw))
@@ -41,8 +49,9 @@ def box(ax, x, y, w, h, text="", fill="neutral", size=FONT_SIZE, **kw):
         ax.text(x + w / 2, y + h / 2, str(text), ha="center", va="center", fontsize=size)
 
 
-def grid(ax, x, y, values, fill="input", highlight=(), highlight_fill="highlight",
-         size=FONT_SIZE, fmt="{:g}"):
+def grid(ax: Axes, x: float, y: float, values: np.ndarray | list[list] | tuple[int, int],
+         fill: str = "input", highlight: Iterable[tuple[int, int]] = (),
+         highlight_fill: str = "highlight", size: float = FONT_SIZE, fmt: str = "{:g}") -> None:
     """A 2-d array drawn as unit cells, row 0 at the top, its lower-left corner at (x, y).
 
     ``values`` is a 2-d sequence (entries drawn with ``fmt``, ``None`` leaves a cell
@@ -60,7 +69,9 @@ def grid(ax, x, y, values, fill="input", highlight=(), highlight_fill="highlight
                 fill=highlight_fill if (r, c) in marked else fill, size=size)
 
 
-def arrow(ax, start, end, text="", color="edge", size=FONT_SIZE, offset=(0, 0.25), **kw):
+def arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], text: str = "",
+          color: str = "edge", size: float = FONT_SIZE, offset: tuple[float, float] = (0, 0.25),
+          **kw: Any) -> None:
     """An arrow from ``start`` to ``end`` (data coordinates), ``text`` beside its middle."""
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle=kw.pop("style", "-|>"),
                                  mutation_scale=kw.pop("head", 14),
@@ -71,7 +82,7 @@ def arrow(ax, start, end, text="", color="edge", size=FONT_SIZE, offset=(0, 0.25
         ax.text(mx, my, text, ha="center", va="bottom", fontsize=size)
 
 
-def label(ax, x, y, text, size=FONT_SIZE, **kw):
+def label(ax: Axes, x: float, y: float, text: str, size: float = FONT_SIZE, **kw: Any) -> None:
     """Text at (x, y), centred unless ``ha``/``va`` say otherwise."""
     kw.setdefault("ha", "center")
     kw.setdefault("va", "center")

@@ -1,5 +1,6 @@
 """Diagrams of Chapter 5: the sparse autoencoder, from a patch to a sparse code and back."""
 import numpy as np
+from matplotlib.figure import Figure
 
 from ._draw import PALETTE, arrow, box, canvas, label
 
@@ -37,7 +38,7 @@ def _pixels(ax, x, y, values):
             box(ax, x + c, y + rows - 1 - r, 1, 1, fill=_grey(value), lw=0.6)
 
 
-def sparse_autoencoder():
+def sparse_autoencoder() -> Figure:
     """The sparse autoencoder of the chapter, with D = 64 and H = 25.
 
     An 8 x 8 input patch (64 input units, one per pixel) goes through ``W1``

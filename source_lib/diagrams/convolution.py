@@ -1,5 +1,6 @@
 """Chapter 2 diagrams: a sliding filter, im2col, transposed convolution, receptive fields."""
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ._draw import FONT_SIZE, PALETTE, arrow, box, canvas, grid, label
@@ -31,7 +32,7 @@ def _cell(ax, grid_x, grid_y, rows, r, c):
     return grid_x + c, grid_y + rows - 1 - r
 
 
-def sliding_window():
+def sliding_window() -> Figure:
     """A 3x3 filter sliding with stride 2 over a 5x5 input padded by 1.
 
     Three positions of the filter are outlined on the padded input in three colours,
@@ -85,7 +86,7 @@ def sliding_window():
     return fig
 
 
-def im2col():
+def im2col() -> Figure:
     """im2col: the windows of a 3x4 input become the columns of a matrix.
 
     Two 2x2 filters become the rows of a weight matrix; one matrix product gives
@@ -168,7 +169,7 @@ def im2col():
     return fig
 
 
-def transposed_convolution():
+def transposed_convolution() -> Figure:
     """A transposed convolution with a 3x3 filter, stride 2 and padding 1.
 
     Each entry of a 2x2 input scatters a copy of the filter scaled by it into a 5x5
@@ -254,7 +255,7 @@ def _cone(ax, layer_y, x0, top_layer, top_index, color, tint):
     return counts
 
 
-def receptive_field():
+def receptive_field() -> Figure:
     """The receptive fields of stacked 3x3 convolutions with stride 1.
 
     Left, a side view of one row of an input and of three stacked layers: a unit of

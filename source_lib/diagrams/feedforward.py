@@ -1,4 +1,5 @@
 """Diagrams of Chapter 1: the two-layer network and its computation graphs."""
+from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from source_lib.diagrams._draw import FONT_SIZE, PALETTE, arrow, box, canvas, label
@@ -19,7 +20,7 @@ def _line(ax, start, end, color="muted", lw=0.8, style="-", zorder=1):
             linewidth=lw, linestyle=style, zorder=zorder)
 
 
-def network():
+def network() -> Figure:
     """The chapter's two-layer network: D inputs, K hidden units, C output units.
 
     Every input is connected to every hidden unit by an entry of ``W1`` (K, D), every
@@ -102,7 +103,7 @@ _GRAPHS = {
 }
 
 
-def computation_graph(network="sigmoid"):
+def computation_graph(network: str = "sigmoid") -> Figure:
     """The forward and the backward pass of one of the chapter's networks as a graph.
 
     ``network="sigmoid"`` draws the two-layer sigmoid network with the MSE loss of

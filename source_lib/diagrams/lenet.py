@@ -1,4 +1,6 @@
 """Diagrams of the LeNet chapter: the LeNet-5 architecture, layer by layer."""
+from matplotlib.figure import Figure
+
 from ._draw import FONT_SIZE, arrow, box, canvas, label
 
 # (name, operation, channels, height = width of the maps or None, units, parameters)
@@ -26,7 +28,7 @@ def _stack(ax, cx, base, channels, side, fill, shown=4, step=0.5):
     return x0, x0 + width
 
 
-def lenet5_architecture():
+def lenet5_architecture() -> Figure:
     """LeNet-5 as built in this chapter: every layer with its output and parameters.
 
     The input is drawn as a 28 x 28 digit inside its 2-pixel border of zeros (the

@@ -1,5 +1,6 @@
 """Chapter 3's diagrams: pooling windows, the backward pass's routing, adaptive windows."""
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..pooling import (
@@ -62,7 +63,7 @@ def _argmax_cells(x, pool_param):
     return [tuple(int(v) for v in rc) for rc in np.argwhere(dx[0, 0] != 0)]
 
 
-def pooling_windows():
+def pooling_windows() -> Figure:
     """Max and average pooling of a 4x4 input with 2x2 windows and stride 2.
 
     The four windows are coloured, each window's maximum is marked, and the 2x2
@@ -82,7 +83,7 @@ def pooling_windows():
     return fig
 
 
-def gradient_routing():
+def gradient_routing() -> Figure:
     """The backward pass of 2x2 pooling with stride 2, with numbers.
 
     Top row, max pooling: each upstream gradient goes to the maximum of its
@@ -115,7 +116,7 @@ def gradient_routing():
     return fig
 
 
-def adaptive_windows(cases=((5, 2), (5, 3))):
+def adaptive_windows(cases: tuple[tuple[int, int], ...] = ((5, 2), (5, 3))) -> Figure:
     """The rows that each output row of adaptive average pooling averages.
 
     One panel per (H, H') in ``cases``: the H input rows as a strip of cells, and
