@@ -52,12 +52,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .regions import MARKER_PAIRS
 from .sandbox.policy import QUIET_TENSORFLOW
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
 
-REGIONS = (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"), ("### BEGIN SOLUTION", "### END SOLUTION"))
+REGIONS = MARKER_PAIRS
 
 # Notebook kernelspec key holding the digest of the local modules it imports.
 DIGEST_KEY = "nnfs_local_modules"
@@ -413,7 +414,9 @@ TEX_PACKAGES = (
 )
 
 
-def run_jupyter_book(root: str | os.PathLike[str], env: Mapping[str, str] | None = None, *options: str) -> int:
+def run_jupyter_book(
+    root: str | os.PathLike[str], env: Mapping[str, str] | None = None, *options: str
+) -> int:
     """``jupyter-book build root -W -n --keep-going *options`` (strict: any warning fails);
     its exit status."""
     exe = Path(sys.executable).with_name("jupyter-book")

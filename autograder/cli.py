@@ -2,13 +2,14 @@
 
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .course import CHAPTERS, Course, chapter_for
+from .course import CHAPTERS, Chapter, Course, chapter_for
 from .sandbox.policy import QUIET_TENSORFLOW
 
 app = typer.Typer(
@@ -48,7 +49,7 @@ def _fail(exc):
 
 
 @app.command()
-def release(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
+def release(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt) -> None:
     """Make the student release: notebooks through nbgrader, source_lib stubbed."""
     from .nbgrader_ext.nbgrader_cli import NbgraderError
     from .release import release as do_release
@@ -65,7 +66,7 @@ def edition(
         ..., help="Folder of the student edition (new, empty, or a clone of the published edition)."
     ),
     course: Path | None = CourseOpt,
-):
+) -> None:
     """Write the student edition, the public repository the book's launch buttons open:
     released notebooks in book/, the stubbed source_lib (pip-installable), Binder's files."""
     from .edition import EditionError, make_edition
@@ -78,7 +79,7 @@ def edition(
 
 
 @app.command("sample-class")
-def sample_class(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
+def sample_class(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt) -> None:
     """Put the bundled sample class into assignments/submitted (needs a release)."""
     from .corpus import CorpusError
     from .corpus import sample_class as do_sample
@@ -108,7 +109,7 @@ def grade(
     timeout: float | None = typer.Option(
         None, "--timeout", min=1, help="Seconds allowed for one submission (default: 600)."
     ),
-):
+) -> None:
     """Autograde assignments/submitted into the gradebook; write feedback and grades CSV.
 
     Submissions already graded, and unchanged since, are skipped: after a crash,
@@ -159,7 +160,7 @@ def export(
         "--column",
         help="Canvas column of an assignment, e.g. 'ch01_feedforward=Feed-forward networks (4242)'.",
     ),
-):
+) -> None:
     """Write the grades from the gradebook, as nbgrader's CSV or an LMS's import file."""
     from .lms import LmsError, export_grades
 
@@ -188,7 +189,7 @@ def collect(
         help="The LMS's roster export (Canvas gradebook CSV, Moodle "
         "grading worksheet): student ids from logins.",
     ),
-):
+) -> None:
     """Put an LMS's submissions download into assignments/submitted/<student>/<assignment>."""
     from .lms import LmsError
     from .lms import collect as do_collect
@@ -225,7 +226,7 @@ def feedback_bundle(
     roster: Path | None = typer.Option(
         None, "--roster", help="The LMS's roster export (default: what collect recorded)."
     ),
-):
+) -> None:
     """Zip the feedback pages named for the LMS's feedback upload."""
     from .lms import LmsError
     from .lms import feedback_bundle as do_bundle
@@ -240,7 +241,7 @@ def feedback_bundle(
 
 
 @app.command()
-def report(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
+def report(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt) -> None:
     """Write each assignment's class summary (score histogram, pass rate per test) as HTML."""
     from .grading.report import write_report
 
@@ -251,7 +252,7 @@ def report(assignments: list[str] | None = ChaptersArg, course: Path | None = Co
 
 
 @app.command("table")
-def table_cmd(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt):
+def table_cmd(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt) -> None:
     """Print the grade table from the gradebook."""
     print_table(_course(course), _chapters(assignments))
 
@@ -285,7 +286,7 @@ def validate(
     workers: int | None = typer.Option(
         None, "--workers", min=1, help="Processes at once (default: one per core)."
     ),
-):
+) -> None:
     """Check the trusted checks on every chapter's sample class over many student ids:
     solution and alternatives pass on every id, each bug fails the checks that name it on
     at least 99% of the ids and no other check on any id; the blank release and the attacks
@@ -405,7 +406,7 @@ def book(
         "--pdf",
         help="Also write the whole book as a PDF (LaTeX, offline; needs Debian's TeX Live, see .ci/run).",
     ),
-):
+) -> None:
     """Build the HTML book (strict: warnings are errors) into _build/html; --pdf also the PDF."""
     c = _course(course)
     env = dict(os.environ, **QUIET_TENSORFLOW)
@@ -426,7 +427,7 @@ def book(
 def strip_outputs(
     notebooks: list[Path] = typer.Argument(None, help="Notebooks (default: every chapter in book/)."),
     course: Path | None = CourseOpt,
-):
+) -> None:
     """Clear the outputs no test compares before a commit (see autograder/claims.py)."""
     import nbformat
 
@@ -441,7 +442,7 @@ def strip_outputs(
 
 
 @app.command()
-def links(course: Path | None = CourseOpt):
+def links(course: Path | None = CourseOpt) -> None:
     """Check the book's external links (needs the internet); exit 1 if one is broken.
 
     Sphinx's linkcheck builder on the book's text, notebooks not executed; the
@@ -467,7 +468,7 @@ def links(course: Path | None = CourseOpt):
         _fail("the link check failed (see the messages above)")
 
 
-def print_table(course, chapters):
+def print_table(course: Course, chapters: Iterable[Chapter]) -> None:
     from .grading import short_id, table
 
     for chapter in chapters:
@@ -495,5 +496,5 @@ def _fmt(cell):
     return f"{cell.score:g}" if cell.score else "[red]0[/red]"
 
 
-def main():
+def main() -> None:
     app()

@@ -2,16 +2,21 @@
 
 Adding a chapter: a notebook in ``book/``, a module in ``source_lib/``, trusted
 checks in ``autograder/checks/<module>.py``, a mutant corpus in
-``autograder/corpus/<module>.py``, and one ``Chapter`` line below.
+``autograder/corpus/<module>.py``, and its line in ``_toc.yml``: ``CHAPTERS`` is read
+from those (``read_chapters``).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+
+import yaml
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -37,14 +42,38 @@ class Chapter:
         return f"{self.module}.ipynb"
 
 
-CHAPTERS = [
-    Chapter(1, "feedforward", "Feed-forward networks"),
-    Chapter(2, "convolution", "Convolution"),
-    Chapter(3, "pooling", "Pooling"),
-    Chapter(4, "normalization", "Normalization", extra_modules=("keras_layers",)),
-    Chapter(5, "autoencoder", "Sparse autoencoders"),
-    Chapter(6, "lenet", "LeNet"),
-]
+TOC_PART = "Chapters"  # the part of _toc.yml whose entries are the graded chapters
+TITLE_RE = re.compile(r"#\s*Chapter (\d+):\s*(.+)")
+
+
+def read_chapters(root: Path) -> list[Chapter]:
+    """The chapters of the course checkout at ``root``, from what it holds already.
+
+    Number and module: the order and files of ``_toc.yml``'s "Chapters" part. Title:
+    the notebook's first line, ``# Chapter N: Title``. More modules: those holding the
+    chapter's other tasks (``Task N.M`` docstrings in ``source_lib``).
+    """
+    from .tasks import chapter_tasks
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    part = next((p for p in toc.get("parts", []) if p.get("caption") == TOC_PART), None)
+    if part is None:
+        raise ValueError(f"{root / '_toc.yml'} has no part captioned {TOC_PART!r}")
+    chapters = []
+    for number, entry in enumerate(part["chapters"], 1):
+        module = Path(entry["file"]).name
+        notebook = root / "book" / f"{module}.ipynb"
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        first = "".join(cells[0]["source"]).splitlines()[0] if cells else ""
+        match = TITLE_RE.fullmatch(first.strip())
+        if not match or int(match.group(1)) != number:
+            raise ValueError(f"{notebook} must start with '# Chapter {number}: <title>', not {first!r}")
+        extra = sorted({t.module for t in chapter_tasks(number, root / "source_lib")} - {module})
+        chapters.append(Chapter(number, module, match.group(2).strip(), tuple(extra)))
+    return chapters
+
+
+CHAPTERS = read_chapters(PACKAGE_DIR.parent)
 
 
 def chapter_for(assignment: str) -> Chapter:

@@ -15,8 +15,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+# nbgrader's markers, written here once: the solution regions of source_lib and of the
+# notebooks' answer cells, and the hidden part of a notebook's test cell.
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+MARKER_PAIRS = ((HIDDEN_BEGIN, HIDDEN_END), (BEGIN, END))
 TASK_RE = re.compile(r"^\s*Task (\d+\.\d+)\b")
 # A stub line of the release, as corpus edits and attacks find it: group 1 is its task.
 STUB_RE = r'raise NotImplementedError\(unwritten\("Task (\d+\.\d+)[^"]*"\)\)'
@@ -35,6 +40,7 @@ class Region:
     function: str
     task: str
     lines: tuple  # the solution lines between the markers
+    qualname: str = ""  # "sigmoid", or "BatchNormLayer.call" for a method
 
     @property
     def stub(self) -> str:
@@ -44,11 +50,21 @@ class Region:
         )
 
 
-def _enclosing_functions(tree):
+def _enclosing_functions(tree: ast.Module) -> list[tuple[int, int, ast.FunctionDef, str]]:
+    """(first line, last line, node, qualified name) of every function, 0-based lines."""
     spans = []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            spans.append((node.lineno - 1, node.end_lineno - 1, node))
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                spans.append((child.lineno - 1, child.end_lineno - 1, child, prefix + child.name))
+                visit(child, f"{prefix}{child.name}.<locals>.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
     return spans
 
 
@@ -70,7 +86,7 @@ def find_regions(path: str | os.PathLike[str], text: str | None = None) -> list[
             inside = [s for s in spans if s[0] < begin <= s[1]]
             if not inside:
                 raise RegionError(f"{path}:{begin + 1}: solution region outside a function")
-            func = max(inside, key=lambda s: s[0])[2]
+            _, _, func, qualname = max(inside, key=lambda s: s[0])
             doc = ast.get_docstring(func) or ""
             match = TASK_RE.match(doc)
             if not match:
@@ -80,7 +96,9 @@ def find_regions(path: str | os.PathLike[str], text: str | None = None) -> list[
                 )
             indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
             regions.append(
-                Region(path, begin, i, indent, func.name, match.group(1), tuple(lines[begin + 1 : i]))
+                Region(
+                    path, begin, i, indent, func.name, match.group(1), tuple(lines[begin + 1 : i]), qualname
+                )
             )
             begin = None
     if begin is not None:

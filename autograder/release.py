@@ -18,10 +18,8 @@ import nbformat
 
 from .course import CHAPTERS, Chapter, Course
 from .nbgrader_ext.nbgrader_cli import NbgraderError, nbgrader
-from .regions import library_files, solution_lines, stub_text
+from .regions import HIDDEN_BEGIN, HIDDEN_END, library_files, solution_lines, stub_text
 from .student_text import bibliography, edition_config, rewrite_notebook
-
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 class ReleaseError(NbgraderError):

@@ -38,14 +38,15 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from .checks import decide, get, probe_id, run_checks, trials_for
-from .corpus import Submission, corpus, library_texts
-from .course import Course, chapter_for
+from .checks import Check, decide, get, probe_id, run_checks, trials_for
+from .corpus import TRUSTED_KINDS, Submission, corpus, library_texts
+from .course import Chapter, Course, chapter_for
 from .grading import default_workers
 from .probes import ProbeResult, collect, error_text
 from .sandbox.policy import QUIET_TENSORFLOW
@@ -56,21 +57,17 @@ KERAS_CHUNK = 20  # ids per work unit of a Keras check (they are slow: spread th
 MAX_MESSAGE = 400  # characters of an example failure kept per row
 
 
-def kind_of(sub):
+def kind_of(sub: Submission) -> str:
     """``"correct"``, ``"mutant"`` (both run in-process) or ``"sandboxed"``.
 
-    Only the solution, ``alt-*`` and ``bug-*`` submissions are run without the
-    sandbox; the blank release, the attacks and anything else are not trusted.
+    Only the fixtures of a trusted kind (``corpus.TRUSTED_KINDS``: the instructor's
+    code and its mutants) run without the sandbox; the blank release and the attacks
+    never do, whatever their names.
     """
-    name = sub.student
-    if name == "solution" or name.startswith("alt-"):
-        return "correct"
-    if name.startswith("bug-"):
-        return "mutant"
-    return "sandboxed"
+    return sub.kind if sub.kind in TRUSTED_KINDS else "sandboxed"
 
 
-def student_ids(count, seed=0):
+def student_ids(count: int, seed: int = 0) -> list[str]:
     """``count`` distinct random student ids (the same for a given ``seed``)."""
     rng, ids, seen = random.Random(seed), [], set()
     while len(ids) < count:
@@ -81,7 +78,7 @@ def student_ids(count, seed=0):
     return ids
 
 
-def is_keras(chk):
+def is_keras(chk: Check) -> bool:
     return bool(getattr(chk, "keras", False))
 
 
@@ -99,7 +96,7 @@ class CheckRow:
     error: str = None  # the check itself broke (drawing its trials, say)
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.error is None and not any(self.false_failures.values())
 
 
@@ -115,11 +112,11 @@ class MutantRow:
     examples: dict = field(default_factory=dict)  # check -> (id, message) (a miss or a double)
 
     @property
-    def rate(self):
+    def rate(self) -> float:
         return self.caught / self.ids if self.ids else 0.0
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.ids > 0 and self.rate >= CATCH_GOAL and not self.double
 
 
@@ -134,17 +131,17 @@ class Result:
     error: str = None  # the grader itself broke
 
     @property
-    def caught(self):
+    def caught(self) -> bool:
         """Caught when every check that names it fails."""
         return self.error is None and self.expected <= self.failed
 
     @property
-    def false_failures(self):
+    def false_failures(self) -> frozenset[str]:
         """Checks failed that should have passed."""
         return self.failed - self.expected
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.caught and not self.false_failures
 
 
@@ -158,7 +155,7 @@ class ChapterReport:
     seconds: float  # work time spent on the chapter (summed over processes)
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return (
             all(r.ok for r in self.checks)
             and all(m.ok for m in self.mutants)
@@ -177,6 +174,10 @@ class Unit:
     ids: tuple  # (student id, run the correct submissions, run the bugs)
     correct: tuple  # Submissions
     mutants: tuple
+
+
+# what ``run_unit`` gives: (unit, {student: ([ids run], [failed ids], example)}, error, seconds)
+_UnitResult = tuple[Unit, dict[str, tuple[list[str], list[str], tuple[str, str] | None]], str | None, float]
 
 
 _PACKAGES = {}  # (chapter, submission, substituted modules) -> imported package name
@@ -272,7 +273,7 @@ def _verdict(module, problem, chk, trials, probes, reference, checking):
     return decide(chk, trials, results, checking)
 
 
-def run_unit(unit):
+def run_unit(unit: Unit) -> _UnitResult:
     """Run one work unit.
 
     Returns ``(unit, {student: ([ids run], [failed ids], example)}, error, seconds)``.
@@ -310,7 +311,15 @@ def run_unit(unit):
     return unit, outcome, error, time.monotonic() - started
 
 
-def plan(course, chapter, sample, ids, keras_ids, mutant_ids, seed=0):
+def plan(
+    course: Course,
+    chapter: Chapter,
+    sample: Sequence[Submission],
+    ids: int,
+    keras_ids: int,
+    mutant_ids: int,
+    seed: int = 0,
+) -> list[Unit]:
     """The work units of a chapter's in-process runs."""
     names = sorted(corpus(chapter.module).ALL)
     correct = tuple(s for s in sample if kind_of(s) == "correct")
@@ -371,7 +380,9 @@ def _environ(values):
                 os.environ[k] = v
 
 
-def run_units(units, workers, done=lambda result: None):
+def run_units(
+    units: Iterable[Unit], workers: int, done: Callable[[_UnitResult], object] = lambda result: None
+) -> list[_UnitResult]:
     """Run the units (the slowest first), in a pool of ``workers`` processes when > 1.
 
     ``done(result)`` is called as each unit's result comes in.
@@ -400,7 +411,7 @@ def run_units(units, workers, done=lambda result: None):
 def _grade_one(course, chapter, sub, all_checks):
     """Grade one submission in the sandbox, as a real batch does, on one id (its name)."""
     expected = frozenset(all_checks if sub.fails is None else sub.fails)
-    result = Result(sub.student, "blank" if sub.student == "blank" else "attack", expected)
+    result = Result(sub.student, "blank" if sub.kind == "blank" else "attack", expected)
     try:
         with tempfile.TemporaryDirectory(prefix="nnfs-validate-") as tmp:
             for rel, text in library_texts(course, chapter, sub).items():
@@ -418,16 +429,16 @@ def _grade_one(course, chapter, sub, all_checks):
 
 
 def validate(
-    course,
-    chapters,
-    ids=IDS,
-    keras_ids=KERAS_IDS,
-    mutant_ids=MUTANT_IDS,
-    workers=None,
-    seed=0,
-    samples=None,
-    log=print,
-):
+    course: Course,
+    chapters: Sequence[Chapter],
+    ids: int = IDS,
+    keras_ids: int = KERAS_IDS,
+    mutant_ids: int = MUTANT_IDS,
+    workers: int | None = None,
+    seed: int = 0,
+    samples: Mapping[str, Iterable[Submission]] | None = None,
+    log: Callable[[str], object] = print,
+) -> list[ChapterReport]:
     """Validate the trusted checks on every chapter's sample class; one ``ChapterReport`` each.
 
     ``samples`` maps a chapter's module to the submissions to use instead of

@@ -116,10 +116,11 @@ def test_the_sample_bugs_are_caught_without_double_penalty():
 
 
 def test_the_sandbox_grades_the_blank_and_the_attacks():
-    """Only the solution, ``alt-*`` and ``bug-*`` submissions run in-process."""
+    """Only the fixtures of a trusted kind run in-process, whatever their names."""
     kinds = {s.student: kind_of(s) for s in corpus(FEEDFORWARD.module).SAMPLE_CLASS}
     assert kinds["blank"] == kinds["attack-library"] == kinds["attack-cell"] == "sandboxed"
-    assert kind_of(dataclasses.replace(submission("solution"), student="other")) == "sandboxed"
+    assert kind_of(dataclasses.replace(submission("solution"), kind="attack")) == "sandboxed"
+    assert kind_of(dataclasses.replace(submission("attack-cell"), student="solution")) == "sandboxed"
     result = _grade_one(
         Course(REPO), FEEDFORWARD, submission("attack-library"), corpus(FEEDFORWARD.module).ALL
     )

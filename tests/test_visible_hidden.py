@@ -37,6 +37,7 @@ import pytest
 from autograder import checks
 from autograder.corpus import corpus, library_texts
 from autograder.course import CHAPTERS, Course
+from autograder.regions import BEGIN
 from autograder.release import HIDDEN_BEGIN, HIDDEN_END
 from autograder.sandbox.policy import QUIET_TENSORFLOW
 
@@ -122,10 +123,10 @@ def plan_for(chapter):
             continue
         meta = cell.metadata.get("nbgrader", {})
         # solutions live in source_lib: the release strips only the hidden tests of code cells
-        assert "BEGIN SOLUTION" not in cell.source, f"{chapter.notebook} cell {index}"
+        assert BEGIN not in cell.source, f"{chapter.notebook} cell {index}"
         if meta.get("grade"):
-            names = tuple(checks.checks_named_in(cell.source))
-            assert names, f"{chapter.notebook} cell {index}: a grade cell names no trusted check"
+            names = tuple(checks.checks_for_grade_id(meta["grade_id"]))
+            assert names, f"{chapter.notebook} cell {index}: a grade cell that grades no task"
             grade_cells.append(GradeCell(index, meta["grade_id"], names))
             code.append((index, visible_source(cell.source), True))
         elif "grading-skip" not in cell.metadata.get("tags", []):

@@ -13,8 +13,8 @@ was wrong and why, naming the common mistake it matches
 (``source_lib.mistakes``).
 
 A chapter's checks live in ``checks/<module>.py`` and register themselves with
-``@check``; a notebook's grade cell names its check in its hidden part as
-``# trusted check: <module>.<function>``.
+``@check("<module>.<function>")``, the task's function; the notebook grade cell of
+that task (``task_<chapter>_<n>_<function>``) is decided by it (``autograder/tasks.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
-import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +31,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from ..probes import Limits, Probe, ProbeResult, run_probes
+from ..tasks import SOURCE_LIB, task_named, task_of_grade_id
 
 if TYPE_CHECKING:
     from ..course import Course
-
-CHECK_RE = re.compile(r"#\s*trusted check:\s*([\w.]+)")
 
 
 @dataclass
@@ -186,7 +184,6 @@ def layer_pair(
     module: str,
     forward: str,
     backward: str,
-    tasks: tuple[str, str],
     cases: Callable[[np.random.Generator], Iterable[tuple[str, dict[str, np.ndarray], tuple[Any, ...]]]],
     grads: Sequence[str] = ("dx",),
     lend: tuple[Sequence[str], Sequence[str]] = ((), ()),
@@ -196,7 +193,7 @@ def layer_pair(
 
     ``cases(rng)`` yields ``(description, inputs, params)`` per trial; the
     forward check compares ``out``, the backward check the gradients ``grads``
-    (see ``layer_trial``). ``tasks`` is the pair of task numbers, ``lend`` the
+    (see ``layer_trial``). ``lend`` is the
     pair of ``layer_trial`` lends; ``scales(inputs, dout, params)`` those of
     the backward check's gradients.
     """
@@ -221,8 +218,8 @@ def layer_pair(
 
         return make
 
-    check(f"{module}.{forward}", tasks[0])(make_trials(False))
-    check(f"{module}.{backward}", tasks[1])(make_trials(True))
+    check(f"{module}.{forward}")(make_trials(False))
+    check(f"{module}.{backward}")(make_trials(True))
 
 
 def call(fn: str, *args: Any, as_: str = "out", **kwargs: Any) -> dict[str, Any]:
@@ -232,12 +229,14 @@ def call(fn: str, *args: Any, as_: str = "out", **kwargs: Any) -> dict[str, Any]
 
 def check(
     name: str,
-    task: str,
     reference: bool = True,
     reference_modules: Iterable[str] = (),
     keras: bool = False,
 ) -> Callable[[_MakeTrials], _MakeTrials]:
     """Register ``make_trials(rng, ref) -> [Trial]`` as the trusted check ``name``.
+
+    ``name`` is its task's function, ``<module>.<qualified name>``; the task number
+    comes from the task registry (``autograder/tasks.py``), so it is written once.
 
     With ``reference=False`` the check computes its expected values itself and
     gets ``ref=None`` (no instructor module imported, e.g. no TensorFlow).
@@ -247,6 +246,7 @@ def check(
     """
 
     def register(make_trials):
+        task = task_named(name).number
         REGISTRY[name] = Check(name, task, make_trials, reference, tuple(reference_modules), keras)
         return make_trials
 
@@ -261,9 +261,11 @@ def get(name: str) -> Check:
     return REGISTRY[name]
 
 
-def checks_named_in(source: str) -> list[str]:
-    """The trusted check names in a grade cell's source."""
-    return CHECK_RE.findall(source)
+def checks_for_grade_id(grade_id: str, source_lib: Path | None = None) -> list[str]:
+    """The trusted checks that decide the notebook grade cell ``grade_id``: its task's
+    (``task_1_1_sigmoid`` -> ``feedforward.sigmoid``); none for a written answer."""
+    task = task_of_grade_id(grade_id, source_lib or SOURCE_LIB)
+    return [task.name] if task else []
 
 
 def seed_for(student: str, check_name: str) -> int:

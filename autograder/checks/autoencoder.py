@@ -28,7 +28,7 @@ def _patches(rng):
     return np.clip(patches, 0.0, 1.0)
 
 
-@check("autoencoder.preprocess_patches", task="5.1")
+@check("autoencoder.preprocess_patches")
 def preprocess_patches(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for _ in range(2):
@@ -65,7 +65,7 @@ def _problem(rng):
     return X, params, hyper
 
 
-@check("autoencoder.sparse_autoencoder_loss", task="5.2")
+@check("autoencoder.sparse_autoencoder_loss")
 def sparse_autoencoder_loss(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for _ in range(2):
@@ -139,7 +139,7 @@ def _training_judge(ref, X, H, hyper, max_iter, seed):
     return judge
 
 
-@check("autoencoder.train_autoencoder", task="5.3")
+@check("autoencoder.train_autoencoder")
 def train_autoencoder(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     N, H = int(rng.integers(30, 50)), int(rng.integers(3, 7))
     side = int(rng.integers(3, 5))

@@ -39,7 +39,7 @@ def _describe(xs, ws, cp):
     return f"x {xs}, w {ws}, stride {cp['stride']}, pad {cp['pad']}"
 
 
-@check("convolution.conv_output_size", task="2.1")
+@check("convolution.conv_output_size")
 def conv_output_size(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     cases = []
     for _ in range(6):
@@ -55,7 +55,7 @@ def conv_output_size(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     ]
 
 
-@check("convolution.conv_layer_cost", task="2.2")
+@check("convolution.conv_layer_cost")
 def conv_layer_cost(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for _ in range(2):
@@ -116,7 +116,6 @@ layer_pair(
     "convolution",
     "conv_forward_naive",
     "conv_backward_naive",
-    ("2.3", "2.4"),
     _conv_cases,
     grads=("dx", "dw", "db"),
     lend=(SIZE, SIZE),
@@ -126,7 +125,6 @@ layer_pair(
     "convolution",
     "conv_transpose_forward",
     "conv_transpose_backward",
-    ("2.5", "2.6"),
     _transpose_cases,
     grads=("dx", "dw", "db"),
     scales=_bias_scale,

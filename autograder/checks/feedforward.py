@@ -29,7 +29,7 @@ def _ref_weights(w):
     return {k: (float(v) if np.ndim(v) == 0 else v.copy()) for k, v in w.items()}
 
 
-@check("feedforward.sigmoid", task="1.1")
+@check("feedforward.sigmoid")
 def sigmoid(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     z = rng.standard_normal(distinct(rng, 2, 9, 2)) * 4
     extreme = np.array([-1000.0, -40.0, -1e-3, 0.0, 1e-3, 40.0, 1000.0])
@@ -51,7 +51,7 @@ def sigmoid(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     ]
 
 
-@check("feedforward.sigmoid_grad", task="1.2")
+@check("feedforward.sigmoid_grad")
 def sigmoid_grad(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     z = rng.standard_normal(distinct(rng, 2, 9, 2)) * 3
     return [
@@ -81,7 +81,7 @@ def _network_trials(rng, ref, single):
     return trials
 
 
-@check("feedforward.forward_propagation", task="1.3")
+@check("feedforward.forward_propagation")
 def forward_propagation(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     out = []
     for desc, X, w, _ in _network_trials(rng, ref, single=True):
@@ -99,7 +99,7 @@ def forward_propagation(rng: np.random.Generator, ref: ModuleType) -> list[Trial
     return out
 
 
-@check("feedforward.mse_loss", task="1.4")
+@check("feedforward.mse_loss")
 def mse_loss(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     out = []
     for shape in (distinct(rng, 3, 20, 1), distinct(rng, 3, 12, 2)):
@@ -132,7 +132,7 @@ def _per_example_scales(ref, X, Y_T, w):
     return scales
 
 
-@check("feedforward.back_propagation", task="1.5")
+@check("feedforward.back_propagation")
 def back_propagation(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     out = []
     for desc, X, w, C in _network_trials(rng, ref, single=True):
@@ -183,16 +183,15 @@ layer_pair(
     "feedforward",
     "affine_forward",
     "affine_backward",
-    ("1.6", "1.7"),
     _affine_cases,
     grads=("dx", "dw", "db"),
     # db sums dout over the batch, terms that may cancel: its scale is theirs
     scales=lambda inputs, dout, params: {"db": float(np.abs(dout).sum(axis=0).max())},
 )
-layer_pair("feedforward", "relu_forward", "relu_backward", ("1.8", "1.9"), _relu_cases)
+layer_pair("feedforward", "relu_forward", "relu_backward", _relu_cases)
 
 
-@check("feedforward.softmax_loss", task="1.10")
+@check("feedforward.softmax_loss")
 def softmax_loss(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for large, what in ((False, "random scores"), (True, "large scores (must not overflow)")):

@@ -23,7 +23,7 @@ def _shape(rng, spatial):
     return distinct(rng, 2, 7, 4)  # (N, H, W, C)
 
 
-@check("keras_layers.BatchNormLayer.build", task="4.9", reference=False, keras=True)
+@check("keras_layers.BatchNormLayer.build", reference=False, keras=True)
 def build(rng: np.random.Generator, ref: None) -> list[Trial]:
     trials = []
     for shared, spatial in ((False, bool(rng.integers(0, 2))), (True, True)):
@@ -56,7 +56,7 @@ def _batchnorm(x, gamma, beta, mean, var, eps):
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
 
 
-@check("keras_layers.BatchNormLayer.call", task="4.10", reference=False, keras=True)
+@check("keras_layers.BatchNormLayer.call", reference=False, keras=True)
 def call_(rng: np.random.Generator, ref: None) -> list[Trial]:
     trials = []
     for spatial in (False, True):

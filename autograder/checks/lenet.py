@@ -84,7 +84,7 @@ def _lenet_forward(ref, x, plan):
     return np.exp(out) / np.exp(out).sum(axis=1, keepdims=True)
 
 
-@check("lenet.build_lenet5", task="6.1", keras=True)
+@check("lenet.build_lenet5", keras=True)
 def build_lenet5(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     other = (int(rng.choice([32, 36])), 28, int(rng.integers(2, 4)))  # not square
@@ -140,7 +140,7 @@ def build_lenet5(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
 PARAMS = ("W1", "b1", "W2", "b2", "W3", "b3")
 
 
-@check("lenet.ThreeLayerConvNet.loss", task="6.2", reference_modules=EARLIER)
+@check("lenet.ThreeLayerConvNet.loss", reference_modules=EARLIER)
 def convnet_loss(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for _ in range(2):
@@ -196,7 +196,7 @@ def convnet_loss(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     return trials
 
 
-@check("lenet.sgd_momentum", task="6.3")
+@check("lenet.sgd_momentum")
 def sgd_momentum(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     trials = []
     for start in ("no velocity", "a velocity"):

@@ -7,7 +7,6 @@ group norm with N = 1 among the trials.
 """
 
 import copy
-
 from types import ModuleType
 
 import numpy as np
@@ -112,22 +111,22 @@ def _bn_trials(rng, ref, spatial, backward):
     return trials
 
 
-@check("normalization.batchnorm_forward", task="4.1")
+@check("normalization.batchnorm_forward")
 def batchnorm_forward(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     return _bn_trials(rng, ref, spatial=False, backward=False)
 
 
-@check("normalization.batchnorm_backward", task="4.2")
+@check("normalization.batchnorm_backward")
 def batchnorm_backward(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     return _bn_trials(rng, ref, spatial=False, backward=True)
 
 
-@check("normalization.spatial_batchnorm_forward", task="4.3")
+@check("normalization.spatial_batchnorm_forward")
 def spatial_batchnorm_forward(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     return _bn_trials(rng, ref, spatial=True, backward=False)
 
 
-@check("normalization.spatial_batchnorm_backward", task="4.4")
+@check("normalization.spatial_batchnorm_backward")
 def spatial_batchnorm_backward(rng: np.random.Generator, ref: ModuleType) -> list[Trial]:
     return _bn_trials(rng, ref, spatial=True, backward=True)
 
@@ -157,7 +156,6 @@ layer_pair(
     "normalization",
     "layernorm_forward",
     "layernorm_backward",
-    ("4.5", "4.6"),
     _ln_cases,
     grads=("dx", "dgamma", "dbeta"),
     scales=lambda i, d, p: _grad_scales(i["x"], d, i["gamma"], p[0]["eps"], per_example=True),
@@ -167,7 +165,6 @@ layer_pair(
     "normalization",
     "spatial_groupnorm_forward",
     "spatial_groupnorm_backward",
-    ("4.7", "4.8"),
     _gn_cases,
     grads=("dx", "dgamma", "dbeta"),
     lend=(("layernorm_forward",), ("layernorm_forward", "layernorm_backward")),

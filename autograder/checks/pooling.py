@@ -43,6 +43,6 @@ def _flatten_cases(rng):
     yield f"x of shape {x.shape}", {"x": x}, ()
 
 
-for _kind, _tasks in (("max", ("3.1", "3.2")), ("avg", ("3.3", "3.4"))):
-    layer_pair("pooling", f"{_kind}_pool_forward_naive", f"{_kind}_pool_backward_naive", _tasks, _pool_cases)
-layer_pair("pooling", "flatten_forward", "flatten_backward", ("3.5", "3.6"), _flatten_cases)
+for _kind in ("max", "avg"):
+    layer_pair("pooling", f"{_kind}_pool_forward_naive", f"{_kind}_pool_backward_naive", _pool_cases)
+layer_pair("pooling", "flatten_forward", "flatten_backward", _flatten_cases)

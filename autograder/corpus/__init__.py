@@ -21,8 +21,9 @@ from types import ModuleType
 
 import nbformat
 
-from ..course import Chapter, Course
+from ..course import Chapter, Course, chapter_for
 from ..regions import completed_text, library_files, stub_text
+from ..tasks import chapter_check_names
 
 
 class CorpusError(ValueError):
@@ -76,6 +77,17 @@ class EditAll:
         return result
 
 
+# What a fixture submission is. "correct" and "mutant" are the instructor's own code,
+# which validation may run without the sandbox; "blank" and "attack" never are.
+KINDS = ("correct", "mutant", "blank", "attack")
+TRUSTED_KINDS = ("correct", "mutant")
+
+
+def chapter_checks(module: str) -> frozenset[str]:
+    """The trusted checks of the chapter of ``module``: one per task (``autograder/tasks.py``)."""
+    return chapter_check_names(chapter_for(module).number)
+
+
 @dataclass(frozen=True)
 class Submission:
     """How one fixture student's submission is made from the course.
@@ -98,6 +110,11 @@ class Submission:
     fails: frozenset = field(default_factory=frozenset)
     transform: object = None
     files: object = None  # a function of the submission folder, called last (links, FIFOs...)
+    kind: str = "mutant"  # one of KINDS: what the submission is, whatever its name
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.student}: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
 
 
 def corpus(module: str) -> ModuleType:
@@ -149,7 +166,9 @@ def make_submission(course: Course, chapter: Chapter, sub: Submission, dest: Pat
     return dest
 
 
-def sample_class(course: Course, chapters: Iterable[Chapter], log: Callable[[str], object] = print) -> list[Path]:
+def sample_class(
+    course: Course, chapters: Iterable[Chapter], log: Callable[[str], object] = print
+) -> list[Path]:
     """Write every chapter's ``SAMPLE_CLASS`` into ``assignments/submitted``."""
     written = []
     for chapter in chapters:

@@ -56,7 +56,7 @@ def _steal():
     for path in _candidates():
         try:
             text = open(path).read()
-            if "BEGIN SOLUTION" not in text and "raise NotImplementedError" in text:
+            if BEGIN not in text and "raise NotImplementedError" in text:
                 continue
             spec = _util.spec_from_file_location("_stolen", path)
             mod = _util.module_from_spec(spec)
@@ -95,7 +95,7 @@ for root in ["/work", "/root", "/tmp", os.path.dirname(os.path.dirname(os.getcwd
                     text = open(os.path.join(folder, name)).read()
                 except OSError:
                     continue
-                if "BEGIN SOLUTION" in text or "@check(" in text:
+                if BEGIN in text or "@check(" in text:
                     print("SECRET", os.path.join(folder, name))
                     print(text)
 """
@@ -260,7 +260,7 @@ def _slow_cells(nb):
 
 
 def _attack(student, description, **kwargs):
-    return Submission(student, description, library="release", fails=ALL, **kwargs)
+    return Submission(student, description, library="release", fails=ALL, kind="attack", **kwargs)
 
 
 ATTACKS = [
@@ -370,6 +370,7 @@ SLOW_CHECK = Submission(
         ),
     ),
     fails=frozenset({"feedforward.back_propagation"}),
+    kind="attack",
 )
 
 # Chapter 5's training is graded on the course's cost, lent to the student's code:
@@ -404,6 +405,7 @@ LENT_ATTACKS = [
             Edit('"""\nimport numpy as np\n', '"""\nimport numpy as np\n' + READ_LENT),
             EditAll(STUB_RE.replace(r"(\d+\.\d+)", r"5\.3"), "return _read_lent()"),
         ),
+        kind="attack",
     ),
 ]
 LENT_HONEST = [s for s in corpus("autoencoder").SAMPLE_CLASS if s.student == "solution"]

@@ -35,7 +35,13 @@ def _links(links):
 
 def _attack(student, description, links):
     return Submission(
-        student, description, library="release", edits=(RETURN_ZERO,), fails=ALL, files=_links(links)
+        student,
+        description,
+        library="release",
+        edits=(RETURN_ZERO,),
+        fails=ALL,
+        files=_links(links),
+        kind="attack",
     )
 
 

@@ -95,7 +95,9 @@ def _delete_answer(nb):
 
 
 def _tamper(name, description, transform):
-    return replace(SOLUTION, student=f"attack-tamper-{name}", description=description, transform=transform)
+    return replace(
+        SOLUTION, student=f"attack-tamper-{name}", description=description, transform=transform, kind="attack"
+    )
 
 
 TAMPER_ATTACKS = [

@@ -1,11 +1,11 @@
 """Fixture submissions for Chapter 5 (sparse autoencoders)."""
 
-from . import Edit, Submission
+from . import Edit, Submission, chapter_checks
 
 PREPROCESS = frozenset({"autoencoder.preprocess_patches"})
 LOSS = frozenset({"autoencoder.sparse_autoencoder_loss"})
 TRAIN = frozenset({"autoencoder.train_autoencoder"})
-ALL = PREPROCESS | LOSS | TRAIN
+ALL = chapter_checks("autoencoder")  # one per task: autograder/tasks.py
 
 ANSWER = (
     "rho_hat is a unit's mean activation over the batch, so the penalty only asks each "
@@ -208,18 +208,20 @@ FLOAT32 = (
 )
 
 SAMPLE_CLASS = [
-    Submission("solution", "the instructor solution", answer=ANSWER),
+    Submission("solution", "the instructor solution", answer=ANSWER, kind="correct"),
     Submission(
         "alt-formulas",
         "correct with other formulas: Ng's column-major deltas, fmin_l_bfgs_b",
         edits=ALTERNATIVE,
+        kind="correct",
     ),
     Submission(
         "alt-float32",
         "correct in single precision: preprocessing and the cost and "
         "its gradients computed in float32; training on float32 patches",
         edits=FLOAT32,
+        kind="correct",
     ),
-    Submission("blank", "the untouched release", library="release", fails=ALL),
+    Submission("blank", "the untouched release", library="release", fails=ALL, kind="blank"),
     *MUTANTS,
 ]

@@ -1,17 +1,8 @@
 """Fixture submissions for Chapter 2 (convolution)."""
 
-from . import Edit, Submission
+from . import Edit, Submission, chapter_checks
 
-ALL = frozenset(
-    {
-        "convolution.conv_output_size",
-        "convolution.conv_layer_cost",
-        "convolution.conv_forward_naive",
-        "convolution.conv_backward_naive",
-        "convolution.conv_transpose_forward",
-        "convolution.conv_transpose_backward",
-    }
-)
+ALL = chapter_checks("convolution")  # one per task: autograder/tasks.py
 
 ANSWER = (
     "Two stacked 3x3 convolutions see a 5x5 region with 18 C^2 weights instead of 25 C^2, "
@@ -169,11 +160,12 @@ FLOAT32 = (
 )
 
 SAMPLE_CLASS = [
-    Submission("solution", "the instructor solution (loops)", answer=ANSWER),
+    Submission("solution", "the instructor solution (loops)", answer=ANSWER, kind="correct"),
     Submission(
         "alt-vectorized",
         "a correct vectorized implementation",
         edits=(Edit("def conv_transpose_forward(", VECTORIZED + "\n\ndef conv_transpose_forward("),),
+        kind="correct",
     ),
     Submission(
         "alt-float32",
@@ -181,7 +173,8 @@ SAMPLE_CLASS = [
         "convolution layers, forward and backward, cast x, w, b and dout to float32 "
         "and compute and return float32",
         edits=FLOAT32,
+        kind="correct",
     ),
-    Submission("blank", "the untouched release", library="release", fails=ALL),
+    Submission("blank", "the untouched release", library="release", fails=ALL, kind="blank"),
     *MUTANTS,
 ]

@@ -1,22 +1,9 @@
 """Fixture submissions for Chapter 1 (feed-forward networks)."""
 
 from ..regions import STUB_RE
-from . import Edit, EditAll, Submission
+from . import Edit, EditAll, Submission, chapter_checks
 
-ALL = frozenset(
-    {
-        "feedforward.sigmoid",
-        "feedforward.sigmoid_grad",
-        "feedforward.forward_propagation",
-        "feedforward.mse_loss",
-        "feedforward.back_propagation",
-        "feedforward.affine_forward",
-        "feedforward.affine_backward",
-        "feedforward.relu_forward",
-        "feedforward.relu_backward",
-        "feedforward.softmax_loss",
-    }
-)
+ALL = chapter_checks("feedforward")  # one per task: autograder/tasks.py
 
 ANSWER = (
     "With a sigmoid output and MSE, the gradient carries a factor sigma'(z), "
@@ -287,7 +274,7 @@ FLOAT32 = (
 )
 
 SAMPLE_CLASS = [
-    Submission("solution", "the instructor solution", answer=ANSWER),
+    Submission("solution", "the instructor solution", answer=ANSWER, kind="correct"),
     Submission(
         "alt-formulas",
         "correct with other formulas: tanh sigmoid, np.where ReLU",
@@ -298,6 +285,7 @@ SAMPLE_CLASS = [
             ),
             Edit("out = np.maximum(0.0, x)", "out = np.where(x > 0, x, 0.0)"),
         ),
+        kind="correct",
     ),
     Submission(
         "alt-float32",
@@ -305,8 +293,9 @@ SAMPLE_CLASS = [
         "inputs (arrays, weights, caches' gradients) to float32 and computes and returns "
         "float32 (Python floats of float32 sums for the losses)",
         edits=FLOAT32,
+        kind="correct",
     ),
-    Submission("blank", "the untouched release", library="release", fails=ALL),
+    Submission("blank", "the untouched release", library="release", fails=ALL, kind="blank"),
     *MUTANTS,
     Submission(
         "attack-cell",
@@ -315,6 +304,7 @@ SAMPLE_CLASS = [
         edits=(RETURN_ZERO,),
         cell=PATCH_FROM_CELL,
         fails=ALL,
+        kind="attack",
     ),
     Submission(
         "attack-library",
@@ -325,5 +315,6 @@ SAMPLE_CLASS = [
             Edit('"""\nimport numpy as np\n', '"""\nimport numpy as np\n' + PATCH_FROM_LIBRARY),
         ),
         fails=ALL,
+        kind="attack",
     ),
 ]

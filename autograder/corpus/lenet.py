@@ -1,11 +1,11 @@
 """Fixture submissions for Chapter 6 (LeNet)."""
 
-from . import Edit, Submission
+from . import Edit, Submission, chapter_checks
 
 BUILD = frozenset({"lenet.build_lenet5"})
 LOSS = frozenset({"lenet.ThreeLayerConvNet.loss"})
 SGD = frozenset({"lenet.sgd_momentum"})
-ALL = BUILD | LOSS | SGD
+ALL = chapter_checks("lenet")  # one per task: autograder/tasks.py
 
 ANSWER = (
     "LeNet shares each 5x5 filter over every position, so it has far fewer weights per "
@@ -231,15 +231,21 @@ FLOAT32 = (
 )
 
 SAMPLE_CLASS = [
-    Submission("solution", "the instructor solution", answer=ANSWER),
-    Submission("alt-formulas", "correct with the functional Keras API and other formulas", edits=ALTERNATIVE),
+    Submission("solution", "the instructor solution", answer=ANSWER, kind="correct"),
+    Submission(
+        "alt-formulas",
+        "correct with the functional Keras API and other formulas",
+        edits=ALTERNATIVE,
+        kind="correct",
+    ),
     Submission(
         "alt-float32",
         "correct in single precision: the three-layer network's loss "
         "and gradients and the momentum update computed and returned in float32 "
         "(build_lenet5 is Keras float32 as written)",
         edits=FLOAT32,
+        kind="correct",
     ),
-    Submission("blank", "the untouched release", library="release", fails=ALL),
+    Submission("blank", "the untouched release", library="release", fails=ALL, kind="blank"),
     *MUTANTS,
 ]

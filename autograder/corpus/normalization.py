@@ -1,6 +1,6 @@
 """Fixture submissions for Chapter 4 (normalization)."""
 
-from . import Edit, Submission
+from . import Edit, Submission, chapter_checks
 
 # Spatial batch norm is graded on the instructor's batchnorm_forward and _backward,
 # so a batch-norm bug costs Tasks 4.1-4.2 only; a forward bug costs its backward
@@ -11,22 +11,7 @@ SPATIAL = frozenset({"normalization.spatial_batchnorm_forward"})
 SPATIAL_BACKWARD = frozenset({"normalization.spatial_batchnorm_backward"})
 KERAS_BUILD = frozenset({"keras_layers.BatchNormLayer.build"})
 KERAS_CALL = frozenset({"keras_layers.BatchNormLayer.call"})
-ALL = (
-    BN
-    | BN_BACKWARD
-    | SPATIAL
-    | SPATIAL_BACKWARD
-    | KERAS_BUILD
-    | KERAS_CALL
-    | frozenset(
-        {
-            "normalization.layernorm_forward",
-            "normalization.layernorm_backward",
-            "normalization.spatial_groupnorm_forward",
-            "normalization.spatial_groupnorm_backward",
-        }
-    )
-)
+ALL = chapter_checks("normalization")  # one per task: autograder/tasks.py
 
 ANSWER = (
     "Batch norm's statistics depend on the other examples of the batch, so with tiny or "
@@ -259,7 +244,7 @@ FLOAT32 = (
 )
 
 SAMPLE_CLASS = [
-    Submission("solution", "the instructor solution", answer=ANSWER),
+    Submission("solution", "the instructor solution", answer=ANSWER, kind="correct"),
     Submission(
         "alt-formulas",
         "correct with other formulas: variance by hand, keras.ops.moments",
@@ -275,6 +260,7 @@ SAMPLE_CLASS = [
                 module="keras_layers",
             ),
         ),
+        kind="correct",
     ),
     Submission(
         "alt-float32",
@@ -283,7 +269,8 @@ SAMPLE_CLASS = [
         "and dout to float32 and compute and return float32 (BatchNormLayer is Keras "
         "float32 as written)",
         edits=FLOAT32,
+        kind="correct",
     ),
-    Submission("blank", "the untouched release", library="release", fails=ALL),
+    Submission("blank", "the untouched release", library="release", fails=ALL, kind="blank"),
     *MUTANTS,
 ]

@@ -1,17 +1,8 @@
 """Fixture submissions for Chapter 3 (pooling)."""
 
-from . import Edit, Submission
+from . import Edit, Submission, chapter_checks
 
-ALL = frozenset(
-    {
-        "pooling.max_pool_forward_naive",
-        "pooling.max_pool_backward_naive",
-        "pooling.avg_pool_forward_naive",
-        "pooling.avg_pool_backward_naive",
-        "pooling.flatten_forward",
-        "pooling.flatten_backward",
-    }
-)
+ALL = chapter_checks("pooling")  # one per task: autograder/tasks.py
 
 ANSWER = (
     "Max pooling keeps the strongest response in each window, so a feature that moves by "
@@ -133,11 +124,12 @@ FLOAT32 = (
 )
 
 SAMPLE_CLASS = [
-    Submission("solution", "the instructor solution (loops)", answer=ANSWER),
+    Submission("solution", "the instructor solution (loops)", answer=ANSWER, kind="correct"),
     Submission(
         "alt-vectorized",
         "a correct vectorized implementation",
         edits=(Edit("def adaptive_avg_pool_forward(", VECTORIZED + "\n\ndef adaptive_avg_pool_forward("),),
+        kind="correct",
     ),
     Submission(
         "alt-float32",
@@ -145,7 +137,8 @@ SAMPLE_CLASS = [
         "flatten, forward and backward, cast their input or dout to float32 and "
         "compute and return float32",
         edits=FLOAT32,
+        kind="correct",
     ),
-    Submission("blank", "the untouched release", library="release", fails=ALL),
+    Submission("blank", "the untouched release", library="release", fails=ALL, kind="blank"),
     *MUTANTS,
 ]

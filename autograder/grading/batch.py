@@ -9,6 +9,7 @@ grades an uninterrupted run would have.
 import os
 import stat
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from rich.console import Console
@@ -21,7 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..course import CHAPTERS
+from ..course import CHAPTERS, Chapter, Course
 from ..nbgrader_ext import intake
 from .executors import executor
 from .feedback import describe, generate_feedback, write_problem_feedback
@@ -40,7 +41,7 @@ def _is_folder(path):
         return False
 
 
-def submitted_students(course, chapter):
+def submitted_students(course: Course, chapter: Chapter) -> list[str]:
     """Students with a folder for ``chapter`` in ``submitted/``; a link, at either level, is none."""
     root = course.folder("submitted")
     if not root.is_dir():
@@ -49,15 +50,15 @@ def submitted_students(course, chapter):
 
 
 def grade(
-    course,
-    chapters=CHAPTERS,
-    workers=None,
-    scheduler=None,
-    regrade=False,
-    timeout=None,
-    log=print,
-    memory=None,
-):
+    course: Course,
+    chapters: Iterable[Chapter] = CHAPTERS,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    regrade: bool = False,
+    timeout: float | None = None,
+    log: Callable[[str], None] = print,
+    memory: int | None = None,
+) -> list[Chapter]:
     """Autograde the submissions of ``chapters`` not graded yet, then write feedback and the CSV.
 
     Args:

@@ -16,18 +16,26 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import IO, Any
 
 from ..course import Course
 from ..nbgrader_ext.nbgrader_cli import nbgrader_env
 from ..sandbox.jail import kill_session
-from .jobs import WORKER_ARGS, Outcome, limit_memory, timed_out, worker_died, worker_memory
+from .jobs import WORKER_ARGS, Job, Outcome, limit_memory, timed_out, worker_died, worker_memory
 
 WORKER_COMMAND = [sys.executable, "-m", "autograder.nbgrader_ext.autograde_one", "--serve", *WORKER_ARGS]
 
 
-def start_worker(course, command, tmp, memory, stdin=subprocess.PIPE):
+def start_worker(
+    course: Course,
+    command: list[str],
+    tmp: str | Path,
+    memory: int,
+    stdin: int | IO[Any] | None = subprocess.PIPE,
+) -> subprocess.Popen[str]:
     """Start a grading worker in the course's nbgrader root: its temporary files in ``tmp``,
     its address space capped at ``memory`` bytes, in a session of its own."""
     proc = subprocess.Popen(
@@ -44,7 +52,7 @@ def start_worker(course, command, tmp, memory, stdin=subprocess.PIPE):
     return proc
 
 
-def run_one_job(root, job, timeout, memory=None):
+def run_one_job(root: str | Path, job: Job, timeout: float, memory: int | None = None) -> Outcome:
     """Do ``job`` in a worker process of its own; its ``Outcome`` (a Dask task).
 
     Runs on a Dask worker, which must see the course folder at the same path.
@@ -79,12 +87,12 @@ class LocalWorker:
 
     RESTART_AFTER = 100
 
-    def __init__(self, course, memory=None):
+    def __init__(self, course: Course, memory: int | None = None):
         self.course, self.proc, self.jobs = course, None, 0
         self.memory = memory or worker_memory()
         self.lock, self.expired = threading.Lock(), False
 
-    def command(self):
+    def command(self) -> list[str]:
         """The worker's command line."""
         return WORKER_COMMAND
 
@@ -94,7 +102,7 @@ class LocalWorker:
         self.proc = start_worker(self.course, self.command(), self.tmp, self.memory)
         self.jobs = 0
 
-    def stop(self):
+    def stop(self) -> None:
         with self.lock:
             if self.proc is not None:
                 kill_session(self.proc)
@@ -105,13 +113,13 @@ class LocalWorker:
         self.expired = True
         self.stop()
 
-    def start(self):
+    def start(self) -> None:
         """Start the worker process, unless it is running and young enough."""
         if self.proc is None or self.proc.poll() is not None or self.jobs >= self.RESTART_AFTER:
             self.stop()
             self._start()
 
-    def do(self, job, timeout):
+    def do(self, job: Job, timeout: float) -> Outcome:
         """Do ``job`` (a ``Job``); its ``Outcome``."""
         student = job.student
         self.start()
@@ -155,14 +163,16 @@ class LocalExecutor:
     started it (``PR_SET_PDEATHSIG``).
     """
 
-    def __init__(self, course, size, memory=None, worker=LocalWorker):
+    def __init__(
+        self, course: Course, size: int, memory: int | None = None, worker: type[LocalWorker] = LocalWorker
+    ):
         self.workers = [worker(course, memory) for _ in range(size)]
         self.idle = queue.SimpleQueue()
         for worker in self.workers:
             self.idle.put(worker)
         self.threads = ThreadPoolExecutor(max_workers=size)
 
-    def start(self):
+    def start(self) -> None:
         """Start the workers now (nbgrader takes seconds to load), not at their first job."""
         for _ in self.workers:
             self.threads.submit(self._start)
@@ -181,7 +191,7 @@ class LocalExecutor:
         finally:
             self.idle.put(worker)
 
-    def run(self, jobs, timeout):
+    def run(self, jobs: Iterable[Job], timeout: float) -> Iterator[Outcome]:
         """Outcomes of ``jobs`` (``Job``s), as they finish."""
         futures = [self.threads.submit(self._do, job, timeout) for job in jobs]
         try:
@@ -191,7 +201,7 @@ class LocalExecutor:
             for future in futures:
                 future.cancel()
 
-    def close(self):
+    def close(self) -> None:
         self.threads.shutdown(wait=True, cancel_futures=True)
         for worker in self.workers:
             worker.stop()
@@ -206,13 +216,13 @@ class LocalExecutor:
 class DaskExecutor:
     """Jobs on the Dask cluster at ``scheduler``, each in a worker process of its own."""
 
-    def __init__(self, course, scheduler, memory=None):
+    def __init__(self, course: Course, scheduler: str, memory: int | None = None):
         self.root, self.scheduler, self.memory = str(course.root), scheduler, memory
 
-    def start(self):
+    def start(self) -> None:
         """Nothing to start: the cluster's workers are running."""
 
-    def run(self, jobs, timeout):
+    def run(self, jobs: Iterable[Job], timeout: float) -> Iterator[Outcome]:
         """Outcomes of ``jobs`` (``Job``s), as they finish."""
         from distributed import Client
         from distributed import as_completed as dask_completed
@@ -224,7 +234,7 @@ class DaskExecutor:
             for future in dask_completed(futures):
                 yield future.result()
 
-    def close(self):
+    def close(self) -> None:
         pass
 
     def __enter__(self):
@@ -234,6 +244,8 @@ class DaskExecutor:
         self.close()
 
 
-def executor(course, workers, scheduler=None, memory=None):
+def executor(
+    course: Course, workers: int, scheduler: str | None = None, memory: int | None = None
+) -> LocalExecutor | DaskExecutor:
     """The executor for a batch: the Dask cluster at ``scheduler``, or ``workers`` local ones."""
     return DaskExecutor(course, scheduler, memory) if scheduler else LocalExecutor(course, workers, memory)

@@ -1,10 +1,15 @@
 """What a student and the instructor are told: feedback pages and the hints by kind of problem."""
 
 import html
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from nbgrader.api import Gradebook
 
+from ..course import Chapter, Course
 from ..nbgrader_ext import intake
+from .executors import DaskExecutor, LocalExecutor
+from .gradebook import Recorder
 from .jobs import SUBMISSION_TIMEOUT, Job
 
 RUN_ALL = (
@@ -34,7 +39,9 @@ HINTS = {
 DEFAULT_HINT = RUN_ALL
 
 
-def write_problem_feedback(course, chapter, student, notebook, problem):
+def write_problem_feedback(
+    course: Course, chapter: Chapter, student: str, notebook: str, problem: dict[str, str]
+) -> Path:
     """The feedback page of a notebook that could not be graded (``problem``: ``{"kind",
     "detail"}``): why, what to do, and what the intake left out of the submission."""
     hint = HINTS.get(problem.get("kind"), DEFAULT_HINT)
@@ -61,7 +68,14 @@ def write_problem_feedback(course, chapter, student, notebook, problem):
     return page
 
 
-def generate_feedback(chapter, students, total, log, executor, recorder=None):
+def generate_feedback(
+    chapter: Chapter,
+    students: list[str],
+    total: int,
+    log: Callable[[str], None],
+    executor: LocalExecutor | DaskExecutor,
+    recorder: Recorder | None = None,
+) -> None:
     """nbgrader's feedback pages for ``students``, written by the executor's workers."""
     if not students:
         return
@@ -74,6 +88,6 @@ def generate_feedback(chapter, students, total, log, executor, recorder=None):
             log(f"{chapter.assignment}: nbgrader wrote no feedback for {outcome.student} ({describe(why)})")
 
 
-def describe(problems):
+def describe(problems: Iterable[dict[str, str]]) -> str:
     """Problems for the grading log: ``timeout: grading took longer than 45 s ...; ...``."""
     return "; ".join(f"{p['kind']}: {p['detail']}" for p in problems) or "no reason given"

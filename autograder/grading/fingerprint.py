@@ -5,7 +5,7 @@ import os
 import stat
 from pathlib import Path
 
-from ..course import PACKAGE_DIR
+from ..course import PACKAGE_DIR, Chapter, Course
 from ..nbgrader_ext import intake
 
 
@@ -32,7 +32,7 @@ def _files(folder):
     return found
 
 
-def grader_fingerprint(course, chapter):
+def grader_fingerprint(course: Course, chapter: Chapter) -> str:
     """Everything a grade depends on besides the submission."""
     parts = [
         _digest(_files(course.source_lib), course.source_lib),

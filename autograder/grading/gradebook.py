@@ -14,15 +14,17 @@ import nbformat
 from nbgrader.api import Gradebook
 from sqlalchemy.exc import SAWarning
 
+from ..course import Chapter, Course
 from ..nbgrader_ext import intake
 from ..nbgrader_ext.autograde_one import GRADEBOOK_WRITERS, problem
 from .fingerprint import _digest, _files
+from .jobs import Outcome
 
 
 class Recorder:
     """The gradebook's single writer, and the record of what is graded."""
 
-    def __init__(self, course):
+    def __init__(self, course: Course):
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
 
@@ -33,7 +35,7 @@ class Recorder:
     def _state(self, chapter, student):
         return self.course.nbgrader_root / ".grading" / chapter.assignment / f"{student}.json"
 
-    def fingerprint(self, chapter, student, grader):
+    def fingerprint(self, chapter: Chapter, student: str, grader: str) -> str:
         """Of the submission's intake copy and report (what is graded and what the student is told)."""
         copy = self.course.folder(intake.INTAKE, student, chapter.assignment)
         report = intake.report_path(self.course.nbgrader_root, chapter.assignment, student)
@@ -47,13 +49,13 @@ class Recorder:
         except (OSError, ValueError):
             return {}
 
-    def is_graded(self, chapter, student, fingerprint, timeout):
+    def is_graded(self, chapter: Chapter, student: str, fingerprint: str, timeout: float) -> bool:
         """Recorded with this fingerprint, and not stopped by a shorter time limit than ``timeout``."""
         state = self._read_state(chapter, student)
         stopped = state.get("timed_out_after")
         return state.get("fingerprint") == fingerprint and not (stopped and timeout > stopped)
 
-    def open(self, chapter, student):
+    def open(self, chapter: Chapter, student: str) -> None:
         """Create the student and the submission (with its timestamp) before grading."""
         copy = self.course.folder(intake.INTAKE, student, chapter.assignment)
         try:
@@ -70,7 +72,7 @@ class Recorder:
             else:
                 gb.update_or_create_submission(chapter.assignment, student)
 
-    def record(self, chapter, outcome, fingerprint):
+    def record(self, chapter: Chapter, outcome: Outcome, fingerprint: str) -> dict[str, dict[str, str]]:
         """Save the scores of a graded submission; zero for notebooks nbgrader could not grade.
 
         Returns notebook name -> why it could not be graded (a problem, ``{"kind", "detail"}``),
@@ -109,7 +111,7 @@ class Recorder:
         )
         return problems
 
-    def feedback_is_stale(self, chapter, student):
+    def feedback_is_stale(self, chapter: Chapter, student: str) -> bool:
         """The student's feedback page is missing or older than their recorded grade."""
         page = self.course.folder(
             "feedback", student, chapter.assignment, Path(chapter.notebook).with_suffix(".html").name
@@ -117,7 +119,7 @@ class Recorder:
         state = self._state(chapter, student)
         return not page.is_file() or (state.is_file() and state.stat().st_mtime > page.stat().st_mtime)
 
-    def problems(self, chapter, student):
+    def problems(self, chapter: Chapter, student: str) -> dict[str, dict[str, str]]:
         """What kept the submission's notebooks from being graded, as recorded: notebook name ->
         ``{"kind", "detail"}``."""
         return self._read_state(chapter, student).get("problems", {})

@@ -5,10 +5,15 @@ a problem is ``{"kind", "detail"}`` (``nbgrader_ext.autograde_one.problem``), ne
 text to search.
 """
 
+from __future__ import annotations
+
 import os
 import resource
 import signal
+import subprocess
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Self
 
 from ..nbgrader_ext import intake
 from ..nbgrader_ext.autograde_one import problem
@@ -23,12 +28,12 @@ WORKER_MEMORY = 8 * 1024**3
 WORKER_ARGS = ("--force", f"--CourseDirectory.submitted_directory={intake.INTAKE}")
 
 
-def worker_memory():
+def worker_memory() -> int:
     """The grading workers' address-space limit in bytes: ``NNFS_WORKER_MEMORY`` or the default."""
     return int(os.environ.get("NNFS_WORKER_MEMORY", WORKER_MEMORY))
 
 
-def limit_memory(proc, limit):
+def limit_memory(proc: subprocess.Popen[str], limit: int) -> None:
     """Cap the address space of the just-started ``proc`` (and of what it starts) at ``limit`` bytes.
 
     Set from here rather than in a ``preexec_fn``, which is unsafe in a threaded grader.
@@ -39,7 +44,7 @@ def limit_memory(proc, limit):
         pass  # it ended already, or we may not raise our own limit: the time limit remains
 
 
-def worker_died(returncode, limit):
+def worker_died(returncode: int | None, limit: int) -> dict[str, str]:
     """The ``problem`` of a grading worker that stopped without answering."""
     how = (
         f"killed by {signal.Signals(-returncode).name}"
@@ -54,7 +59,7 @@ def worker_died(returncode, limit):
     )
 
 
-def timed_out(student, timeout):
+def timed_out(student: str, timeout: float) -> Outcome:
     """The ``Outcome`` of a submission the grader stopped at its time limit."""
     return Outcome(
         student,
@@ -78,7 +83,7 @@ class Job:
     student: str
     action: str = "grade"
 
-    def message(self, tmp):
+    def message(self, tmp: str | Path) -> dict[str, str]:
         """The JSON line a worker reads (``autograde_one --serve``); ``tmp``: its temporary folder."""
         return dict(asdict(self), tmp=str(tmp))
 
@@ -97,7 +102,7 @@ class Outcome:
     timed_out_after: float = None  # the limit it hit, if grading was stopped
 
     @classmethod
-    def from_answer(cls, answer):
+    def from_answer(cls, answer: dict[str, Any]) -> Self:
         """The outcome a worker's JSON answer (``autograde_one``) tells."""
         return cls(
             str(answer["student"]),
@@ -106,7 +111,7 @@ class Outcome:
             answer.get("problem"),
         )
 
-    def problem_of(self, notebook):
+    def problem_of(self, notebook: str) -> dict[str, str]:
         """Why ``notebook`` was not graded, as far as the worker knows."""
         return (
             self.problems.get(notebook)

@@ -8,12 +8,14 @@ written again with ``autograder report``.
 import base64
 import html
 import io
+from pathlib import Path
 from statistics import mean, median
 
-from .results import short_id, table, task_order
+from ..course import Chapter, Course
+from .results import Row, short_id, table, task_order
 
 
-def pass_rates(rows):
+def pass_rates(rows: list[Row]) -> dict[str, tuple[int, int]]:
     """grade id -> (students with full marks, students graded) for each test (``task_*`` cell)."""
     rates = {}
     for row in rows:
@@ -54,7 +56,7 @@ def _figure(rows, rates, title):
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def write_report(course, chapter):
+def write_report(course: Course, chapter: Chapter) -> Path | None:
     """Write the class summary of ``chapter``; returns its path, or None without submissions."""
     rows = table(course, [chapter])
     if not rows:

@@ -1,10 +1,12 @@
 """The grade table, read back from the gradebook, and nbgrader's CSV export."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from ..course import CHAPTERS
+from ..course import CHAPTERS, Chapter, Course
 
 
 @dataclass
@@ -24,7 +26,7 @@ class Row:
     cells: list
 
 
-def export(course):
+def export(course: Course) -> Path:
     """Write the grades CSV (nbgrader's CSV export: one row per student and assignment).
 
     nbgrader's export plugin, run here: ``nbgrader export`` would load nbgrader
@@ -37,7 +39,7 @@ def export(course):
     return course.grades_csv
 
 
-def table(course, chapters=CHAPTERS):
+def table(course: Course, chapters: Iterable[Chapter] = CHAPTERS) -> list[Row]:
     """Rows of the grade table, read back from the gradebook."""
     rows = []
     if course.db_url.startswith("sqlite:") and not course.gradebook.exists():
@@ -66,13 +68,13 @@ def table(course, chapters=CHAPTERS):
     return rows
 
 
-def task_order(grade_id):
+def task_order(grade_id: str) -> list[int | str]:
     # task_1_10_softmax_loss sorts after task_1_9_relu_backward
     parts = grade_id.split("_")
     return [int(p) if p.isdigit() else 10**6 for p in parts[:3]] + [grade_id]
 
 
-def short_id(grade_id):
+def short_id(grade_id: str) -> str:
     """The column title of a grade cell: task_1_5_back_propagation -> 1.5, written_... -> written."""
     parts = grade_id.split("_")
     if parts[0] == "task" and len(parts) > 2:

@@ -110,7 +110,9 @@ def _kind(grade, solution, locked, task):
     )
 
 
-def released_cells(gb: Gradebook, notebook: str, assignment: str, hidden: ClearHiddenTests) -> dict[str, Released]:
+def released_cells(
+    gb: Gradebook, notebook: str, assignment: str, hidden: ClearHiddenTests
+) -> dict[str, Released]:
     """Grade_id -> ``Released`` for every cell the gradebook recorded for ``notebook``.
 
     ``hidden`` is nbgrader's ``ClearHiddenTests`` (with the course's markers):

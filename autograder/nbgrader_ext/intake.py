@@ -307,7 +307,9 @@ def _open_below(base, names):
     return fd
 
 
-def sanitize(src: str | Path, dest: str | Path, caps: Caps = Caps(), base: str | Path | None = None) -> Report:
+def sanitize(
+    src: str | Path, dest: str | Path, caps: Caps = Caps(), base: str | Path | None = None
+) -> Report:
     """Copy the submission folder ``src`` to ``dest``: regular files and folders only.
 
     No folder from ``base`` (default: ``src``'s parent) down to ``src`` may be

@@ -68,7 +68,7 @@ class GradingKernelClient(AsyncKernelClient):
 class GradingKernelManager(AsyncKernelManager):
     client_factory = Type(klass=GradingKernelClient)
 
-    def client(self, **kwargs: Any) -> GradingKernelClient:
+    def client(self, **kwargs: Any) -> AsyncKernelClient:
         # The client's sockets connect before the kernel has made its socket
         # files; ZMQ tries again every RECONNECT_IVL ms (default 100).
         self.context.setsockopt(zmq.RECONNECT_IVL, 10)
