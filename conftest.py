@@ -48,6 +48,7 @@ AREAS = {  # test module -> area; a module not named here is "fast"
     "test_isolation": "grading",
     "test_lms": "grading",
     "test_tamper": "grading",
+    "test_toy_chapter": "grading",
     "test_trusted_checks": "grading",
     "test_validate": "grading",
     "test_visible_hidden": "grading",
