@@ -18,7 +18,7 @@ CHAPTERS = ["feedforward", "convolution", "pooling", "normalization", "autoencod
 MAX_LINE = 88  # characters of a code line on the page (the book's text column)
 
 # Item 2 of #17: the mechanisms the book draws, by figure name (cell metadata
-# mystnb.figure.name), each drawn by a function of source_lib/diagrams/<chapter>.py.
+# mystnb.figure.name), each drawn by a function of source_lib/diagrams/<chapter>_figures.py.
 DIAGRAMS = {
     "feedforward": ["network", "graph"],
     "convolution": ["sliding", "im2col", "transposed", "receptive"],

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,18 @@ def test_secret_lines_leave_out_what_the_provided_code_shows(tmp_path):
         "    n_rows = x.shape[0]\n    return x.sum() / n_rows\n    ### END SOLUTION\n"
     )
     assert solution_lines(tmp_path) == {"return x.sum() / n_rows"}
+
+
+def basename_clashes(files):
+    """Basenames that two of ``files`` share."""
+    names = [Path(f).name for f in files]
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def test_no_two_source_lib_files_share_a_name():
+    """A flattened upload (Canvas, a zip of source_lib's contents without its folders) puts
+    each file by its name alone: a subpackage's module named like a chapter's would take
+    the graded module's place (``lms._target``)."""
+    files = [p for p in COURSE.source_lib.rglob("*.py") if "__pycache__" not in p.parts]
+    assert basename_clashes([p for p in files if p.name != "__init__.py"]) == []
+    assert basename_clashes(["a/feedforward.py", "a/diagrams/feedforward.py"]) == ["feedforward.py"]

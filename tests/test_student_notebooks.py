@@ -72,7 +72,7 @@ def _functions(tree):
 
 
 def module_name(path, source_lib):
-    """``convolution`` for source_lib/convolution.py, ``diagrams.pooling`` in a subpackage."""
+    """``convolution`` for source_lib/convolution.py, ``diagrams.pooling_figures`` in a subpackage."""
     return ".".join(Path(path).relative_to(source_lib).with_suffix("").parts)
 
 

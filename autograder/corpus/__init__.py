@@ -130,7 +130,7 @@ def library_texts(course: Course, chapter: Chapter, sub: Submission) -> dict[Pat
         text = path.read_text()
         texts[rel] = completed_text(text) if sub.library == "solution" else stub_text(path, text)
     for edit in sub.edits:
-        # the chapter's own module, not a namesake in a subpackage (diagrams/<module>.py)
+        # the chapter's own module, not a namesake in a subpackage (diagrams/<module>_figures.py once shared its name)
         target = Path(*(edit.module or chapter.module).split(".")).with_suffix(".py")
         if target not in texts:
             raise CorpusError(f"{sub.student}: no module {target} in source_lib to edit")

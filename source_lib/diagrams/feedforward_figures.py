@@ -2,7 +2,7 @@
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
-from source_lib.diagrams._draw import FONT_SIZE, PALETTE, arrow, box, canvas, label
+from ._draw import FONT_SIZE, PALETTE, arrow, box, canvas, label
 
 _RADIUS = 0.55
 
