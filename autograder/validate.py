@@ -223,21 +223,21 @@ def _package(course, chapter, sub, substitute):
     return _PACKAGES[key]
 
 
-def _worker():
-    from .sandbox import probe_runner as worker  # imports ``wire`` by path, beside it
+def _probe_runner():
+    from .sandbox import probe_runner  # imports ``wire`` by path, beside it
 
-    return worker
+    return probe_runner
 
 
 def _import(course, chapter, sub, chk):
     """The submission's module under test, or the error text its import gave."""
-    worker = _worker()
+    runner = _probe_runner()
     try:
         with _quiet():
             name = _package(course, chapter, sub, tuple(chk.reference_modules))
             return importlib.import_module(f"{name}.{chk.module}"), None
     except BaseException as exc:  # a bug that does not import fails its checks
-        problem = error_text(worker.student_error(exc))
+        problem = error_text(runner.student_error(exc))
         return None, f"importing source_lib.{chk.module} failed: {problem}"
 
 
@@ -259,7 +259,7 @@ def _verdict(module, problem, chk, trials, probes, reference, checking):
     if module is None:
         results = {p.id: ProbeResult(error=problem) for p in probes}
     else:
-        execute = _worker().execute
+        execute = _probe_runner().execute
         results = {}
         with _quiet():
             for p in probes:

@@ -34,7 +34,8 @@ SPEC keys: ``cwd``; ``binds`` (``[source, target, writable]``: the folder or
 file ``source`` shown at ``target``); ``own`` (folders handed to the sandbox
 user, so it can write there); ``limits`` (``RLIMIT_*`` name without the prefix
 -> value); ``env`` (the whole environment of the command); ``cgroup``
-(``memory`` bytes, ``pids``); ``parent`` (the caller's process id: when
+(``memory`` bytes, ``pids``: the callers pass both, from ``policy.py``; the
+defaults here only keep a spec without them bounded); ``parent`` (the caller's process id: when
 this process's parent is not, or no longer, that process, it kills the command
 and exits, so a grader killed while this starts leaves nothing running).
 """

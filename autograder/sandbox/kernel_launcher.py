@@ -57,7 +57,7 @@ def main() -> None:
             "cwd": folder,
             "env": kernel_env(home),
             "limits": rlimits,
-            "cgroup": {"memory": rlimits["AS"]},
+            "cgroup": {"memory": rlimits["AS"], "pids": rlimits["NPROC"]},
             "binds": [[work, folder, True], [run, run, False], [sockets, sockets, True]],
             "own": [work, sockets],
         }
