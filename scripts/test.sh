@@ -9,4 +9,4 @@ export TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=0
 .venv/bin/ruff format --check --quiet .
 .venv/bin/lint-imports --no-cache >/dev/null
 # Every core: tests sharing the session's builds stay on one worker (conftest.py).
-exec .venv/bin/python -m pytest -n auto --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -n auto "$@"
