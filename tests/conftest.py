@@ -256,6 +256,7 @@ def attacked(tmp_path_factory):
                 course, "grade", CHAPTERS[0].assignment, LENT_CHAPTER.assignment, "--timeout", "45"
             ).stdout
             seconds = time.monotonic() - started
+            left = _left_behind(temporary)  # at once: later, other workers' tests make their own
             try:
                 listener.accept()
                 reached = True
@@ -271,6 +272,7 @@ def attacked(tmp_path_factory):
         submitted=submitted,
         reached=reached,
         temporary=temporary,
+        left=left,
         canary=canary,
         seconds=seconds,
     )
@@ -286,6 +288,21 @@ def _digest(folder):
         for p in sorted(folder.rglob("*"))
         if p.is_file() and not p.is_symlink()
     }
+
+
+def _left_behind(before, wait=10.0):
+    """What a batch left: processes of sandbox users (any, on the machine) and temporary
+    folders not in ``before``; given ``wait`` seconds to go."""
+    from autograder.sandbox.jail import SLOT_UID, SLOTS
+
+    deadline = time.monotonic() + wait
+    while True:
+        ps = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
+        procs = [line for line in ps.splitlines() if SLOT_UID <= int(line.split()[0]) < SLOT_UID + SLOTS]
+        files = sorted(_temporary_files() - before)
+        if not (procs or files) or time.monotonic() > deadline:
+            return SimpleNamespace(processes=procs, temporary=files)
+        time.sleep(0.5)
 
 
 def _temporary_files():

@@ -169,7 +169,7 @@ def test_edition_leak_search_covers_every_file(edition, tmp_path):
     course, dest = edition
     copy = tmp_path / "copy"
     shutil.copytree(dest, copy)
-    secret = sorted(s for s in secret_lines(course) if "trusted check" in s)[0]
+    secret = sorted(s for s in secret_lines(course) if len(s) > 30)[0]  # a solution line
     with open(copy / "binder" / "postBuild", "a") as fh:  # a file with no suffix
         fh.write(f"# {secret}\n")
     leaks = find_leaks(release_texts(copy), secret_lines(course))

@@ -56,7 +56,7 @@ def _steal():
     for path in _candidates():
         try:
             text = open(path).read()
-            if BEGIN not in text and "raise NotImplementedError" in text:
+            if "BEGIN SOLUTION" not in text and "raise NotImplementedError" in text:
                 continue
             spec = _util.spec_from_file_location("_stolen", path)
             mod = _util.module_from_spec(spec)
@@ -95,7 +95,7 @@ for root in ["/work", "/root", "/tmp", os.path.dirname(os.path.dirname(os.getcwd
                     text = open(os.path.join(folder, name)).read()
                 except OSError:
                     continue
-                if BEGIN in text or "@check(" in text:
+                if "BEGIN SOLUTION" in text or "@check(" in text:
                     print("SECRET", os.path.join(folder, name))
                     print(text)
 """

@@ -1,4 +1,4 @@
-"""Chapter 2 diagrams: a sliding filter, im2col, transposed convolution, receptive fields."""
+"""Diagrams of Chapter 2: a sliding filter, im2col, transposed convolution, receptive fields."""
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle

@@ -1,4 +1,4 @@
-"""Chapter 3's diagrams: pooling windows, the backward pass's routing, adaptive windows."""
+"""Diagrams of Chapter 3: pooling windows, the backward pass's routing, adaptive windows."""
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
