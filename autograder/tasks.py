@@ -5,9 +5,9 @@ solution region (``regions.py``). Everything else that names a task derives from
 
 - its trusted check is ``<module>.<qualified name>`` (``feedforward.sigmoid``,
   ``keras_layers.BatchNormLayer.call``): ``autograder.checks`` looks the task number up;
-- its notebook grade cell is ``task_<chapter>_<n>_<function>`` (``task_1_1_sigmoid``):
-  the trusted-checks preprocessor finds the check from the grade id, and
-  ``tests/test_tasks.py`` asserts every notebook's grade cells match;
+- its notebook grade cell is ``task_<chapter>_<n>_<function>`` (``task_1_1_sigmoid``),
+  whose hidden part names the task's check (COURSE_SPEC 5): ``tests/test_tasks.py``
+  asserts that every notebook's grade cells and hidden parts match;
 - a chapter's tasks are those numbered ``<chapter>.<n>``: the corpus's ``ALL``.
 """
 

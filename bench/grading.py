@@ -58,7 +58,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
 
-from autograder.checks import checks_for_grade_id  # noqa: E402
+from autograder.checks import checks_named_in  # noqa: E402
 from autograder.corpus import corpus, make_submission  # noqa: E402
 from autograder.course import CHAPTERS, Course  # noqa: E402
 from autograder.grading import short_id, table  # noqa: E402
@@ -132,13 +132,13 @@ def class_of(chapter, n):
 
 
 def cell_checks(course, chapter):
-    """grade_id -> the trusted checks that decide it (auto-graded code cells of tasks only)."""
+    """grade_id -> the trusted checks its hidden part names (auto-graded code cells only)."""
     nb = nbformat.read(course.folder("source", chapter.assignment, chapter.notebook), as_version=4)
     found = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and checks_for_grade_id(meta["grade_id"]):
-            found[meta["grade_id"]] = checks_for_grade_id(meta["grade_id"])
+        if cell.cell_type == "code" and meta.get("grade") and checks_named_in(cell.source):
+            found[meta["grade_id"]] = checks_named_in(cell.source)
     return found
 
 

@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.api import Gradebook
 
-from autograder.checks import checks_for_grade_id
+from autograder.checks import checks_named_in
 from autograder.corpus import corpus
 from autograder.course import CHAPTERS, Course
 from autograder.grading import Job, Outcome, table
@@ -34,7 +34,7 @@ def check_of_cell(course, chapter):
     """grade_id -> trusted check names, for the grade cells of the instructor's notebook."""
     nb = nbformat.read(course.book / chapter.notebook, as_version=4)
     return {
-        c.metadata["nbgrader"]["grade_id"]: set(checks_for_grade_id(c.metadata["nbgrader"]["grade_id"]))
+        c.metadata["nbgrader"]["grade_id"]: set(checks_named_in(c.source))
         for c in nb.cells
         if c.metadata.get("nbgrader", {}).get("grade")
     }

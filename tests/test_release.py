@@ -28,14 +28,14 @@ def test_release_layout(released, chapter):
 def test_no_solution_line_or_hidden_test_in_the_release(released):
     secrets = secret_lines(released)
     assert "return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))" in secrets  # the solutions
+    assert any("trusted check" in s for s in secrets)  # and the hidden tests
     assert len(secrets) > 20
     leaks = find_leaks(release_texts(released.folder("release")), secrets)
     assert leaks == []
 
 
 def test_the_leak_search_knows_hidden_tests(tmp_path):
-    """The chapters have none today (a task's check decides its cell), but an instructor may
-    add a hidden test to a cell: the search then keeps its lines out of every release."""
+    """Whatever an instructor puts in a hidden part is kept out of every release."""
     cell = nbformat.v4.new_code_cell(
         "x = 1\n### BEGIN HIDDEN TESTS\nassert secret_value(x) == 42\n### END HIDDEN TESTS\nprint(x)"
     )

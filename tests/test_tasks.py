@@ -1,7 +1,8 @@
 """One source for a task: the registry read from ``source_lib`` (``autograder/tasks.py``).
 
-Every notebook grade cell, every trusted check and every corpus list must match it; each
-rule is also run on a doctored copy where it must fail.
+Every notebook grade cell (its grade id and the check its hidden part names), every trusted
+check and every corpus list must match it; each rule is also run on a doctored copy where
+it must fail.
 """
 
 import dataclasses
@@ -20,14 +21,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 def grade_cell_problems(notebook, chapter):
     """What is wrong with the grade cells of ``notebook`` (a dict) against ``chapter``'s tasks."""
-    expected = {t.grade_id for t in chapter_tasks(chapter.number)}
+    tasks_by_id = {t.grade_id: t for t in chapter_tasks(chapter.number)}
+    expected = set(tasks_by_id)
     found, problems = [], []
     for cell in notebook["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell["cell_type"] == "code" and meta.get("grade"):
             found.append(meta["grade_id"])
-            if meta["grade_id"] not in expected:
+            task = tasks_by_id.get(meta["grade_id"])
+            if task is None:
                 problems.append(f"{meta['grade_id']} grades no task of chapter {chapter.number}")
+                continue
+            named = checks.checks_named_in("".join(cell["source"]))
+            if named != [task.name]:
+                problems.append(f"{meta['grade_id']}'s hidden part names {named}, not [{task.name!r}]")
     problems += [f"no grade cell for {g}" for g in sorted(expected - set(found))]
     problems += [f"{g} graded twice" for g in sorted({g for g in found if found.count(g) > 1})]
     return problems
@@ -53,6 +60,18 @@ def test_a_grade_cell_that_matches_no_task_is_found():
     assert grade_cell_problems(nb, chapter) == [
         "task_1_1_sigmoidd grades no task of chapter 1",
         "no grade cell for task_1_1_sigmoid",
+    ]
+
+
+def test_a_hidden_part_naming_another_check_is_found():
+    chapter = CHAPTERS[0]
+    nb = notebook(chapter)
+    cell = next(
+        c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "task_1_2_sigmoid_grad"
+    )
+    cell["source"] = "".join(cell["source"]).replace("feedforward.sigmoid_grad", "feedforward.sigmoid")
+    assert grade_cell_problems(nb, chapter) == [
+        "task_1_2_sigmoid_grad's hidden part names ['feedforward.sigmoid'], not ['feedforward.sigmoid_grad']"
     ]
 
 

@@ -75,7 +75,12 @@ def notebook():
         "cells": [
             cell("markdown", "# Chapter 7: Toy\n\nTwice a number."),
             cell("code", "import numpy as np\nfrom source_lib import toy"),
-            cell("code", "assert np.allclose(toy.double(np.arange(3.0)), [0, 2, 4])", nbgrader=grade),
+            cell(
+                "code",
+                "assert np.allclose(toy.double(np.arange(3.0)), [0, 2, 4])\n\n"
+                "### BEGIN HIDDEN TESTS\n# trusted check: toy.double\n### END HIDDEN TESTS",
+                nbgrader=grade,
+            ),
         ],
         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
         "nbformat": 4,

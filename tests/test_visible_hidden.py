@@ -125,8 +125,8 @@ def plan_for(chapter):
         # solutions live in source_lib: the release strips only the hidden tests of code cells
         assert BEGIN not in cell.source, f"{chapter.notebook} cell {index}"
         if meta.get("grade"):
-            names = tuple(checks.checks_for_grade_id(meta["grade_id"]))
-            assert names, f"{chapter.notebook} cell {index}: a grade cell that grades no task"
+            names = tuple(checks.checks_named_in(cell.source))
+            assert names, f"{chapter.notebook} cell {index}: a grade cell names no trusted check"
             grade_cells.append(GradeCell(index, meta["grade_id"], names))
             code.append((index, visible_source(cell.source), True))
         elif "grading-skip" not in cell.metadata.get("tags", []):

@@ -13,8 +13,10 @@ was wrong and why, naming the common mistake it matches
 (``source_lib.mistakes``).
 
 A chapter's checks live in ``checks/<module>.py`` and register themselves with
-``@check("<module>.<function>")``, the task's function; the notebook grade cell of
-that task (``task_<chapter>_<n>_<function>``) is decided by it (``autograder/tasks.py``).
+``@check("<module>.<function>")``, the task's function (``autograder/tasks.py``); the
+notebook grade cell of that task, ``task_<chapter>_<n>_<function>``, names it in its
+hidden part, ``# trusted check: <module>.<function>``, and ``tests/test_tasks.py``
+checks that every grade cell names its own task's check.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
+import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +38,9 @@ from ..tasks import SOURCE_LIB, task_named, task_of_grade_id
 
 if TYPE_CHECKING:
     from ..course import Course
+
+# How a grade cell's hidden part names the check that decides it (COURSE_SPEC 5)
+CHECK_RE = re.compile(r"#\s*trusted check:\s*([\w.]+)")
 
 
 @dataclass
@@ -259,6 +265,11 @@ def get(name: str) -> Check:
     if name not in REGISTRY:
         raise KeyError(f"no trusted check named {name!r}")
     return REGISTRY[name]
+
+
+def checks_named_in(source: str) -> list[str]:
+    """The trusted check names in a grade cell's hidden part (``# trusted check: <name>``)."""
+    return CHECK_RE.findall(source)
 
 
 def checks_for_grade_id(grade_id: str, source_lib: Path | None = None) -> list[str]:

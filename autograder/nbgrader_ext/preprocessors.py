@@ -3,9 +3,9 @@
 It runs inside nbgrader's own process during ``autograde``, after ``Execute``
 ran the student's notebook in the sandboxed kernel and before
 ``SaveAutoGrades`` reads the scores from the cells' outputs. For every grade
-cell of the release (in the gradebook) that grades a task, ``task_1_1_sigmoid``,
-it replaces the cell's outputs with the verdict of that task's trusted check
-(``autograder/tasks.py``): a line of text when it passed, an error output (which nbgrader
+cell whose source in the gradebook (the instructor's version, hidden part
+included) names a trusted check, it replaces the cell's outputs with the
+check's verdict: a line of text when it passed, an error output (which nbgrader
 scores 0) with the diagnostic when it failed. Whatever the student's kernel
 printed or patched in that cell no longer counts.
 """
@@ -20,7 +20,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
 
-from ..checks import Verdict, checks_for_grade_id, run_checks
+from ..checks import Verdict, checks_named_in, run_checks
 from ..course import Course
 from ..probes import Limits
 from .kernel import GradingKernelManager
@@ -72,11 +72,11 @@ class TrustedChecks(NbGraderPreprocessor):
                 grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
                 if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
                     continue
-                try:  # a grade cell of the release, as the gradebook knows it
-                    gb.find_source_cell(grade_id, info["notebook"], info["assignment"])
+                try:  # the release's cell, hidden part included, as the gradebook holds it
+                    source = gb.find_source_cell(grade_id, info["notebook"], info["assignment"]).source
                 except MissingEntry:
                     continue
-                names = checks_for_grade_id(grade_id, course.source_lib)
+                names = checks_named_in(source)
                 if names:
                     names_by_cell[grade_id] = names
         if not names_by_cell:
