@@ -8,7 +8,7 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
     echo "error: Python 3.11 is required ($PYTHON is $("$PYTHON" --version 2>&1))" >&2
     exit 1
 fi
-stamp=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+stamp=$(cat requirements.lock requirements-exclude.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ -x .venv/bin/python ] && [ "$(cat .venv/.nnfs-installed 2>/dev/null)" = "$stamp" ]; then
     exit 0
 fi
@@ -24,7 +24,12 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 .venv/bin/uv venv --quiet --seed --python "$PYTHON" "$scratch/venv"
 .venv/bin/uv pip install --quiet --python "$scratch/venv/bin/python" -r requirements.lock
-.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.lock
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.lock --excludes requirements-exclude.txt
+# ... and out of a .venv made before they were excluded
+excluded=$(grep -v '^#' requirements-exclude.txt | xargs)
+if [ -n "$excluded" ] && .venv/bin/python -m pip show --quiet $excluded >/dev/null 2>&1; then
+    .venv/bin/uv pip uninstall --quiet --python .venv/bin/python $excluded
+fi
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
 # The book and nbval run notebooks on the "python3" kernel: make it this venv's.
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
