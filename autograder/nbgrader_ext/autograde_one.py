@@ -53,6 +53,11 @@ from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool
 
+from . import warm
+
+# The worker's own temporary folder; each job's is set in TMPDIR while it runs.
+WORKER_TMP = tempfile.gettempdir()
+
 # The preprocessors of the autograde pipeline that write the gradebook.
 GRADEBOOK_WRITERS = (SaveAutoGrades, AssignLatePenalties)
 
@@ -247,10 +252,25 @@ class AutogradeWorkerApp(AutogradeApp):
                 tempfile.tempdir = None
             replies.write(json.dumps(answer) + "\n")
 
+    zygote = None  # the warm start of this worker's kernels and probes (``warm.py``)
+
+    def warm_up(self, assignment: str) -> None:
+        """Have the zygote ready for ``assignment``'s libraries; without it, grading goes on
+        cold (every kernel and probe process a new interpreter)."""
+        if self.zygote is None:
+            self.zygote = warm.Zygote(WORKER_TMP)
+        try:
+            warm.warm_for(warm.course_of(self.coursedir.root), assignment, self.zygote)
+        except Exception:
+            self.log.warning("grading without a warm start: %s", traceback.format_exc())
+            self.zygote.stop()
+
     def do(self, job: dict[str, str]) -> dict[str, Any]:
         """Grade a submission (or write its feedback); the answer for the grader."""
         self.coursedir.assignment_id, self.coursedir.student_id = job["assignment"], job["student"]
         make = Feedback if job.get("action") == "feedback" else ReadOnlyAutograde
+        if make is ReadOnlyAutograde:
+            self.warm_up(job["assignment"])
         converter, ok, whole, summary = None, False, None, False
         try:
             # the grader decides what to (re)do: always overwrite

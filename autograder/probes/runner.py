@@ -32,12 +32,11 @@ from typing import Any, Self
 
 import numpy as np
 
-from ..sandbox import policy, wire
+from ..sandbox import policy, wire, zygote
 from ..sandbox.jail import ignore_links, kill_session
 from .lending import Lender, public_functions, stand_in_module
 
 SANDBOX = Path(__file__).resolve().parents[1] / "sandbox"  # copied into each jail as a unit
-JAIL = SANDBOX / "jail.py"
 WIRE = SANDBOX / "wire.py"
 RESULT_CAPS = wire.Caps(total=64 * 1024**2, array=32 * 1024**2)  # one probe's results
 MAX_RESULT_BYTES = 256 * 1024**2  # all results of one submission's probes
@@ -278,17 +277,11 @@ def _run_batch(run, module, pending, limits):
     log_path = box.parent / "output.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-I",
-                str(JAIL),
-                json.dumps(spec),
-                "--",
-                sys.executable,
-                "-I",
-                str(box / "probe_runner.py"),
-                str(req),
-            ],
+            zygote.command(
+                spec,
+                [sys.executable, "-I", str(box / "probe_runner.py"), str(req)],
+                os.environ.get(zygote.ADDRESS),  # the grading worker's, when it has one
+            ),
             cwd=box.parent,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -10,4 +10,5 @@ the student's code needs numpy anyway. ``tests/test_layers.py`` asserts it.
 - ``probe_runner``: runs the trusted checks' probes in the student's process.
 - ``wire``: the plain-value format results come back in.
 - ``policy``: every limit and environment variable the sandbox gives student code.
+- ``zygote``: forks jailed Python programs from a process that imported their libraries once.
 """

@@ -47,11 +47,13 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 SLOT_UID = 61000  # sandbox users are SLOT_UID + 0 .. SLOTS - 1: not in /etc/passwd, owning nothing
@@ -206,8 +208,12 @@ def _make_root(spec):
     os.chdir("/")
 
 
-def _exec_confined(spec, argv, uid):
-    """The command's own process: limits, the sandbox user, then exec (never returns)."""
+def _exec_confined(spec, argv, uid, start=None):
+    """The command's own process: limits, the sandbox user, then exec (never returns).
+
+    ``start(argv, env)``, when given, starts the command instead of ``execvpe``
+    (``zygote.run_python``: the Python program in this already warm interpreter).
+    """
     try:
         for name, value in spec.get("limits", {}).items():
             hard = int(value) + (1 if name == "CPU" else 0)  # SIGXCPU first, then SIGKILL
@@ -221,10 +227,14 @@ def _exec_confined(spec, argv, uid):
         _no_keyrings()
         os.chdir(spec["cwd"])
         os.closerange(3, 65536)
-        os.execvpe(argv[0], argv, spec["env"])
+        (start or _execvpe)(argv, spec["env"])
     except BaseException as exc:
         print(f"nnfs jail: could not start {argv[0]}: {exc}", file=sys.stderr, flush=True)
         os._exit(126)
+
+
+def _execvpe(argv, env):
+    os.execvpe(argv[0], argv, env)
 
 
 class _SockFilter(ctypes.Structure):
@@ -263,7 +273,7 @@ def _no_keyrings():
     )  # 2: SECCOMP_MODE_FILTER
 
 
-def _init(spec, argv, uid, go, report):
+def _init(spec, argv, uid, go, report, start=None):
     """PID 1 of the new namespace: set it up, start the command, reap, report how it ended."""
     _die_with_parent()
     os.read(go, 1)  # the parent has put this process into its control groups
@@ -271,7 +281,7 @@ def _init(spec, argv, uid, go, report):
     _make_root(spec)
     child = os.fork()
     if child == 0:
-        _exec_confined(spec, argv, uid)
+        _exec_confined(spec, argv, uid, start)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # interrupts from Jupyter
         signal.signal(sig, _forward_to(child))
     while True:  # reap orphans too: PID 1 inherits them
@@ -286,10 +296,20 @@ def _init(spec, argv, uid, go, report):
             os._exit(0)  # every other process in the namespace dies with this one
 
 
-def run(spec: dict[str, Any], argv: list[str]) -> int:
-    """Run ``argv`` confined by ``spec``; returns its wait status (as ``os.waitpid`` gives it)."""
+def run(
+    spec: dict[str, Any],
+    argv: list[str],
+    start: Callable[[list[str], dict[str, str]], NoReturn] | None = None,
+    client: socket.socket | None = None,
+) -> int:
+    """Run ``argv`` confined by ``spec``; returns its wait status (as ``os.waitpid`` gives it).
+
+    ``start``: how the confined process starts ``argv`` (default: exec it). ``client``:
+    the connection of the process this runs for (``zygote``), watched instead of this
+    process's parent: when it closes, the command is killed.
+    """
     children, shared = [], {}
-    _watch_parent(children, shared, spec.get("parent"))
+    _watch_parent(children, shared, spec.get("parent"), client)
     if os.geteuid() != 0:
         print(
             "nnfs jail: not root, so the command runs with resource limits only (no namespaces, same user)",
@@ -302,7 +322,7 @@ def run(spec: dict[str, Any], argv: list[str]) -> int:
         )
         pid = os.fork()
         if pid == 0:
-            _exec_confined(dict(spec, limits=limits, cwd=cwd), argv, None)
+            _exec_confined(dict(spec, limits=limits, cwd=cwd), argv, None, start)
         children.append(pid)
         return _wait(pid, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     slot, lock = take_slot()
@@ -319,7 +339,7 @@ def run(spec: dict[str, Any], argv: list[str]) -> int:
         if pid == 0:
             os.close(go_write), os.close(report_read), os.close(lock)
             try:
-                _init(spec, argv, uid, go_read, report_write)
+                _init(spec, argv, uid, go_read, report_write, start)
             except BaseException as exc:
                 print(f"nnfs jail: could not set up the sandbox: {exc}", file=sys.stderr, flush=True)
                 os._exit(125)
@@ -343,8 +363,11 @@ def _remove(root):
         pass
 
 
-def _watch_parent(children, made, parent=None):
+def _watch_parent(children, made, parent=None, client=None):
     """Kill ``children`` (filled in later) and exit if this process is orphaned.
+
+    With a ``client`` connection (``zygote``), orphaned means that it closed: the
+    process this runs for ended.
 
     The callers (nbgrader's kernel manager, the trusted checks) start this
     process in a session of its own, so a grading worker that is killed does
@@ -353,7 +376,6 @@ def _watch_parent(children, made, parent=None):
     the parent seen here would then already be PID 1, and never change. Started
     before ``unshare(CLONE_NEWPID)``, after which no thread can be made.
     """
-    parent = os.getppid() if parent is None else parent
 
     def orphaned():
         for pid in children:
@@ -361,6 +383,19 @@ def _watch_parent(children, made, parent=None):
         _remove(made.get("root"))
         os._exit(1)
 
+    if client is not None:
+
+        def hang_up():
+            try:
+                while client.recv(64):  # the client sends nothing more: this waits for its end
+                    pass
+            except OSError:
+                pass
+            orphaned()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        return
+    parent = os.getppid() if parent is None else parent
     if os.getppid() != parent:
         print(f"nnfs jail: the grader (process {parent}) is gone; nothing runs", file=sys.stderr, flush=True)
         orphaned()

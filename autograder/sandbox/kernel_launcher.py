@@ -8,7 +8,9 @@ talks to nbgrader over ZMQ ``ipc`` sockets: ``c.KernelManager.transport = "ipc"`
 in the course's nbgrader configuration, in a folder of this kernel's own that
 ``autograder/nbgrader_ext/kernel.py`` makes), as an unprivileged user who sees
 nothing of the course but its own copy, with ``policy.kernel_rlimits()`` and
-``policy.student_env()``.
+``policy.student_env()``. When the grading worker has a zygote (``zygote.py``), the
+kernel is forked from it, in the same jail, with IPython and the chapter's libraries
+already imported.
 """
 
 import json
@@ -19,6 +21,7 @@ import tempfile
 
 import jail
 import policy
+import zygote
 
 
 def kernel_env(home: str) -> dict[str, str]:
@@ -64,7 +67,8 @@ def main() -> None:
         if "NNFS_JAIL_PARENT" in os.environ:  # the kernel manager's process (nbgrader_ext/kernel.py)
             spec["parent"] = int(os.environ["NNFS_JAIL_PARENT"])
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", os.path.join(run, "connection.json")]
-        status = jail.run(spec, argv)
+        address = os.environ.get(zygote.ADDRESS)  # the grading worker's, when it has one
+        status = zygote.request(address, spec, argv) if address else jail.run(spec, argv)
     jail.end_like(status)
 
 

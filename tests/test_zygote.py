@@ -1,0 +1,184 @@
+"""The zygote (autograder/sandbox/zygote.py): a jailed program forked warm behaves as one
+started cold by jail.py, in everything it can see, in how it ends and in how it is stopped."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.course import Course
+from autograder.nbgrader_ext import warm
+from autograder.sandbox import policy, zygote
+from autograder.sandbox.jail import SLOT_UID
+
+REPO = Path(__file__).resolve().parents[1]
+
+# What a program can see of how it was started; "warm" is whether numpy was imported before it.
+SEES = """
+import hashlib, json, os, sys
+warm = "numpy" in sys.modules
+import numpy
+print(json.dumps({
+    "warm": warm,
+    "path": sys.path, "argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ),
+    "uid": os.getuid(), "fds": sorted(os.listdir("/proc/self/fd")), "main": __name__,
+    "hash": hash("nnfs"), "modules_dir": os.path.dirname(numpy.__file__),
+    "tempdir": __import__("tempfile").gettempdir(),
+}))
+"""
+
+
+FIXED_HASH = int(
+    subprocess.run(
+        [sys.executable, "-c", "print(hash('nnfs'))"],
+        env={"PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+)
+
+
+@pytest.fixture(scope="module")
+def keeper(tmp_path_factory):
+    keeper = warm.Zygote(tmp_path_factory.mktemp("zygote"))
+    keeper.ready_for(["numpy", "tempfile"])
+    yield keeper
+    keeper.stop()
+
+
+def jailed(box: Path, argv: list[str], address: str | None, **popen) -> subprocess.Popen[str]:
+    spec = {
+        "cwd": str(box),
+        "env": dict(policy.student_env(box, os.path.dirname(sys.executable)), PYTHONPATH="/nowhere"),
+        "limits": {"CPU": 60, "AS": 4 * 1024**3},
+        "binds": [[str(box), str(box), True]],
+        "own": [str(box)],
+        "cgroup": {"memory": 4 * 1024**3, "pids": 64},
+        "parent": os.getpid(),
+    }
+    return subprocess.Popen(
+        zygote.command(spec, argv, address),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def run(box, argv, address):
+    proc = jailed(box, argv, address)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
+@pytest.fixture
+def box(tmp_path):
+    (tmp_path / "sees.py").write_text(SEES)
+    (tmp_path / "sees_module.py").write_text(SEES)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args", [["-I", "{box}/sees.py", "a", "b"], ["{box}/sees.py"], ["-m", "sees_module", "x"]], ids=str
+)
+def test_a_warm_program_sees_what_a_cold_one_sees(keeper, box, args):
+    argv = [sys.executable, *(a.format(box=box) for a in args)]
+    (cold_rc, cold, cold_err), (warm_rc, hot, warm_err) = (
+        run(box, argv, None),
+        run(box, argv, os.environ[zygote.ADDRESS]),
+    )
+    assert cold_rc == warm_rc == 0, (cold_err, warm_err)
+    cold, hot = json.loads(cold), json.loads(hot)
+    assert (cold.pop("warm"), hot.pop("warm")) == (False, True)
+    # the policy's PYTHONHASHSEED=0 holds warm; cold, -I (which implies -E) ignored it
+    assert hot["hash"] == FIXED_HASH
+    if "-I" in args:
+        cold["hash"] = FIXED_HASH
+    assert hot == cold
+    assert hot["uid"] >= SLOT_UID or os.geteuid() != 0
+
+
+PROGRAMS = {
+    "exit 3": ("import sys; sys.exit(3)", 3),
+    "exit with a message": ("import sys; sys.exit('bye')", 1),
+    "an exception": ("raise ValueError('no')", 1),
+    "killed": ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", -signal.SIGKILL),
+    "interrupted": ("raise KeyboardInterrupt", -signal.SIGINT),
+    "atexit and buffers": ("import atexit, sys; atexit.register(print, 'at exit'); sys.stdout.write('x')", 0),
+}
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_a_warm_program_ends_as_a_cold_one(keeper, box, name):
+    source, expected = PROGRAMS[name]
+    (box / "prog.py").write_text(source)
+    argv = [sys.executable, "-I", str(box / "prog.py")]
+    cold, hot = run(box, argv, None), run(box, argv, os.environ[zygote.ADDRESS])
+    assert cold[0] == hot[0] == expected
+    assert hot[1] == cold[1]
+    assert hot[2].splitlines()[-1:] == cold[2].splitlines()[-1:]  # the traceback's last line
+
+
+def beats(path: Path, seconds: float = 1.0) -> bool:
+    """Whether the heartbeat in ``path`` still changes."""
+    before = path.read_text()
+    time.sleep(seconds)
+    return path.read_text() != before
+
+
+def test_the_jail_dies_with_its_client(keeper, box):
+    """The kernel manager kills the launcher, or the grader the probes' client: the
+    program the zygote's child started for it must die too."""
+    (box / "beats.py").write_text(
+        "import itertools, time\n"
+        "for n in itertools.count():\n"
+        "    open('heart', 'w').write(str(n))\n"
+        "    print('up', flush=True) if n == 0 else None\n"
+        "    time.sleep(0.05)\n"
+    )
+    proc = jailed(
+        box, [sys.executable, "-I", str(box / "beats.py")], os.environ[zygote.ADDRESS], start_new_session=True
+    )
+    assert proc.stdout.readline().strip() == "up"
+    assert beats(box / "heart")
+    proc.kill()
+    proc.wait()
+    proc.stdout.close(), proc.stderr.close()
+    deadline = time.monotonic() + 10
+    while beats(box / "heart", 0.5) and time.monotonic() < deadline:
+        pass
+    assert not beats(box / "heart")
+
+
+def test_an_interrupt_reaches_the_program(keeper, box):
+    """Jupyter interrupts a kernel with SIGINT to the launcher, the zygote's client."""
+    (box / "waits.py").write_text(
+        "import sys, time\nprint('up', flush=True)\n"
+        "try:\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    sys.exit(7)\n"
+    )
+    proc = jailed(box, [sys.executable, "-I", str(box / "waits.py")], os.environ[zygote.ADDRESS])
+    assert proc.stdout.readline().strip() == "up"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 7
+    proc.stdout.close(), proc.stderr.close()
+
+
+def test_only_the_pythons_own_modules_are_preloaded():
+    assert zygote.preloadable("numpy") and zygote.preloadable("json")
+    assert not zygote.preloadable("source_lib")  # a student's code: never imported as root
+    assert not zygote.preloadable("autograder")
+    assert not zygote.preloadable("no_such_module_anywhere")
+
+
+def test_a_chapter_preloads_what_its_code_imports():
+    course = Course(REPO)
+    ch1 = warm.preload(course, "feedforward")
+    assert {"numpy", "matplotlib.pyplot", "ipykernel.kernelapp"} <= set(ch1)
+    assert not [n for n in ch1 if n.startswith(("source_lib", "autograder", "keras", "tensorflow"))]
+    assert "keras" in warm.preload(course, "normalization")  # Chapter 4's Keras layers
