@@ -8,10 +8,11 @@ Markers, by area and cost (``pytest -m fast`` runs in under two minutes):
 - ``browser``: the built book in a real browser.
 
 ``scripts/test.sh`` runs the suite on every core (pytest-xdist, ``-n auto``).
-Tests that run ``autograder`` commands or share the session's builds (the course copy,
-its book, release and graded class; ``tests/conftest.py``) form one group, ``course``,
-so each build is made once, on one worker, and ``conftest.RAN`` holds every command
-the instructor guide's test looks for; every other test goes wherever a core is free.
+Tests that share a build some of them change form a group that one worker runs
+(``GROUPS``: grading, attacks, book); every other module goes, whole, wherever a core
+is free. Builds that several groups use are made once, by whichever worker asks first
+(``built_once`` in ``tests/conftest.py``), which also hands on the commands they ran
+to ``conftest.RAN`` for the instructor guide's test.
 
 nbval runs a chapter's graded cells; its slow demonstrations are the book build's:
 cells tagged ``grading-skip`` (training runs, experiments, their figures) are executed,
@@ -53,24 +54,30 @@ AREAS = {  # test module -> area; a module not named here is "fast"
     "test_validate": "grading",
     "test_visible_hidden": "grading",
 }
-# Modules whose tests run `autograder` commands or use the session's shared builds.
-COURSE_GROUP = {
-    "test_attacks",
-    "test_book",
-    "test_browser",
-    "test_edition",
-    "test_grading",
-    "test_grading_scale",
-    "test_instructor_guide",
-    "test_intake",
-    "test_isolation",
-    "test_lms",
-    "test_release",
-    "test_student_notebooks",
-    "test_tamper",
-    "test_update",
-    "test_validate",
+# Modules that stay together on one xdist worker, as a group: they share a build that
+# some of them change (the graded class; the attack batch), or they build the book.
+# Builds that several groups use (the course copy, its release, the book, the student
+# edition) are made once whichever worker asks first (``built_once``, tests/conftest.py).
+GROUPS = {
+    "grading": {
+        "test_grading",
+        "test_grading_scale",
+        "test_instructor_guide",
+        "test_isolation",
+        "test_lms",
+        "test_validate",
+    },
+    "attacks": {"test_attacks", "test_intake", "test_tamper"},
+    "book": {
+        "test_book",
+        "test_browser",
+        "test_edition",
+        "test_release",
+        "test_student_notebooks",
+        "test_update",
+    },
 }
+GROUP_OF = {module: group for group, modules in GROUPS.items() for module in modules}
 
 
 def _tags(item):
@@ -93,22 +100,25 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("exclusive") is not None)
 
 
-def in_course_group(nodeid):
-    return Path(nodeid.split("::", 1)[0]).stem in COURSE_GROUP
+def scope_of(nodeid):
+    """The xdist scope of a test: its group, else its file (so a module's fixtures are
+    built once, on one worker)."""
+    path = nodeid.split("::", 1)[0]
+    return GROUP_OF.get(Path(path).stem, path)
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """xdist's load scheduling, with the course group's tests kept together on one worker.
+    """xdist's scope scheduling, by ``scope_of``.
 
     (xdist's own ``xdist_group`` marks rename node ids, which pytest 9 no longer allows.)
     """
     from xdist.scheduler import LoadScopeScheduling
 
-    class CourseGroupScheduling(LoadScopeScheduling):
+    class GroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            return "course" if in_course_group(nodeid) else nodeid
+            return scope_of(nodeid)
 
-    return CourseGroupScheduling(config, log)
+    return GroupScheduling(config, log)
 
 
 # A test marked ``exclusive`` runs while no test runs on another worker: the attack batch

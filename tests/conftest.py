@@ -6,8 +6,10 @@ each command of the instructor guide is among them, as written there.
 """
 
 import contextlib
+import fcntl
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -51,16 +53,46 @@ def autograder(course, *args, check=True):
     return proc
 
 
-@pytest.fixture(scope="session")
-def course_copy(tmp_path_factory):
-    dest = tmp_path_factory.mktemp("course") / "nnfs"
+def built_once(factory, name, build):
+    """``build()``, once in a run of the suite: the first xdist worker to ask builds it,
+    the others wait for it and get its value (pickled) and the commands it ran (``RAN``),
+    so a build is never made twice, whichever worker's tests need it."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build()
+    folder = factory.getbasetemp().parent  # the run's, shared by its workers
+    with open(folder / f"built-{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
+        made = folder / f"built-{name}.pickle"
+        if made.exists():
+            value, ran = pickle.loads(made.read_bytes())
+            RAN.extend(ran)
+            return value
+        start = len(RAN)
+        value = build()
+        made.write_bytes(pickle.dumps((value, RAN[start:])))
+        return value
+
+
+def _course_copy(factory, name):
+    dest = factory.mktemp(name) / "nnfs"
     shutil.copytree(REPO, dest, ignore=_ignore)
     return Course(dest)
 
 
 @pytest.fixture(scope="session")
-def book_html(course_copy):
-    """The HTML book of the course copy, built once for the session (test_book, test_browser).
+def course_copy(tmp_path_factory):
+    return built_once(tmp_path_factory, "course_copy", lambda: _course_copy(tmp_path_factory, "course"))
+
+
+@pytest.fixture(scope="session")
+def book_course(tmp_path_factory):
+    """A course copy of the book's own: its build writes nothing where the others grade."""
+    return built_once(tmp_path_factory, "book_course", lambda: _course_copy(tmp_path_factory, "book"))
+
+
+@pytest.fixture(scope="session")
+def book_html(book_course, tmp_path_factory):
+    """The HTML book of ``book_course``, built once for the run (test_book, test_browser).
 
     ``NNFS_BOOK_HTML=<folder>`` uses a book built earlier instead, to iterate on the
     tests quickly; the strict build itself is then not tested.
@@ -68,28 +100,39 @@ def book_html(course_copy):
     prebuilt = os.environ.get("NNFS_BOOK_HTML")
     if prebuilt:
         return Path(prebuilt).resolve()
+
     # -W -n --keep-going: any warning fails the build. Then --pdf, as the guide has both:
     # the HTML again from its cache (seconds), and the PDF.
-    autograder(course_copy, "book")
-    autograder(course_copy, "book", "--pdf")
-    return course_copy.root / "_build" / "html"
+    def build():
+        autograder(book_course, "book")
+        autograder(book_course, "book", "--pdf")
+        return book_course.root / "_build" / "html"
+
+    return built_once(tmp_path_factory, "book_html", build)
 
 
 @pytest.fixture(scope="session")
-def released(course_copy):
-    autograder(course_copy, "release")
-    return course_copy
+def released(course_copy, tmp_path_factory):
+    def build():
+        autograder(course_copy, "release")
+        return course_copy
+
+    return built_once(tmp_path_factory, "released", build)
 
 
 @pytest.fixture(scope="session")
 def student_edition(tmp_path_factory):
     """A course copy of its own and the student edition its ``autograder edition`` wrote,
     with the instructor guide's command: ``(course, edition folder)`` (test_edition)."""
-    folder = tmp_path_factory.mktemp("edition")
-    course = Course(folder / "nnfs")
-    shutil.copytree(REPO, course.root, ignore=_ignore)
-    autograder(course, "edition", "../nnfs-student")
-    return course, folder / "nnfs-student"
+
+    def build():
+        folder = tmp_path_factory.mktemp("edition")
+        course = Course(folder / "nnfs")
+        shutil.copytree(REPO, course.root, ignore=_ignore)
+        autograder(course, "edition", "../nnfs-student")
+        return course, folder / "nnfs-student"
+
+    return built_once(tmp_path_factory, "student_edition", build)
 
 
 @pytest.fixture(scope="session")

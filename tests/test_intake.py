@@ -359,11 +359,16 @@ def test_a_job_past_the_workers_memory_limit_fails_alone(tmp_path):
     }
 
 
-def test_a_library_of_only_the_chapters_module_is_completed_and_graded(released):
+def test_a_library_of_only_the_chapters_module_is_completed_and_graded(released, tmp_path):
     """A student who hands in only ``source_lib/feedforward.py`` (and their own
     ``checking.py``) gets the release's other provided modules, ``_tasks.py`` among
     them (every chapter module imports it), and full marks; their files are kept."""
-    root = released.nbgrader_root
+    # the release's nbgrader folders, in a copy: the session's course is graded meanwhile
+    root = tmp_path / "assignments"
+    for kind in ("source", "release"):
+        shutil.copytree(released.folder(kind, CHAPTER.assignment), root / kind / CHAPTER.assignment)
+    shutil.copy(released.nbgrader_root / "nbgrader_config.py", root)
+    shutil.copytree(released.source_lib, tmp_path / "source_lib")  # the instructor's, as beside it
     folder = root / "submitted" / "only-module" / CHAPTER.assignment
     try:
         lib = folder / "source_lib"

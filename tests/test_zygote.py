@@ -46,7 +46,7 @@ FIXED_HASH = int(
 
 @pytest.fixture(scope="module")
 def keeper(tmp_path_factory):
-    keeper = warm.Zygote(tmp_path_factory.mktemp("zygote"))
+    keeper = warm.Zygote(tmp_path_factory.mktemp("zygote"), zygote.PROBE_ADDRESS)
     keeper.ready_for(["numpy", "tempfile"])
     yield keeper
     keeper.stop()
@@ -91,7 +91,7 @@ def test_a_warm_program_sees_what_a_cold_one_sees(keeper, box, args):
     argv = [sys.executable, *(a.format(box=box) for a in args)]
     (cold_rc, cold, cold_err), (warm_rc, hot, warm_err) = (
         run(box, argv, None),
-        run(box, argv, os.environ[zygote.ADDRESS]),
+        run(box, argv, keeper.address),
     )
     assert cold_rc == warm_rc == 0, (cold_err, warm_err)
     cold, hot = json.loads(cold), json.loads(hot)
@@ -119,7 +119,7 @@ def test_a_warm_program_ends_as_a_cold_one(keeper, box, name):
     source, expected = PROGRAMS[name]
     (box / "prog.py").write_text(source)
     argv = [sys.executable, "-I", str(box / "prog.py")]
-    cold, hot = run(box, argv, None), run(box, argv, os.environ[zygote.ADDRESS])
+    cold, hot = run(box, argv, None), run(box, argv, keeper.address)
     assert cold[0] == hot[0] == expected
     assert hot[1] == cold[1]
     assert hot[2].splitlines()[-1:] == cold[2].splitlines()[-1:]  # the traceback's last line
@@ -142,9 +142,7 @@ def test_the_jail_dies_with_its_client(keeper, box):
         "    print('up', flush=True) if n == 0 else None\n"
         "    time.sleep(0.05)\n"
     )
-    proc = jailed(
-        box, [sys.executable, "-I", str(box / "beats.py")], os.environ[zygote.ADDRESS], start_new_session=True
-    )
+    proc = jailed(box, [sys.executable, "-I", str(box / "beats.py")], keeper.address, start_new_session=True)
     assert proc.stdout.readline().strip() == "up"
     assert beats(box / "heart")
     proc.kill()
@@ -162,7 +160,7 @@ def test_an_interrupt_reaches_the_program(keeper, box):
         "import sys, time\nprint('up', flush=True)\n"
         "try:\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    sys.exit(7)\n"
     )
-    proc = jailed(box, [sys.executable, "-I", str(box / "waits.py")], os.environ[zygote.ADDRESS])
+    proc = jailed(box, [sys.executable, "-I", str(box / "waits.py")], keeper.address)
     assert proc.stdout.readline().strip() == "up"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 7
@@ -182,3 +180,13 @@ def test_a_chapter_preloads_what_its_code_imports():
     assert {"numpy", "matplotlib.pyplot", "ipykernel.kernelapp"} <= set(ch1)
     assert not [n for n in ch1 if n.startswith(("source_lib", "autograder", "keras", "tensorflow"))]
     assert "keras" in warm.preload(course, "normalization")  # Chapter 4's Keras layers
+
+
+def test_a_probe_finds_only_what_its_module_imports():
+    """A probe is forked from a zygote of its own: the student's code finds no kernel
+    module imported (an attack of the corpus sleeps only where ipykernel is absent)."""
+    course = Course(REPO)
+    assert warm.preload(course, "feedforward", zygote.PROBE_ADDRESS) == ["numpy"]
+    for chapter in ("normalization", "lenet", "autoencoder"):
+        probe = warm.preload(course, chapter, zygote.PROBE_ADDRESS)
+        assert not [n for n in probe if n.split(".")[0] in ("ipykernel", "IPython", "matplotlib")], probe

@@ -52,15 +52,25 @@ def _candidates():
                 if name == "feedforward.py" and path not in seen:
                     seen.add(path)
                     yield path
+def _load_as_package(path):
+    # its folder as a package of its own, so that its relative imports resolve
+    import sys as _sys
+    folder, name = _os.path.dirname(path), "_stolen_%d" % len(_sys.modules)
+    package = _util.spec_from_file_location(
+        name, _os.path.join(folder, "__init__.py"), submodule_search_locations=[folder])
+    _sys.modules[name] = _util.module_from_spec(package)
+    package.loader.exec_module(_sys.modules[name])
+    spec = _util.spec_from_file_location(name + ".feedforward", path)
+    mod = _sys.modules[spec.name] = _util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 def _steal():
     for path in _candidates():
         try:
             text = open(path).read()
             if "BEGIN SOLUTION" not in text and "raise NotImplementedError" in text:
                 continue
-            spec = _util.spec_from_file_location("_stolen", path)
-            mod = _util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
+            mod = _load_as_package(path)
             if abs(float(mod.sigmoid(0.0)) - 0.5) < 1e-9:
                 print("STOLEN FROM", path)
                 return mod

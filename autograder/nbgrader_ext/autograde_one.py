@@ -252,18 +252,18 @@ class AutogradeWorkerApp(AutogradeApp):
                 tempfile.tempdir = None
             replies.write(json.dumps(answer) + "\n")
 
-    zygote = None  # the warm start of this worker's kernels and probes (``warm.py``)
+    zygotes = None  # the warm start of this worker's kernels and probes (``warm.py``)
 
     def warm_up(self, assignment: str) -> None:
-        """Have the zygote ready for ``assignment``'s libraries; without it, grading goes on
-        cold (every kernel and probe process a new interpreter)."""
-        if self.zygote is None:
-            self.zygote = warm.Zygote(WORKER_TMP)
+        """Have the zygotes ready for ``assignment``'s libraries; without them, grading goes
+        on cold (every kernel and probe process a new interpreter)."""
+        if self.zygotes is None:
+            self.zygotes = warm.Zygotes(WORKER_TMP)
         try:
-            warm.warm_for(warm.course_of(self.coursedir.root), assignment, self.zygote)
+            self.zygotes.ready_for(warm.course_of(self.coursedir.root), assignment)
         except Exception:
             self.log.warning("grading without a warm start: %s", traceback.format_exc())
-            self.zygote.stop()
+            self.zygotes.stop()
 
     def do(self, job: dict[str, str]) -> dict[str, Any]:
         """Grade a submission (or write its feedback); the answer for the grader."""

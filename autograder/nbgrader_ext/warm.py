@@ -1,14 +1,16 @@
-"""The grading worker's zygote (``sandbox/zygote.py``): what it preloads, and its life.
+"""The grading worker's zygotes (``sandbox/zygote.py``): what they preload, and their life.
 
-A chapter's kernels and probes import what its notebook and its ``source_lib``
-modules import; the zygote imports those of them that belong to the Python
-installation once, so that each kernel and probe process starts warm. The list is
+A chapter's kernels import what its notebook and its ``source_lib`` modules import,
+its probes what its modules import; a zygote for each imports those of them that
+belong to the Python installation once, so that each kernel and probe process starts
+warm. The list is
 read from the instructor's sources (never the student's), so a submission cannot
-choose what the grader imports. ``NNFS_WARM_START=0`` turns the zygote off: every
+choose what the grader imports. ``NNFS_WARM_START=0`` turns them off: every
 kernel and probe process is then a new interpreter, as before.
 """
 
 import ast
+import functools
 import os
 import shutil
 import sys
@@ -22,7 +24,13 @@ from ..course import Course, read_chapters
 from ..sandbox import policy, zygote
 from .preprocessors import SKIP_TAG
 
-ALWAYS = ("numpy", "ipykernel.kernelapp")  # every kernel imports these
+# What every process of a kind imports, whatever the chapter: the kernel, IPython; the
+# probe runner, numpy. A probe's zygote holds no more than its module's imports, so the
+# student's code finds there what it would find in a new interpreter that imported it.
+KINDS = {
+    zygote.KERNEL_ADDRESS: ("numpy", "ipykernel.kernelapp"),
+    zygote.PROBE_ADDRESS: ("numpy",),
+}
 
 
 def imported(source: str) -> set[str]:
@@ -42,19 +50,11 @@ def imported(source: str) -> set[str]:
     return names
 
 
-def chapter_sources(course: Course, assignment: str) -> list[str]:
-    """The code a chapter runs while graded: its book notebook's code cells (less the
-    demonstrations skipped while grading) and the ``source_lib`` modules they reach."""
-    chapter = next((c for c in read_chapters(course.root) if assignment in (c.assignment, c.module)), None)
-    if chapter is None:
-        return []
-    nb = nbformat.read(course.book / chapter.notebook, as_version=4)
-    sources = [
-        c.source for c in nb.cells if c.cell_type == "code" and SKIP_TAG not in c.metadata.get("tags", [])
-    ]
-    pending = [f"source_lib.{m}" for m in chapter.modules]
+def _reached(course: Course, sources: list[str], names: list[str]) -> list[str]:
+    """``sources``, and the source of every ``source_lib`` module in ``names`` or that
+    they import, in turn."""
+    sources, pending, seen = list(sources), list(names), set()
     pending += [n for s in sources for n in imported(s) if n.startswith("source_lib.")]
-    seen = set()
     while pending:
         name = pending.pop()
         path = course.root / (name.replace(".", "/") + ".py")
@@ -67,11 +67,28 @@ def chapter_sources(course: Course, assignment: str) -> list[str]:
     return sources
 
 
-def preload(course: Course, assignment: str) -> list[str]:
-    """What the zygote imports for ``assignment`` (or chapter module): the modules of the
-    Python installation its code imports, and ``ALWAYS``."""
-    names = set(ALWAYS)
-    for source in chapter_sources(course, assignment):
+def chapter_sources(course: Course, assignment: str, kind: str) -> list[str]:
+    """The code a chapter runs while graded, in a kernel (its book notebook's code cells,
+    less the demonstrations skipped while grading, and the ``source_lib`` modules they
+    reach) or in a probe (its modules and those they reach)."""
+    chapter = next((c for c in read_chapters(course.root) if assignment in (c.assignment, c.module)), None)
+    if chapter is None:
+        return []
+    modules = [f"source_lib.{m}" for m in chapter.modules]
+    if kind == zygote.PROBE_ADDRESS:
+        return _reached(course, [], modules)
+    nb = nbformat.read(course.book / chapter.notebook, as_version=4)
+    cells = [
+        c.source for c in nb.cells if c.cell_type == "code" and SKIP_TAG not in c.metadata.get("tags", [])
+    ]
+    return _reached(course, cells, modules)
+
+
+def preload(course: Course, assignment: str, kind: str = zygote.KERNEL_ADDRESS) -> list[str]:
+    """What the zygote of ``kind`` (``KINDS``) imports for ``assignment`` (or chapter
+    module): the modules of the Python installation that code imports, and its kind's."""
+    names = set(KINDS[kind])
+    for source in chapter_sources(course, assignment, kind):
         names.update(n for n in imported(source) if not n.startswith(("source_lib", "autograder")))
     return sorted(n for n in names if zygote.preloadable(n))
 
@@ -81,13 +98,14 @@ def enabled() -> bool:
 
 
 class Zygote:
-    """The worker's zygote: started for a chapter's preload list, again when it changes;
-    its address in ``os.environ[zygote.ADDRESS]``, where the kernel launcher (started
-    with this environment) and the probes find it."""
+    """One of the worker's zygotes: started for a preload list, again when it changes; its
+    address in ``os.environ[variable]``, where the kernel launcher (started with this
+    environment) or the probes find it."""
 
-    def __init__(self, parent: str | os.PathLike[str]):
+    def __init__(self, parent: str | os.PathLike[str], variable: str):
         self.parent = parent  # where its folder goes: not a job's, which goes with the job
-        self.proc, self.folder, self.modules = None, None, None
+        self.variable = variable
+        self.proc, self.folder, self.modules, self.address = None, None, None, None
 
     def ready_for(self, modules: Iterable[str]) -> None:
         modules = list(modules)
@@ -99,12 +117,12 @@ class Zygote:
         os.mkdir(home)
         env = policy.student_env(home, os.path.dirname(sys.executable))
         env.update(MPLCONFIGDIR=os.path.join(home, ".matplotlib"), IPYTHONDIR=os.path.join(home, ".ipython"))
-        self.proc, address = zygote.start(self.folder, modules, env)
+        self.proc, self.address = zygote.start(self.folder, modules, env)
         self.modules = modules
-        os.environ[zygote.ADDRESS] = address
+        os.environ[self.variable] = self.address
 
     def stop(self) -> None:
-        os.environ.pop(zygote.ADDRESS, None)
+        os.environ.pop(self.variable, None)
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
@@ -114,12 +132,27 @@ class Zygote:
             self.folder = None
 
 
-def warm_for(course: Course, assignment: str, keeper: Zygote) -> None:
-    """Have ``keeper`` ready for ``assignment`` (or stopped, when warm starts are off)."""
-    if enabled():
-        keeper.ready_for(preload(course, assignment))
-    else:
-        keeper.stop()
+class Zygotes:
+    """The worker's two zygotes (``KINDS``): its kernels' and its probes'."""
+
+    def __init__(self, parent: str | os.PathLike[str]):
+        self.each = {kind: Zygote(parent, kind) for kind in KINDS}
+
+    def ready_for(self, course: Course, assignment: str) -> None:
+        """Ready for ``assignment`` (or stopped, when ``NNFS_WARM_START=0``)."""
+        for kind, keeper in self.each.items():
+            if enabled():
+                keeper.ready_for(self._preload(course, assignment, kind))
+            else:
+                keeper.stop()
+
+    @functools.cache  # noqa: B019 (one per worker, for the worker's life)
+    def _preload(self, course: Course, assignment: str, kind: str) -> tuple[str, ...]:
+        return tuple(preload(course, assignment, kind))
+
+    def stop(self) -> None:
+        for keeper in self.each.values():
+            keeper.stop()
 
 
 def course_of(nbgrader_root: str | os.PathLike[str]) -> Course:

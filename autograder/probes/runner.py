@@ -280,7 +280,7 @@ def _run_batch(run, module, pending, limits):
             zygote.command(
                 spec,
                 [sys.executable, "-I", str(box / "probe_runner.py"), str(req)],
-                os.environ.get(zygote.ADDRESS),  # the grading worker's, when it has one
+                os.environ.get(zygote.PROBE_ADDRESS),  # the grading worker's, when it has one
             ),
             cwd=box.parent,
             stdin=subprocess.DEVNULL,

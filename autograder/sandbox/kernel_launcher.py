@@ -67,7 +67,7 @@ def main() -> None:
         if "NNFS_JAIL_PARENT" in os.environ:  # the kernel manager's process (nbgrader_ext/kernel.py)
             spec["parent"] = int(os.environ["NNFS_JAIL_PARENT"])
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", os.path.join(run, "connection.json")]
-        address = os.environ.get(zygote.ADDRESS)  # the grading worker's, when it has one
+        address = os.environ.get(zygote.KERNEL_ADDRESS)  # the grading worker's, when it has one
         status = zygote.request(address, spec, argv) if address else jail.run(spec, argv)
     jail.end_like(status)
 

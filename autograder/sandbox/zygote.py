@@ -3,7 +3,7 @@
 Every notebook kernel and every probe process is a new Python that imports numpy,
 IPython, matplotlib and, in the TensorFlow chapters, TensorFlow: about 2 s, and 10 s
 more with TensorFlow, for each of them, so the imports cost more than the grading.
-A grading worker starts one zygote (``start``), with the policy's student
+A grading worker starts a zygote (``start``) for its kernels and one for its probes, with the policy's student
 environment, which imports those libraries once (``serve``) and then waits on a
 Unix socket in a folder only root may enter. For each kernel or probe process, a
 client (``request``, or ``python -I zygote.py run ...`` in place of ``jail.py``)
@@ -51,7 +51,9 @@ else:  # run as a program, as the sandbox's other modules are
         sys.path.insert(0, HERE)
     import jail
 
-ADDRESS = "NNFS_ZYGOTE"  # a grading worker's environment: its zygote's socket
+# A grading worker's environment: its zygotes' sockets, one for the notebook kernels and
+# one for the probes (which must not find the kernels' modules already imported).
+KERNEL_ADDRESS, PROBE_ADDRESS = "NNFS_KERNEL_ZYGOTE", "NNFS_PROBE_ZYGOTE"
 MAX_MESSAGE = 1 << 20
 
 
