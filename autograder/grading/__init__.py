@@ -6,8 +6,8 @@ with the course's configuration, which runs the notebook in the sandboxed
 kernel and lets the ``TrustedChecks`` preprocessor decide the graded cells, but
 only reads the gradebook. On this machine, ``workers`` long-lived worker
 processes grade one submission at a time each (nbgrader loads once per worker,
-not per submission); on a Dask cluster, given its scheduler address, each
-submission gets a worker process of its own on a Dask worker. This process is
+not per submission); on a Dask cluster, given its scheduler address, each Dask
+worker process keeps such a worker between its jobs. This process is
 the gradebook's only writer: it creates each submission before its worker
 starts and records the scores from the autograded notebook when the worker
 ends, so SQLite stays safe and any SQLAlchemy URL works.

@@ -2,7 +2,7 @@
 
 ``LocalExecutor`` keeps ``size`` long-lived ``autograde_one --serve`` workers on this
 machine (nbgrader loads once per worker); ``DaskExecutor`` sends each job to a Dask
-cluster, where it gets a worker process of its own. Both are context managers with
+cluster, whose worker processes keep such a worker each (``run_kept_job``). Both are context managers with
 ``start()`` and ``run(jobs, timeout)``, which yields an ``Outcome`` per ``Job`` as
 they finish. Every worker speaks the same JSON lines (``Job.message`` in, an answer
 out) and runs with the same environment and memory limit (``start_worker``).
@@ -213,8 +213,28 @@ class LocalExecutor:
         self.close()
 
 
+# A Dask worker's grading workers, kept between its jobs: (course root, memory, thread) -> worker.
+_KEPT: dict[tuple[str, int, int], LocalWorker] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def run_kept_job(root: str | Path, job: Job, timeout: float, memory: int | None = None) -> Outcome:
+    """Do ``job`` in a long-lived ``LocalWorker`` that this process keeps for its thread
+    (a Dask task): nbgrader, and the warm start's libraries (``nbgrader_ext/warm.py``), load
+    once per Dask worker, not once per job. The worker restarts as a local one does.
+
+    Runs on a Dask worker, which must see the course folder at the same path.
+    """
+    key = (str(root), memory or worker_memory(), threading.get_ident())
+    with _KEPT_LOCK:
+        worker = _KEPT.get(key)
+        if worker is None:  # dies with this thread, and with the Dask worker (PR_SET_PDEATHSIG)
+            worker = _KEPT[key] = LocalWorker(Course(Path(root)), key[1])
+    return worker.do(job, timeout)
+
+
 class DaskExecutor:
-    """Jobs on the Dask cluster at ``scheduler``, each in a worker process of its own."""
+    """Jobs on the Dask cluster at ``scheduler``, in grading workers its workers keep."""
 
     def __init__(self, course: Course, scheduler: str, memory: int | None = None):
         self.root, self.scheduler, self.memory = str(course.root), scheduler, memory
@@ -229,7 +249,7 @@ class DaskExecutor:
 
         with Client(self.scheduler) as client:
             futures = [
-                client.submit(run_one_job, self.root, job, timeout, self.memory, pure=False) for job in jobs
+                client.submit(run_kept_job, self.root, job, timeout, self.memory, pure=False) for job in jobs
             ]
             for future in dask_completed(futures):
                 yield future.result()
