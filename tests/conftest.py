@@ -267,8 +267,8 @@ def attacked(tmp_path_factory):
 
     A namespace: ``course``, ``out`` (grade's output), ``rows`` (Chapter 1's grade rows
     by student), ``submitted`` (the submitted files' bytes before grading), ``reached``
-    (whether anything reached the loopback port ``PORT``), ``temporary`` (the grader's
-    temporary folders before), ``canary`` (a value only the grader's environment held),
+    (whether anything reached the loopback port ``PORT``), ``temporary`` (the folder the grader's
+    temporary files went to), ``canary`` (a value only the grader's environment held),
     ``seconds`` (the batch's wall time).
     """
     import socket
@@ -286,9 +286,12 @@ def attacked(tmp_path_factory):
         more=[(LENT_CHAPTER, LENT_BATCH)],
     )
     submitted = _digest(course.folder("submitted"))
-    temporary = _temporary_files()
+    # the grader's temporary files in a folder of the batch's own: other workers grade too
+    temporary = tmp_path_factory.mktemp("attack-temporary")
     canary = f"canary-{os.getpid()}-{time.time_ns()}"
     os.environ[CANARY] = canary  # in the grader's /proc/self/environ
+    saved_tmp = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(temporary)
     try:
         with socket.socket() as listener:  # what the network attack tries to reach
             listener.bind(("127.0.0.1", PORT))
@@ -299,7 +302,7 @@ def attacked(tmp_path_factory):
                 course, "grade", CHAPTERS[0].assignment, LENT_CHAPTER.assignment, "--timeout", "45"
             ).stdout
             seconds = time.monotonic() - started
-            left = _left_behind(temporary)  # at once: later, other workers' tests make their own
+            left = _left_behind(temporary)
             try:
                 listener.accept()
                 reached = True
@@ -307,6 +310,10 @@ def attacked(tmp_path_factory):
                 reached = False
     finally:
         del os.environ[CANARY]
+        if saved_tmp is None:
+            os.environ.pop("TMPDIR")
+        else:
+            os.environ["TMPDIR"] = saved_tmp
     rows = {r.student: r for r in table(course, [CHAPTERS[0]])}
     return SimpleNamespace(
         course=course,
@@ -333,25 +340,50 @@ def _digest(folder):
     }
 
 
-def _left_behind(before, wait=10.0):
-    """What a batch left: processes of sandbox users (any, on the machine) and temporary
-    folders not in ``before``; given ``wait`` seconds to go."""
+def _parent(pid):
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _other_workers():
+    """The other xdist workers of this run (their sandboxes are theirs, not the batch's)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return set()
+    me, controller = os.getpid(), os.getppid()
+    return {int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(p) == controller} - {me}
+
+
+def _descends_from(pid, ancestors):
+    while pid not in (None, 0, 1):
+        if pid in ancestors:
+            return True
+        pid = _parent(pid)
+    return False
+
+
+def _left_behind(temporary, wait=10.0):
+    """What a batch left: processes of sandbox users (any on the machine but those of the
+    other xdist workers' tests) and folders in its ``temporary`` folder; given ``wait``
+    seconds to go."""
     from autograder.sandbox.jail import SLOT_UID, SLOTS
 
     deadline = time.monotonic() + wait
     while True:
         ps = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
-        procs = [line for line in ps.splitlines() if SLOT_UID <= int(line.split()[0]) < SLOT_UID + SLOTS]
-        files = sorted(_temporary_files() - before)
+        others = _other_workers()
+        procs = [
+            line
+            for line in ps.splitlines()
+            if SLOT_UID <= int(line.split()[0]) < SLOT_UID + SLOTS
+            and not _descends_from(int(line.split()[1]), others)
+        ]
+        files = sorted(p for p in os.listdir(temporary) if p.startswith(TEMPORARY))
         if not (procs or files) or time.monotonic() > deadline:
             return SimpleNamespace(processes=procs, temporary=files)
         time.sleep(0.5)
-
-
-def _temporary_files():
-    import tempfile
-
-    return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(TEMPORARY)}
 
 
 # The only arguments the tests add to the guide's `dask scheduler`: listen on

@@ -379,7 +379,10 @@ def _watch_parent(children, made, parent=None, client=None):
 
     def orphaned():
         for pid in children:
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:  # ended meanwhile
+                pass
         _remove(made.get("root"))
         os._exit(1)
 

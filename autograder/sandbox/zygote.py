@@ -34,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Iterable
@@ -115,8 +116,13 @@ def _child(conn: socket.socket) -> NoReturn:
             if fd > 2:
                 os.close(fd)
         request = json.loads(message)
+        tempfile.tempdir = request["tmp"]  # the jail's mount point, where jail.py would make it
         conn.send(json.dumps({"pid": os.getpid()}).encode())
         status = jail.run(request["spec"], request["argv"], start=run_python, client=conn)
+        # the client's streams are its own again before it hears the status and goes
+        null = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(null, target)
         conn.send(json.dumps({"status": status}).encode())
     except BaseException as exc:
         print(f"nnfs zygote: could not run the request: {exc}", file=sys.stderr, flush=True)
@@ -201,7 +207,8 @@ def request(address: str, spec: dict[str, Any], argv: list[str]) -> int:
         _exit_when_orphaned(spec["parent"])
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     conn.connect(address)
-    socket.send_fds(conn, [json.dumps({"spec": spec, "argv": argv}).encode()], [0, 1, 2])
+    message = {"spec": spec, "argv": argv, "tmp": tempfile.gettempdir()}
+    socket.send_fds(conn, [json.dumps(message).encode()], [0, 1, 2])
     reply = conn.recv(MAX_MESSAGE)
     if not reply:
         return 125 << 8  # as jail.run: the sandbox could not be set up
