@@ -302,10 +302,11 @@ def test_a_forged_error_report_is_not_trusted(tmp_path):
 def bomb_writer(payload):
     """source_lib code that makes the probe process write ``payload`` as every result."""
     return f"""
-import wire
+import os, wire
 def _bomb(path, value, _data={payload!r}):
-    with open(path, "wb") as fh:
-        fh.write(_data)
+    with open(str(path) + ".part", "wb") as fh:  # whole, as wire.save: the reader's checks speak,
+        fh.write(_data)                          # not a race with a half-written file
+    os.replace(str(path) + ".part", path)
 wire.save = _bomb
 def f(x):
     return x
