@@ -8,6 +8,7 @@ they finish. Every worker speaks the same JSON lines (``Job.message`` in, an ans
 out) and runs with the same environment and memory limit (``start_worker``).
 """
 
+import atexit
 import json
 import os
 import queue
@@ -227,10 +228,19 @@ def run_kept_job(root: str | Path, job: Job, timeout: float, memory: int | None 
     """
     key = (str(root), memory or worker_memory(), threading.get_ident())
     with _KEPT_LOCK:
+        if not _KEPT:  # stopped, their temporary folders removed, as the Dask worker exits
+            atexit.register(_stop_kept)
         worker = _KEPT.get(key)
         if worker is None:  # dies with this thread, and with the Dask worker (PR_SET_PDEATHSIG)
             worker = _KEPT[key] = LocalWorker(Course(Path(root)), key[1])
     return worker.do(job, timeout)
+
+
+def _stop_kept():
+    with _KEPT_LOCK:
+        for worker in _KEPT.values():
+            worker.stop()
+        _KEPT.clear()
 
 
 class DaskExecutor:
