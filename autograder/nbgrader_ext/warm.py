@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 
 from ..course import Course, read_chapters
+from ..imports import local_modules, parse
 from ..sandbox import policy, zygote
 from .preprocessors import SKIP_TAG
 
@@ -34,54 +35,33 @@ KINDS = {
 
 
 def imported(source: str) -> set[str]:
-    """The modules ``source`` imports anywhere (functions included), as written."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:  # a notebook cell of IPython magics
-        return set()
+    """The absolute imports ``source`` makes anywhere (functions included): ``import a.b``
+    gives ``a.b``, ``from a import b`` gives ``a`` (``b`` may be no module)."""
+    tree = parse(source)
     names = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(tree) if tree else ():
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
-            if node.module == "source_lib":
-                names.update(f"source_lib.{alias.name}" for alias in node.names)
     return names
-
-
-def _reached(course: Course, sources: list[str], names: list[str]) -> list[str]:
-    """``sources``, and the source of every ``source_lib`` module in ``names`` or that
-    they import, in turn."""
-    sources, pending, seen = list(sources), list(names), set()
-    pending += [n for s in sources for n in imported(s) if n.startswith("source_lib.")]
-    while pending:
-        name = pending.pop()
-        path = course.root / (name.replace(".", "/") + ".py")
-        if name in seen or not path.is_file():
-            continue
-        seen.add(name)
-        text = path.read_text()
-        sources.append(text)
-        pending += [n for n in imported(text) if n.startswith("source_lib.")]
-    return sources
 
 
 def chapter_sources(course: Course, assignment: str, kind: str) -> list[str]:
     """The code a chapter runs while graded, in a kernel (its book notebook's code cells,
-    less the demonstrations skipped while grading, and the ``source_lib`` modules they
-    reach) or in a probe (its modules and those they reach)."""
+    less the demonstrations skipped while grading, and the local modules they run) or in
+    a probe (its modules and the local modules they run)."""
     chapter = next((c for c in read_chapters(course.root) if assignment in (c.assignment, c.module)), None)
     if chapter is None:
         return []
-    modules = [f"source_lib.{m}" for m in chapter.modules]
-    if kind == zygote.PROBE_ADDRESS:
-        return _reached(course, [], modules)
-    nb = nbformat.read(course.book / chapter.notebook, as_version=4)
-    cells = [
-        c.source for c in nb.cells if c.cell_type == "code" and SKIP_TAG not in c.metadata.get("tags", [])
-    ]
-    return _reached(course, cells, modules)
+    notebook = course.book / chapter.notebook
+    code = [f"import source_lib.{m}" for m in chapter.modules]
+    if kind == zygote.KERNEL_ADDRESS:
+        nb = nbformat.read(notebook, as_version=4)
+        code += [
+            c.source for c in nb.cells if c.cell_type == "code" and SKIP_TAG not in c.metadata.get("tags", [])
+        ]
+    return code + [f.read_text() for f in local_modules(notebook, code, course.root)]
 
 
 def preload(course: Course, assignment: str, kind: str = zygote.KERNEL_ADDRESS) -> list[str]:
@@ -89,8 +69,10 @@ def preload(course: Course, assignment: str, kind: str = zygote.KERNEL_ADDRESS) 
     module): the modules of the Python installation that code imports, and its kind's."""
     names = set(KINDS[kind])
     for source in chapter_sources(course, assignment, kind):
-        names.update(n for n in imported(source) if not n.startswith(("source_lib", "autograder")))
-    return sorted(n for n in names if zygote.preloadable(n))
+        names.update(n for n in imported(source) if n.split(".")[0] not in sys.stdlib_module_names)
+    return sorted(
+        n for n in names if not n.startswith(("source_lib", "autograder")) and zygote.preloadable(n)
+    )
 
 
 def enabled() -> bool:
@@ -115,8 +97,7 @@ class Zygote:
         self.folder = tempfile.mkdtemp(prefix="nnfs-zygote-", dir=self.parent)  # 0700: root's alone
         home = os.path.join(self.folder, "home")
         os.mkdir(home)
-        env = policy.student_env(home, os.path.dirname(sys.executable))
-        env.update(MPLCONFIGDIR=os.path.join(home, ".matplotlib"), IPYTHONDIR=os.path.join(home, ".ipython"))
+        env = policy.kernel_env(home, os.path.dirname(sys.executable))
         self.proc, self.address = zygote.start(self.folder, modules, env)
         self.modules = modules
         os.environ[self.variable] = self.address

@@ -24,13 +24,6 @@ import policy
 import zygote
 
 
-def kernel_env(home: str) -> dict[str, str]:
-    """The kernel's whole environment: the policy's, and IPython's and matplotlib's homes."""
-    env = policy.student_env(home, os.path.dirname(sys.executable))
-    env.update(MPLCONFIGDIR=f"{home}/.matplotlib", IPYTHONDIR=f"{home}/.ipython")
-    return env
-
-
 def main() -> None:
     connection_file = sys.argv[sys.argv.index("-f") + 1]
     with open(connection_file) as fh:
@@ -58,7 +51,7 @@ def main() -> None:
         rlimits = policy.kernel_rlimits()
         spec = {
             "cwd": folder,
-            "env": kernel_env(home),
+            "env": policy.kernel_env(home, os.path.dirname(sys.executable)),
             "limits": rlimits,
             "cgroup": {"memory": rlimits["AS"], "pids": rlimits["NPROC"]},
             "binds": [[work, folder, True], [run, run, False], [sockets, sockets, True]],

@@ -55,3 +55,11 @@ def student_env(
     env = dict(STUDENT_ENV, PATH=f"{python_dir}:/usr/bin:/bin", HOME=str(home))
     env.update({k: environ[k] for k in PASSED_ON if k in environ})
     return env
+
+
+def kernel_env(home: str | os.PathLike[str], python_dir: str) -> dict[str, str]:
+    """A notebook kernel's whole environment: ``student_env``, and IPython's and
+    matplotlib's homes in ``home``."""
+    env = student_env(home, python_dir)
+    env.update(MPLCONFIGDIR=f"{home}/.matplotlib", IPYTHONDIR=f"{home}/.ipython")
+    return env
