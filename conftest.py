@@ -152,3 +152,33 @@ def pytest_runtest_protocol(item, nextitem):
         pass
     with _flock(lock, fcntl.LOCK_SH):
         return (yield)
+
+
+# ``NNFS_TIMELINE=<file>``: each test's phases (setup, call, teardown) as JSON lines, with
+# the worker, wall-clock start and end, and the CPU the worker and its finished children
+# used meanwhile: where the suite's time goes, and where a worker waits.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    path = os.environ.get("NNFS_TIMELINE")
+    if path:
+        import json
+        import resource
+
+        usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu = sum(u.ru_utime + u.ru_stime for u in usage)
+        line = {
+            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            "test": item.nodeid,
+            "phase": call.when,
+            "start": call.start,
+            "stop": call.stop,
+            "cpu": round(cpu - _LAST_CPU[0], 2),
+        }
+        _LAST_CPU[0] = cpu
+        with open(path, "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+    return report
+
+
+_LAST_CPU = [0.0]  # this worker's CPU seconds at the end of the phase before

@@ -155,6 +155,55 @@ def test_the_jail_dies_with_its_client(keeper, box):
     assert not beats(box / "heart")
 
 
+def test_an_interrupt_before_the_program_is_known_reaches_it(tmp_path):
+    """The client is interrupted after it asked and before the zygote told it the child's
+    process id (a kernel can print before then): the signal waits, and is passed on.
+
+    The zygote's side is played by this test, so that the interrupt lands in that window.
+    """
+    import socket
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server.bind(str(tmp_path / "zygote.sock"))
+    server.listen()
+    program = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time\n"
+            "signal.signal(signal.SIGINT, lambda *_: sys.exit(7))\nprint('up', flush=True)\ntime.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert program.stdout.readline().strip() == "up"
+    sandbox = REPO / "autograder" / "sandbox"
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(sandbox)!r}); import zygote; "
+            f"sys.exit(zygote.request({str(tmp_path / 'zygote.sock')!r}, {{}}, ['x']) >> 8)",
+        ],
+    )
+    conn, _ = server.accept()
+    _, fds, _, _ = socket.recv_fds(conn, zygote.MAX_MESSAGE, 3)
+    for fd in fds:
+        os.close(fd)
+    client.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # the client has handled it by now
+    conn.send(json.dumps({"pid": program.pid}).encode())
+    try:
+        assert program.wait(timeout=10) == 7
+    finally:
+        program.kill()
+        conn.send(json.dumps({"status": 0}).encode())
+        client.wait(timeout=10)
+        conn.close(), server.close(), program.stdout.close()
+    assert client.returncode == 0
+
+
 def test_an_interrupt_reaches_the_program(keeper, box):
     """Jupyter interrupts a kernel with SIGINT to the launcher, the zygote's client."""
     (box / "waits.py").write_text(

@@ -195,6 +195,8 @@ def _finish() -> None:
 
 # --- the clients
 
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # what Jupyter sends a kernel
+
 
 def request(address: str, spec: dict[str, Any], argv: list[str]) -> int:
     """Run ``argv`` confined by ``spec`` through the zygote at ``address``, with this
@@ -205,6 +207,11 @@ def request(address: str, spec: dict[str, Any], argv: list[str]) -> int:
     """
     if "parent" in spec:
         _exit_when_orphaned(spec["parent"])
+    # Caught from the start: the program may run (and be interrupted) before its process
+    # id reaches this process; a signal that comes earlier is passed on once it has.
+    early = []
+    for sig in FORWARDED:
+        signal.signal(sig, lambda signum, frame: early.append(signum))
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     conn.connect(address)
     message = {"spec": spec, "argv": argv, "tmp": tempfile.gettempdir()}
@@ -212,9 +219,11 @@ def request(address: str, spec: dict[str, Any], argv: list[str]) -> int:
     reply = conn.recv(MAX_MESSAGE)
     if not reply:
         return 125 << 8  # as jail.run: the sandbox could not be set up
-    pid = json.loads(reply)["pid"]
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, jail._forward_to(pid))
+    forward = jail._forward_to(json.loads(reply)["pid"])
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    while early:
+        forward(early.pop(0), None)
     reply = conn.recv(MAX_MESSAGE)
     return json.loads(reply)["status"] if reply else 125 << 8
 
