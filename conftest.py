@@ -96,8 +96,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.book)
             continue
         item.add_marker(getattr(pytest.mark, AREAS.get(module, "fast")))
-    # exclusive tests last: by then the other workers are done, and nothing waits for them
-    items.sort(key=lambda item: item.get_closest_marker("exclusive") is not None)
+    # exclusive tests last: by then the other workers are done, and nothing waits for them;
+    # tests marked ``last`` after the others of their group, when what they use is built
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("exclusive") is not None,
+            item.get_closest_marker("last") is not None,
+        )
+    )
 
 
 def scope_of(nodeid):

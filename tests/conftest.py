@@ -263,7 +263,8 @@ def _lock_the_written_question(course):
 @pytest.fixture(scope="session")
 def attacked(tmp_path_factory):
     """Every attack of the corpus graded in one batch with honest students, with the real
-    ``autograder grade`` (Chapters 1 and 5, ``SHORT_LIMITS``, 45 s per submission).
+    ``autograder grade`` (Chapters 1 and 5, ``SHORT_LIMITS``, 45 s per submission, three
+    workers).
 
     A namespace: ``course``, ``out`` (grade's output), ``rows`` (Chapter 1's grade rows
     by student), ``submitted`` (the submitted files' bytes before grading), ``reached``
@@ -298,8 +299,16 @@ def attacked(tmp_path_factory):
             listener.listen()
             listener.setblocking(False)
             started = time.monotonic()
+            # three workers on two cores: a dozen attacks wait out their limits, asleep
             out = autograder(
-                course, "grade", CHAPTERS[0].assignment, LENT_CHAPTER.assignment, "--timeout", "45"
+                course,
+                "grade",
+                CHAPTERS[0].assignment,
+                LENT_CHAPTER.assignment,
+                "--timeout",
+                "45",
+                "--workers",
+                "3",
             ).stdout
             seconds = time.monotonic() - started
             left = _left_behind(temporary)

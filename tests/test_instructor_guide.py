@@ -276,6 +276,7 @@ def test_a_command_run_otherwise_than_written_is_named():
     ]
 
 
+@pytest.mark.last  # the book, the edition: other workers build them meanwhile
 def test_every_guide_command_is_run_by_a_test(
     released, graded, exported, validated, book_html, dask_graded, links_checked, student_edition, lms_class
 ):
