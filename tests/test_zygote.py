@@ -207,8 +207,9 @@ def test_an_interrupt_before_the_program_is_known_reaches_it(tmp_path):
 def test_an_interrupt_reaches_the_program(keeper, box):
     """Jupyter interrupts a kernel with SIGINT to the launcher, the zygote's client."""
     (box / "waits.py").write_text(
-        "import sys, time\nprint('up', flush=True)\n"
-        "try:\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    sys.exit(7)\n"
+        # 'up' inside the try: an interrupt right after it is caught there too
+        "import sys, time\n"
+        "try:\n    print('up', flush=True)\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    sys.exit(7)\n"
     )
     proc = jailed(box, [sys.executable, "-I", str(box / "waits.py")], keeper.address)
     assert proc.stdout.readline().strip() == "up"
