@@ -233,55 +233,216 @@ def conv_backward_naive(dout, cache):
     ### END SOLUTION
 
 
+# The fast layers below cut the work into few, large numpy operations: copies that move
+# long contiguous stretches of memory, and matrix products (BLAS).
+_MIN_POSITIONS = 256  # from this many output positions per image, a few images at a time
+_BLOCK_BYTES = 1 << 20  # their column matrices together: about the size of a core's cache
+
+
+def _phases(size, pad, stride):
+    """How one axis of a padded input is split by ``stride`` (provided).
+
+    Padded index ``stride * a + r`` goes to phase ``r``, position ``a``. For each phase,
+    ``(r, a0, i0, n)``: the input indices ``i0, i0 + stride, ...`` (``n`` of them) land at
+    ``a = a0, a0 + 1, ...``. Split this way, every filter tap of a strided convolution reads
+    (and its gradient writes) one plain block of one phase, not every ``stride``-th value.
+    """
+    phases = []
+    for r in range(stride):
+        a0 = max(0, -((r - pad) // stride))  # first position holding an input value, not padding
+        i0 = stride * a0 + r - pad
+        phases.append((r, a0, i0, len(range(i0, size, stride))))
+    return phases
+
+
+def _batch_last(a):
+    """A copy of ``a`` (N, ...) with the batch axis last in memory, shape (..., N) (provided).
+
+    Eight images at a time: numpy then reads eight rows side by side, several times
+    faster than one transposing copy.
+    """
+    N = a.shape[0]
+    rows = a.reshape(N, -1)
+    out = np.empty((rows.shape[1], N), a.dtype)
+    for n in range(0, N, 8):
+        out[:, n:n + 8] = rows[n:n + 8].T
+    return out.reshape(a.shape[1:] + (N,))
+
+
+def _batch_first(a, out):
+    """Copy ``a`` (..., N) into ``out`` (N, ...), 512 values of every image at a time (provided)."""
+    N = a.shape[-1]
+    cols, rows = a.reshape(-1, N), out.reshape(N, -1)
+    for m in range(0, cols.shape[0], 512):
+        rows[:, m:m + 512] = cols[m:m + 512].T
+    return out
+
+
+def _split_zeros(shape, stride, pad, dtype, batch_last):
+    """Zeros for a padded (n, C, H, W) input split by phase: a view (n, C, s, s, A, B) (provided).
+
+    With ``batch_last`` the batch axis lies last in memory, as in ``_batch_last``.
+    """
+    n, C, H, W = shape
+    A, B = -(-(H + 2 * pad) // stride), -(-(W + 2 * pad) // stride)
+    if batch_last:
+        return np.zeros((C, stride, stride, A, B, n), dtype).transpose(5, 0, 1, 2, 3, 4)
+    return np.zeros((n, C, stride, stride, A, B), dtype)
+
+
+def _columns(x, HH, WW, Ho, Wo, stride, pad, batch_last):
+    """The im2col matrix of ``x`` (n, C, H, W) with a last row of ones, for the bias (provided).
+
+    Returns (C*HH*WW + 1, H'*W'*n), columns ordered (i, j, image), if ``batch_last``;
+    else (n, C*HH*WW + 1, H'*W'), one matrix per image. Row ``(c, p, q)`` holds tap
+    (p, q) of channel c of every window.
+    """
+    n, C, H, W = x.shape
+    K = C * HH * WW
+    if batch_last:
+        x = _batch_last(x).transpose(3, 0, 1, 2)  # the same values, images side by side
+    xq = _split_zeros(x.shape, stride, pad, x.dtype, batch_last)
+    for r, a0, i0, nh in _phases(H, pad, stride):
+        for t, b0, j0, nw in _phases(W, pad, stride):
+            xq[:, :, r, t, a0:a0 + nh, b0:b0 + nw] = x[:, :, i0::stride, j0::stride]
+    if batch_last:
+        cols = np.empty((K + 1, Ho * Wo * n), x.dtype)
+        taps = cols[:K].reshape(C, HH, WW, Ho, Wo, n).transpose(5, 0, 1, 2, 3, 4)
+        cols[K] = 1
+    else:
+        cols = np.empty((n, K + 1, Ho * Wo), x.dtype)
+        taps = cols[:, :K].reshape(n, C, HH, WW, Ho, Wo)
+        cols[:, K] = 1
+    for p in range(HH):  # one copy per filter tap, of a whole block of the phase it reads
+        for q in range(WW):
+            taps[:, :, p, q] = xq[:, :, p % stride, q % stride,
+                                  p // stride:p // stride + Ho, q // stride:q // stride + Wo]
+    return cols
+
+
+def _col2im(dtaps, dx, stride, pad, batch_last):
+    """Add the tap gradients ``dtaps`` (n, C, HH, WW, H', W') back into ``dx`` (n, C, H, W) (provided).
+
+    col2im: one addition per filter tap into the padded, phase-split gradient, then the
+    padding is dropped. Additions, never a matrix product: a NaN or inf lands only where
+    the naive loops put it.
+    """
+    _, _, HH, WW, Ho, Wo = dtaps.shape
+    n, C, H, W = dx.shape
+    dxq = _split_zeros(dx.shape, stride, pad, dtaps.dtype, batch_last)
+    for p in range(HH):
+        for q in range(WW):
+            dxq[:, :, p % stride, q % stride, p // stride:p // stride + Ho,
+                q // stride:q // stride + Wo] += dtaps[:, :, p, q]
+    target = np.empty((C, H, W, n), dx.dtype).transpose(3, 0, 1, 2) if batch_last else dx
+    for r, a0, i0, nh in _phases(H, pad, stride):
+        for t, b0, j0, nw in _phases(W, pad, stride):
+            target[:, :, i0::stride, j0::stride] = dxq[:, :, r, t, a0:a0 + nh, b0:b0 + nw]
+    if batch_last:
+        _batch_first(target.transpose(1, 2, 3, 0), dx)
+
+
+def _image_blocks(N, K, Ho, Wo, itemsize):
+    """Slices of the batch for the fast convolution, and whether the batch axis goes last.
+
+    Small outputs (under ``_MIN_POSITIONS`` positions per image): the whole batch at once,
+    images side by side in memory, so that copies move long stretches and the matrix
+    products are large. Large ones: blocks of images whose column matrix fits in a
+    core's cache, each image's columns one matrix.
+    """
+    if Ho * Wo < _MIN_POSITIONS:
+        return [slice(0, N)], True
+    per_block = max(1, _BLOCK_BYTES // ((K + 1) * Ho * Wo * itemsize))
+    return [slice(i, i + per_block) for i in range(0, N, per_block)], False
+
+
 def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
                       conv_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
     """Vectorized forward pass (provided): the same contract as ``conv_forward_naive``.
 
-    im2col: the padded input is copied once, channels first, and one strided
-    slice per filter tap gathers the tap's input for every output position
-    into a column matrix of shape (C*HH*WW, N*H'*W'); one matrix product with
-    the filters, shaped (F, C*HH*WW), then computes all outputs.
+    im2col: every window of the padded input becomes one column of a matrix with
+    C*HH*WW rows (one per filter tap and channel) plus a row of ones, and a matrix
+    product with the filters, shaped (F, C*HH*WW + 1) with the biases as last column,
+    computes the outputs. Small images go all at once (one product), large ones a few
+    at a time (one product per image).
+
+    Args:
+        x: input, shape (N, C, H, W).
+        w: filters, shape (F, C, HH, WW).
+        b: biases, shape (F,).
+        conv_param: dict with ``stride`` and ``pad``.
+
+    Returns:
+        Tuple ``(out, cache)``: ``out`` of shape (N, F, H', W'), in the dtype of ``x`` and
+        ``w`` together (float32 stays float32); ``cache`` is ``(x, w, b, conv_param,
+        cols)``, ``cols`` the column matrix (C*HH*WW + 1, H'*W'*N) when the batch went at
+        once, else None (the backward pass rebuilds it a few images at a time).
     """
     stride, pad = conv_param["stride"], conv_param["pad"]
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     Ho, Wo = _windows(H, HH, stride, pad), _windows(W, WW, stride, pad)
     dtype = np.result_type(x, w)
-    # channels first, (C, N, H+2p, W+2p): each tap's slice is then a (C, N, H', W')
-    # block that lands in order in the column matrix (no cache-hostile transpose)
-    xp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=dtype)
-    xp[:, :, pad:pad + H, pad:pad + W] = x.transpose(1, 0, 2, 3)
-    cols = np.empty((C, HH, WW, N, Ho, Wo), dtype=dtype)
-    for p in range(HH):
-        for q in range(WW):
-            cols[:, p, q] = xp[:, :, p:p + stride * Ho:stride, q:q + stride * Wo:stride]
-    cols = cols.reshape(C * HH * WW, N * Ho * Wo)
-    out = w.reshape(F, -1) @ cols + b[:, None]  # (F, N*H'*W')
-    out = out.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(out), (x, w, b, conv_param, cols)
+    x = np.asarray(x, dtype)
+    K = C * HH * WW
+    wb = np.empty((F, K + 1), dtype)  # (F, C*HH*WW + 1): filters as rows, then the biases
+    wb[:, :K], wb[:, K] = w.reshape(F, K), b
+    out = np.empty((N, F, Ho, Wo), dtype)
+    blocks, batch_last = _image_blocks(N, K, Ho, Wo, dtype.itemsize)
+    if batch_last:
+        cols = _columns(x, HH, WW, Ho, Wo, stride, pad, True)  # (K + 1, H'*W'*N)
+        _batch_first((wb @ cols).reshape(F, Ho, Wo, N), out)
+        return out, (x, w, b, conv_param, cols)
+    for block in blocks:
+        cols = _columns(x[block], HH, WW, Ho, Wo, stride, pad, False)  # (n, K + 1, H'*W')
+        np.matmul(wb, cols, out=out[block].reshape(-1, F, Ho * Wo))
+    return out, (x, w, b, conv_param, None)
 
 
 def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorized backward pass (provided): the same contract as ``conv_backward_naive``.
 
-    ``dw`` is one matrix product with the cached columns; ``dx`` scatters the
-    column gradients back (col2im) with one strided addition per filter tap.
+    With the column matrix ``cols`` of the forward pass and ``d``, the upstream gradient
+    as an (F, positions) matrix: ``d @ cols.T`` gives ``dw`` and, in its last column
+    (the row of ones), ``db``; ``w.T @ d`` gives the gradient of every column, which
+    col2im adds back into ``dx`` with one strided addition per filter tap.
+
+    Args:
+        dout: upstream gradient, shape (N, F, H', W').
+        cache: the cache returned by ``conv_forward_fast`` (or ``conv_forward_naive``).
+
+    Returns:
+        Tuple ``(dx, dw, db)`` with the shapes of ``x`` (N, C, H, W), ``w``
+        (F, C, HH, WW) and ``b`` (F,).
     """
-    x, w, b, conv_param, cols = cache
+    x, w, b, conv_param = cache[:4]
+    cols = cache[4] if len(cache) > 4 else None  # (a naive cache works too)
     stride, pad = conv_param["stride"], conv_param["pad"]
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     Ho, Wo = dout.shape[2:]
-    d = dout.transpose(1, 0, 2, 3).reshape(F, N * Ho * Wo)
-    db = d.sum(axis=1)
-    dw = (d @ cols.T).reshape(w.shape)
-    dcols = (w.reshape(F, -1).T @ d).reshape(C, HH, WW, N, Ho, Wo)
-    dxp = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=dcols.dtype)
-    for p in range(HH):
-        for q in range(WW):
-            dxp[:, :, p:p + stride * Ho:stride, q:q + stride * Wo:stride] += dcols[:, p, q]
-    dx = np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3))
-    return dx, dw, db
+    K = C * HH * WW
+    dtype = np.result_type(dout, x, w)
+    dout = np.asarray(dout, dtype)
+    wt = w.reshape(F, K).T  # (C*HH*WW, F)
+    dx = np.empty(x.shape, dtype)
+    blocks, batch_last = _image_blocks(N, K, Ho, Wo, dtype.itemsize)
+    if batch_last:
+        if cols is None:
+            cols = _columns(x, HH, WW, Ho, Wo, stride, pad, True)
+        d = _batch_last(dout).reshape(F, Ho * Wo * N)
+        dwb = d @ cols.T  # (F, K + 1)
+        dtaps = (wt @ d).reshape(C, HH, WW, Ho, Wo, N).transpose(5, 0, 1, 2, 3, 4)
+        _col2im(dtaps, dx, stride, pad, True)
+    else:
+        dwb = np.zeros((F, K + 1), dtype)
+        for block in blocks:
+            cols = _columns(x[block], HH, WW, Ho, Wo, stride, pad, False)
+            d = dout[block].reshape(-1, F, Ho * Wo)
+            dwb += np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)
+            dtaps = np.matmul(wt, d).reshape(-1, C, HH, WW, Ho, Wo)
+            _col2im(dtaps, dx[block], stride, pad, False)
+    return dx, dwb[:, :K].reshape(w.shape), dwb[:, K].copy()
 
 
 def conv_transpose_forward(x, w, b, conv_param):

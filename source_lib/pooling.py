@@ -157,56 +157,135 @@ def flatten_backward(dout, cache):
     ### END SOLUTION
 
 
-def _pool_windows(x, ph, pw, s):
-    """Read-only view (N, C, H', W', ph, pw) of every pooling window."""
-    view = np.lib.stride_tricks.sliding_window_view(x, (ph, pw), axis=(2, 3))
-    return view[:, :, ::s, ::s]
+def _image_blocks(a, budget=1 << 20):
+    """Slices of the batch of about ``budget`` bytes of ``a`` each (provided).
+
+    The fast pooling functions pass over a block several times (once per window
+    position); a block this size stays in a core's cache between the passes.
+    """
+    per_block = max(1, budget // max(1, a[0].nbytes))
+    return [slice(i, i + per_block) for i in range(0, len(a), per_block)]
+
+
+def _window_views(a, ph, pw, s, Ho, Wo):
+    """The ph * pw strided views (n, C, H', W') of ``a``, one per position in the window,
+    in row-major order: view k holds that position of every window."""
+    return [a[:, :, p:p + s * (Ho - 1) + 1:s, q:q + s * (Wo - 1) + 1:s]
+            for p in range(ph) for q in range(pw)]
+
+
+def _fold(ufunc, views, out):
+    """``out`` = ufunc(...ufunc(ufunc(views[0], views[1]), views[2])..., views[-1]), in place."""
+    if len(views) == 1:
+        out[...] = views[0]
+        return
+    ufunc(views[0], views[1], out=out)
+    for view in views[2:]:
+        ufunc(out, view, out=out)
+
+
+def _tiles(shape, ph, pw, s, Ho, Wo):
+    """Whether the windows tile the input exactly: no overlap, no gap, no leftover row or column."""
+    return s == ph == pw and shape[2:] == (Ho * ph, Wo * pw)
 
 
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
-    """Vectorized max pooling (provided): the contract of ``max_pool_forward_naive``."""
+    """Vectorized max pooling (provided): the contract of ``max_pool_forward_naive``.
+
+    One ``np.maximum`` per position in the window, over that position of every window
+    at once (a NaN in a window makes its maximum NaN, as ``.max`` does). ``x`` (N, C, H, W)
+    gives ``out`` (N, C, H', W') in the dtype of ``x``; the cache is ``(x, pool_param, out)``.
+    """
     ph, pw, s, Ho, Wo = _pool_shape(x, pool_param)
-    windows = _pool_windows(x, ph, pw, s)
-    N, C = x.shape[:2]
-    # argmax over the flattened window returns the first maximum: TensorFlow's tie rule
-    arg = windows.reshape(N, C, Ho, Wo, ph * pw).argmax(axis=-1)
-    out = np.take_along_axis(windows.reshape(N, C, Ho, Wo, ph * pw), arg[..., None], -1)[..., 0]
-    return out, (x.shape, pool_param, arg)
+    out = np.empty(x.shape[:2] + (Ho, Wo), x.dtype)
+    for block in _image_blocks(x):
+        _fold(np.maximum, _window_views(x[block], ph, pw, s, Ho, Wo), out[block])
+    return out, (x, pool_param, out)
 
 
 def max_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """Vectorized max-pooling gradient (provided): the contract of ``max_pool_backward_naive``."""
-    x_shape, pool_param, arg = cache
-    pw, s = pool_param["pool_width"], pool_param["stride"]
-    N, C, H, W = x_shape
-    Ho, Wo = dout.shape[2:]
-    rows = np.arange(Ho)[:, None] * s + arg // pw
-    cols = np.arange(Wo)[None, :] * s + arg % pw
-    flat = (np.arange(N * C).reshape(N, C, 1, 1) * H + rows) * W + cols
-    dx = np.bincount(flat.ravel(), weights=dout.ravel(), minlength=N * C * H * W)
-    return dx.reshape(x_shape)
+    """Vectorized max-pooling gradient (provided): the contract of ``max_pool_backward_naive``.
+
+    Position k of a window gets the window's gradient if it holds the maximum (or a
+    NaN, which ``np.argmax`` takes as the maximum) and no earlier position does: the
+    first maximum in row-major order, the tie rule. The gradient is placed by
+    multiplying its bit pattern by 0 or 1, so a NaN or inf in ``dout`` goes only to its
+    window's maximum, as in the naive loop. ``dout`` (N, C, H', W') gives ``dx``
+    (N, C, H, W), in the dtype of ``x`` and ``dout`` together.
+    """
+    x, pool_param, out = cache
+    ph, pw, s, Ho, Wo = _pool_shape(x, pool_param)
+    dtype = np.result_type(x, dout)
+    bits = np.dtype(f"u{dtype.itemsize}")  # an unsigned integer as wide as the floats
+    dbits = np.asarray(dout, dtype).view(bits)
+    tiles = _tiles(x.shape, ph, pw, s, Ho, Wo)
+    dx = (np.empty if tiles else np.zeros)(x.shape, dtype)  # tiles: every value is written
+    overlap = s < max(ph, pw)
+    for block in _image_blocks(x):
+        o = out[block]
+        nan = np.isnan(o).any()
+        hits, taken = [], None
+        for view in _window_views(x[block], ph, pw, s, Ho, Wo):
+            hit = view == o
+            if nan:
+                hit |= np.isnan(view)
+            if taken is None:
+                taken = hit.copy()
+            else:
+                np.greater(hit, taken, out=hit)  # a maximum here, and none before: hit & ~taken
+                taken |= hit
+            hits.append(hit)
+        # in reverse, so that overlapping windows add into dx in the naive loop's order
+        views = _window_views(dx[block], ph, pw, s, Ho, Wo)
+        for hit, view in reversed(list(zip(hits, views))):
+            if overlap:
+                view += np.multiply(dbits[block], hit, dtype=bits).view(dtype)
+            else:
+                np.multiply(dbits[block], hit, out=view.view(bits))
+    return dx
 
 
 def avg_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
-    """Vectorized average pooling (provided): the contract of ``avg_pool_forward_naive``."""
+    """Vectorized average pooling (provided): the contract of ``avg_pool_forward_naive``.
+
+    One addition per position in the window, then one division. ``x`` (N, C, H, W)
+    gives ``out`` (N, C, H', W'); float inputs keep their dtype, integers give float64.
+    """
     ph, pw, s, Ho, Wo = _pool_shape(x, pool_param)
-    total = np.zeros(x.shape[:2] + (Ho, Wo))
-    for p in range(ph):  # one strided slice per window position: 4x faster than .mean on a view
-        for q in range(pw):
-            total += x[:, :, p:p + s * Ho:s, q:q + s * Wo:s]
-    return total / (ph * pw), (x.shape, pool_param)
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    out = np.empty(x.shape[:2] + (Ho, Wo), dtype)
+    for block in _image_blocks(x):
+        _fold(np.add, _window_views(x[block], ph, pw, s, Ho, Wo), out[block])
+    out /= ph * pw
+    return out, (x.shape, pool_param)
 
 
 def avg_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """Vectorized average-pooling gradient (provided): the contract of ``avg_pool_backward_naive``."""
+    """Vectorized average-pooling gradient (provided): the contract of ``avg_pool_backward_naive``.
+
+    ``dout`` (N, C, H', W') gives ``dx`` (N, C, H, W) in the dtype of ``dout``. Windows
+    that tile the input: the shares are written into the first row of every window and
+    copied to its other rows. Otherwise one strided addition per position in the window,
+    in reverse so that overlapping windows add in the naive loop's order.
+    """
     x_shape, pool_param = cache
     ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x_shape
     Ho, Wo = dout.shape[2:]
-    dx = np.zeros(x_shape)
     share = dout / (ph * pw)
-    for p in range(ph):  # one strided addition per window position
-        for q in range(pw):
-            dx[:, :, p:p + s * Ho:s, q:q + s * Wo:s] += share
+    if _tiles(x_shape, ph, pw, s, Ho, Wo):
+        dx = np.empty(x_shape, share.dtype)
+        rows = dx.reshape(N, C, Ho, ph, W)  # rows[:, :, i, p] is row i * ph + p
+        for block in _image_blocks(dx):
+            r = rows[block]
+            for q in range(pw):
+                r[:, :, :, 0, q::pw] = share[block]
+            r[:, :, :, 1:] = r[:, :, :, :1]
+        return dx
+    dx = np.zeros(x_shape, share.dtype)
+    for block in _image_blocks(dx):
+        for view in reversed(_window_views(dx[block], ph, pw, s, Ho, Wo)):
+            view += share[block]
     return dx
 
 

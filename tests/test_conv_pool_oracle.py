@@ -3,7 +3,8 @@
 Oracles: TensorFlow (``tf.nn.conv2d``, ``conv2d_transpose``, ``max_pool2d``,
 ``avg_pool2d`` and their ``tf.GradientTape`` gradients), Keras layers for the
 cost table, centered-difference numerical gradients, a direct matrix form of
-adaptive average pooling, and hand counts written as literals.
+adaptive average pooling, and hand counts written as literals; the provided fast layers
+also against the naive loops (values, and where NaN and inf land).
 
 source_lib is NCHW with conv filters (F, C, HH, WW) and transposed-conv filters
 (C, F, HH, WW); TensorFlow is NHWC with conv filters (HH, WW, C_in, C_out) and
@@ -372,6 +373,232 @@ def test_max_pool_tie_rule_by_hand(impl):
 def test_pool_window_too_large(forward):
     with pytest.raises(ValueError):
         forward(np.zeros((1, 1, 3, 4)), {"pool_height": 4, "pool_width": 2, "stride": 1})
+
+
+# ----------------------------------------------------------------------------
+# The provided fast layers against the naive loops (themselves checked against
+# TensorFlow above): the same values, and NaN and inf in the same places
+# ----------------------------------------------------------------------------
+
+# Conv geometries for both of conv_forward_fast's paths: the whole batch at once (few
+# output positions per image) and block by block (at least cv._MIN_POSITIONS).
+FAST_CONV_CONFIGS = CONV_CONFIGS + [
+    pytest.param((3, 2, 18, 17, 3, 3, 3, 1, 1), id="by-image-pad1"),
+    pytest.param((2, 3, 35, 34, 4, 3, 2, 2, 2), id="by-image-stride2-pad2-nonsquare"),
+]
+
+
+def test_fast_conv_configs_cover_both_paths():
+    def positions(N, C, H, W, F, HH, WW, stride, pad):
+        return cv._windows(H, HH, stride, pad) * cv._windows(W, WW, stride, pad)
+
+    counts = [positions(*c.values[0]) for c in FAST_CONV_CONFIGS]
+    assert min(counts) < cv._MIN_POSITIONS <= max(counts)
+
+
+def naive_and_fast_conv(x, w, b, conv_param, dout):
+    """(naive, fast): each the tuple (out, dx, dw, db), for the same inputs."""
+    results = []
+    for forward, backward in CONV_IMPLS.values():
+        with np.errstate(invalid="ignore"):  # NaN and inf in, NaN out: expected here
+            out, cache = forward(x, w, b, conv_param)
+            results.append((out, *backward(dout, cache)))
+    return results
+
+
+@pytest.mark.parametrize("cfg", FAST_CONV_CONFIGS)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fast_conv_equals_naive(cfg, seed):
+    rng = np.random.default_rng(200 + seed)
+    x, w, b, conv_param = random_conv(rng, cfg)
+    dout = rng.standard_normal(cv.conv_forward_naive(x, w, b, conv_param)[0].shape)
+    naive, fast = naive_and_fast_conv(x, w, b, conv_param, dout)
+    for name, theirs, mine in zip(["out", "dx", "dw", "db"], naive, fast):
+        assert mine.shape == theirs.shape and mine.dtype == theirs.dtype, name
+        assert rel_error(mine, theirs) < 1e-10, name
+
+
+def nonfinite_differences(naive, fast, names):
+    """Where the NaN and the infinities of the fast results differ from the naive ones (or
+    their finite values do): a list of sentences, empty when they agree."""
+    found = []
+    for name, theirs, mine in zip(names, naive, fast):
+        for kind, test in (("NaN", np.isnan), ("inf", np.isposinf), ("-inf", np.isneginf)):
+            if not np.array_equal(test(mine), test(theirs)):
+                found.append(f"{name}: {kind} at {np.argwhere(test(mine) != test(theirs)).tolist()}")
+        finite = np.isfinite(theirs) & np.isfinite(mine)
+        scale = max(1.0, np.abs(theirs[finite]).max(initial=0.0))  # sums may cancel: their scale
+        if np.abs(mine[finite] - theirs[finite]).max(initial=0.0) > 1e-10 * scale:
+            found.append(f"{name}: finite values differ")
+    return found
+
+
+def with_nonfinite(rng, a, where, value=np.nan):
+    """A copy of ``a`` with ``value`` at ``where``: "corner" (the first entry), "inner" or "random"."""
+    a = a.copy()
+    index = {"corner": 0, "inner": a.size // 2, "random": int(rng.integers(a.size))}[where]
+    a.flat[index] = value
+    return a
+
+
+NONFINITE_CONV_CONFIGS = [
+    c
+    for c in FAST_CONV_CONFIGS
+    if c.id
+    in (
+        "square-pad1",
+        "C1-F1-nonsquare-stride2",
+        "nonsquare-stride3-pad2-floor",
+        "pad-exceeds-kernel",
+        "by-image-pad1",
+        "by-image-stride2-pad2-nonsquare",
+    )
+]
+
+
+def conv_nonfinite_case(rng, cfg, target, where):
+    """Random conv inputs with a NaN in ``target`` (x, w, b or dout); "inf*0" puts +inf in
+    dout and a zero weight, so that the gradients hold inf * 0 = NaN."""
+    x, w, b, conv_param = random_conv(rng, cfg)
+    dout = rng.standard_normal(cv.conv_forward_naive(x, w, b, conv_param)[0].shape)
+    if target == "inf*0":
+        dout, w = with_nonfinite(rng, dout, where, np.inf), with_nonfinite(rng, w, where, 0.0)
+    else:
+        arrays = {"x": x, "w": w, "b": b, "dout": dout}
+        arrays[target] = with_nonfinite(rng, arrays[target], where)
+        x, w, b, dout = arrays["x"], arrays["w"], arrays["b"], arrays["dout"]
+    return x, w, b, conv_param, dout
+
+
+@pytest.mark.parametrize("target", ["x", "w", "b", "dout", "inf*0"])
+@pytest.mark.parametrize("where", ["corner", "inner", "random"])
+@pytest.mark.parametrize("cfg", NONFINITE_CONV_CONFIGS)
+def test_fast_conv_puts_nan_where_naive_does(cfg, where, target):
+    rng = np.random.default_rng(7)
+    x, w, b, conv_param, dout = conv_nonfinite_case(rng, cfg, target, where)
+    naive, fast = naive_and_fast_conv(x, w, b, conv_param, dout)
+    assert nonfinite_differences(naive, fast, ["out", "dx", "dw", "db"]) == []
+
+
+def conv_backward_dense_dx(dout, cache):
+    """A wrong conv_backward_fast: dx as one dense matrix product, the transposed Jacobian
+    of the layer (a 0/1 scatter matrix times the filters) times dout. Right on finite
+    inputs, but every 0 * NaN of the product spreads a NaN of dout or w over all of dx."""
+    _, dw, db = cv.conv_backward_fast(dout, cache)
+    x, w, _, conv_param = cache[:4]
+    with np.errstate(invalid="ignore"):
+        columns = [
+            cv.conv_forward_fast(e.reshape(1, *x.shape[1:]), w, np.zeros(len(w)), conv_param)[0].ravel()
+            for e in np.eye(x[0].size)
+        ]
+        jacobian = np.array(columns).T  # (F*H'*W', C*H*W), one image
+        dx = (dout.reshape(len(x), -1) @ jacobian).reshape(x.shape)
+    return dx, dw, db
+
+
+@pytest.mark.parametrize("target", ["w", "dout"])
+def test_the_nan_check_catches_a_conv_that_spreads_nan(target, monkeypatch):
+    rng = np.random.default_rng(7)
+    cfg, names = CONV_CONFIGS[0].values[0], ["out", "dx", "dw", "db"]
+    monkeypatch.setitem(CONV_IMPLS, "fast", (cv.conv_forward_fast, conv_backward_dense_dx))
+    x, w, b, conv_param = random_conv(rng, cfg)
+    dout = rng.standard_normal(cv.conv_forward_naive(x, w, b, conv_param)[0].shape)
+    assert nonfinite_differences(*naive_and_fast_conv(x, w, b, conv_param, dout), names) == []
+    # right on finite inputs, but a NaN of w or dout spreads over dx
+    naive, doctored = naive_and_fast_conv(*conv_nonfinite_case(rng, cfg, target, "inner"))
+    problems = nonfinite_differences(naive, doctored, names)
+    assert problems and all(p.startswith("dx: NaN") for p in problems)
+
+
+def naive_and_fast_pool(kind, x, pool_param, dout):
+    results = []
+    for forward, backward in POOL_IMPLS[kind].values():
+        with np.errstate(invalid="ignore"):
+            out, cache = forward(x, pool_param)
+            results.append((out, backward(dout, cache)))
+    return results
+
+
+def pool_case(rng, cfg, data):
+    N, C, H, W, ph, pw, s = cfg
+    x = pool_input(rng, (N, C, H, W), data)
+    pool_param = {"pool_height": ph, "pool_width": pw, "stride": s}
+    dout = rng.standard_normal((N, C, (H - ph) // s + 1, (W - pw) // s + 1))
+    return x, pool_param, dout
+
+
+FAST_POOL_CONFIGS = POOL_CONFIGS + [
+    pytest.param((3, 4, 24, 22, 2, 2, 2), id="2x2-stride2-tiles"),
+    pytest.param((2, 3, 9, 8, 2, 2, 2), id="2x2-stride2-leftover-row"),
+    pytest.param((2, 2, 6, 6, 1, 1, 1), id="1x1"),
+]
+
+
+@pytest.mark.parametrize("data", ["normal", "ties", "negative"])
+@pytest.mark.parametrize("cfg", FAST_POOL_CONFIGS)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fast_pool_equals_naive(cfg, data, seed):
+    """Max pooling bit for bit, with the tie rule; average pooling's gradient bit for bit
+    (overlapping windows add in the naive loop's order) and its output to rounding."""
+    x, pool_param, dout = pool_case(np.random.default_rng(300 + seed), cfg, data)
+    (out_n, dx_n), (out_f, dx_f) = naive_and_fast_pool("max", x, pool_param, dout)
+    np.testing.assert_array_equal(out_f, out_n)
+    np.testing.assert_array_equal(dx_f, dx_n)
+    (out_n, dx_n), (out_f, dx_f) = naive_and_fast_pool("avg", x, pool_param, dout)
+    assert out_f.shape == out_n.shape
+    np.testing.assert_allclose(out_f, out_n, rtol=1e-12, atol=1e-14)  # sums in another order
+    np.testing.assert_array_equal(dx_f, dx_n)
+
+
+@pytest.mark.parametrize("target", ["x", "dout", "x-inf"])
+@pytest.mark.parametrize("where", ["corner", "inner", "random"])
+@pytest.mark.parametrize("cfg", FAST_POOL_CONFIGS)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_fast_pool_puts_nan_where_naive_does(kind, cfg, where, target):
+    rng = np.random.default_rng(11)
+    x, pool_param, dout = pool_case(rng, cfg, "ties")  # ties: a NaN's window may hold equal maxima
+    if target == "dout":
+        dout = with_nonfinite(rng, dout, where)
+    else:
+        x = with_nonfinite(rng, x, where, np.nan if target == "x" else np.inf)
+        x = with_nonfinite(rng, x, "random")  # and a second one
+    naive, fast = naive_and_fast_pool(kind, x, pool_param, dout)
+    assert nonfinite_differences(naive, fast, ["out", "dx"]) == []
+
+
+def max_pool_backward_mask_times_dout(dout, cache):
+    """A wrong max_pool_backward_fast for 2x2 windows at stride 2: the 0/1 mask of the first
+    maxima times dout spread over each window. Right on finite values, but 0 * NaN = NaN
+    puts a NaN of dout on all four inputs of its window, not on its maximum only."""
+    first = pl.max_pool_backward_fast(np.ones_like(dout), cache)  # 1 at each window's first maximum
+    return first * np.repeat(np.repeat(dout, 2, axis=2), 2, axis=3)
+
+
+def test_the_nan_check_catches_a_max_pool_that_spreads_nan(monkeypatch):
+    rng = np.random.default_rng(11)
+    x, pool_param, dout = pool_case(rng, POOL_CONFIGS[0].values[0], "ties")
+    backward = max_pool_backward_mask_times_dout
+    monkeypatch.setitem(POOL_IMPLS["max"], "fast", (pl.max_pool_forward_fast, backward))
+    assert nonfinite_differences(*naive_and_fast_pool("max", x, pool_param, dout), ["out", "dx"]) == []
+    # right on finite inputs, but a NaN of dout spreads over its window
+    naive, doctored = naive_and_fast_pool("max", x, pool_param, with_nonfinite(rng, dout, "inner"))
+    problems = nonfinite_differences(naive, doctored, ["out", "dx"])
+    assert problems and all(p.startswith("dx: NaN") for p in problems)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_fast_layers_keep_float32(stride):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 2, 20, 18)).astype(np.float32)  # (stride 1: the by-image path)
+    w, b = rng.standard_normal((4, 2, 3, 3)).astype(np.float32), np.zeros(4, np.float32)
+    out, cache = cv.conv_forward_fast(x, w, b, {"stride": stride, "pad": 1})
+    grads = cv.conv_backward_fast(np.ones_like(out), cache)
+    assert [a.dtype for a in (out, *grads)] == [np.float32] * 4
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": stride}
+    for kind in ("max", "avg"):
+        forward, backward = POOL_IMPLS[kind]["fast"]
+        out, cache = forward(x, pool_param)
+        assert out.dtype == backward(np.ones_like(out), cache).dtype == np.float32, kind
 
 
 # ----------------------------------------------------------------------------
