@@ -59,6 +59,7 @@ from typing import Any, NoReturn
 SLOT_UID = 61000  # sandbox users are SLOT_UID + 0 .. SLOTS - 1: not in /etc/passwd, owning nothing
 SLOTS = 256
 SLOT_LOCKS = "/tmp/nnfs-jail-slots"
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # what Jupyter sends a kernel
 CGROUP_V1 = "/sys/fs/cgroup"
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
@@ -282,7 +283,7 @@ def _init(spec, argv, uid, go, report, start=None):
     child = os.fork()
     if child == 0:
         _exec_confined(spec, argv, uid, start)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # interrupts from Jupyter
+    for sig in FORWARDED:
         signal.signal(sig, _forward_to(child))
     while True:  # reap orphans too: PID 1 inherits them
         try:
@@ -324,7 +325,7 @@ def run(
         if pid == 0:
             _exec_confined(dict(spec, limits=limits, cwd=cwd), argv, None, start)
         children.append(pid)
-        return _wait(pid, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        return _wait(pid, *FORWARDED)
     slot, lock = take_slot()
     uid = SLOT_UID + slot
     for path in spec.get("own", []):
@@ -347,7 +348,7 @@ def run(
         os.close(go_read), os.close(report_write)
         _cgroups(slot, pid, spec.get("cgroup", {}))
         os.write(go_write, b"1")
-        status = _wait(pid, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        status = _wait(pid, *FORWARDED)
         reported = os.read(report_read, 64)  # how the command ended, not how PID 1 did
         return int(reported) if reported else status
     finally:

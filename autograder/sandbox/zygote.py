@@ -195,8 +195,6 @@ def _finish() -> None:
 
 # --- the clients
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # what Jupyter sends a kernel
-
 
 def request(address: str, spec: dict[str, Any], argv: list[str]) -> int:
     """Run ``argv`` confined by ``spec`` through the zygote at ``address``, with this
@@ -210,7 +208,7 @@ def request(address: str, spec: dict[str, Any], argv: list[str]) -> int:
     # Caught from the start: the program may run (and be interrupted) before its process
     # id reaches this process; a signal that comes earlier is passed on once it has.
     early = []
-    for sig in FORWARDED:
+    for sig in jail.FORWARDED:
         signal.signal(sig, lambda signum, frame: early.append(signum))
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     conn.connect(address)
@@ -220,7 +218,7 @@ def request(address: str, spec: dict[str, Any], argv: list[str]) -> int:
     if not reply:
         return 125 << 8  # as jail.run: the sandbox could not be set up
     forward = jail._forward_to(json.loads(reply)["pid"])
-    for sig in FORWARDED:
+    for sig in jail.FORWARDED:
         signal.signal(sig, forward)
     while early:
         forward(early.pop(0), None)
