@@ -15,6 +15,12 @@
   that import it; and Sphinx is told to read those chapters again
   (``env-get-outdated``) even when the notebook file itself is unchanged.
 
+* Chapters run side by side. Sphinx executes notebooks one after another, while it
+  reads them; ``execute_ahead`` first runs, in a pool of processes, every notebook
+  of the table of contents the execution cache has no record of, and records each
+  in the cache exactly as MyST-NB would (the same stripped notebook, hashed the
+  same way), so that Sphinx then finds them all there.
+
 * Kernels start quiet: TensorFlow's start-up notices would be stderr output,
   which the strict build (``stderr_output: error``) rejects. They use the data
   shipped in packages (``NNFS_OFFLINE``), so that every build prints the same.
@@ -46,7 +52,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -283,13 +289,18 @@ def _merge_streams_on_a_copy():
     render.coalesce_streams = merge_a_copy
 
 
-def setup(app: Sphinx) -> dict[str, Any]:
-    _merge_streams_on_a_copy()
+def _kernel_environment() -> None:
+    """Set this process's environment for the kernels it starts (they inherit it)."""
     for name, value in KERNEL_ENV.items():
         os.environ.setdefault(name, value)
     # The notebooks need the inline backend for their figures; a backend set
     # for the build's own process (MPLBACKEND=Agg) would leave them empty.
     os.environ.pop("MPLBACKEND", None)
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    _merge_streams_on_a_copy()
+    _kernel_environment()
     _check_cache_hashes_kernelspec()
     app.connect("source-read", _on_source_read)
     app.connect("env-get-outdated", _on_get_outdated)
@@ -298,6 +309,107 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", _on_page_context)
     app.connect("build-finished", _on_build_finished)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
+
+
+# --- executing ahead of Sphinx (``autograder book``) ---------------------------
+
+
+def toc_notebooks(root: str | os.PathLike[str]) -> list[Path]:
+    """The notebooks of the book in ``root``: the ``_toc.yml`` entries that are ``.ipynb`` files."""
+    import yaml
+
+    root = Path(root)
+    found: list[Path] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("root", "file") and isinstance(value, str):
+                    path = root / f"{value}.ipynb"
+                    if path.is_file() and path not in found:
+                        found.append(path)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8")))
+    return found
+
+
+def as_sphinx_executes(path: Path, root: str | os.PathLike[str]) -> Any:
+    """The notebook at ``path`` as MyST-NB hands it to the execution cache: read after
+    ``_on_source_read`` (regions cut, checks folded, the modules' digest in its kernelspec)."""
+    import nbformat
+
+    text = path.read_text(encoding="utf-8")
+    return nbformat.reads(strip_notebook(text, modules_digest(path, text, root)), as_version=4)
+
+
+def _execute(
+    path: str, root: str, timeout: int | None, allow_errors: bool
+) -> tuple[str, Any, float, str | None]:
+    """Run one notebook in a pool process, as MyST-NB's cache mode does (``single_nb_execution``,
+    in the notebook's folder): (path, executed notebook or None, seconds, error)."""
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    _kernel_environment()
+    nb = as_sphinx_executes(Path(path), root)
+    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=allow_errors)
+    if result.err is not None:
+        return path, None, result.time, result.exc_string or repr(result.err)
+    return path, nb, result.time, None
+
+
+def execute_ahead(
+    root: str | os.PathLike[str], workers: int | None = None, say: Callable[[str], object] = print
+) -> list[str]:
+    """Execute the book's notebooks that miss MyST-NB's execution cache, ``workers`` at a
+    time (default: one per core), and record them there; the errors of those that failed
+    (empty if none did). Does nothing unless ``_config.yml`` executes from the cache."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import yaml
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    root = Path(root).resolve()
+    execute = (yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}).get("execute") or {}
+    if execute.get("execute_notebooks") != "cache":
+        return []
+    cache = get_cache(root / (execute.get("cache") or "_build/.jupyter_cache"))
+    missing = []
+    for path in toc_notebooks(root):
+        try:
+            cache.match_cache_notebook(as_sphinx_executes(path, root))
+        except KeyError:
+            missing.append(path)
+    if not missing:
+        return []
+    # The longest first (by their last run), so that the pool finishes together.
+    last = {Path(r.uri): r.data.get("execution_seconds", 0) for r in cache.list_cache_records()}
+    missing.sort(key=lambda p: -last.get(p, float("inf")))
+    workers = min(len(missing), workers or os.cpu_count() or 1)
+    say(f"Executing {len(missing)} notebook(s), {workers} at a time: {', '.join(p.stem for p in missing)}")
+    errors = []
+    timeout, allow_errors = execute.get("timeout", 30), bool(execute.get("allow_errors", False))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = [pool.submit(_execute, str(p), str(root), timeout, allow_errors) for p in missing]
+        for run in as_completed(runs):
+            path, nb, seconds, error = run.result()
+            name = Path(path).relative_to(root).as_posix()
+            if error is not None:
+                errors.append(f"{name}: {error}")
+                say(f"  {name} failed after {seconds:.1f} s")
+                continue
+            data = {"execution_seconds": seconds}
+            cache.cache_notebook_bundle(
+                CacheBundleIn(nb, path, data=data), check_validity=False, overwrite=True
+            )
+            say(f"  {name} executed in {seconds:.1f} s")
+    return errors
 
 
 # --- the PDF (``autograder book --pdf``) ----------------------------------------

@@ -411,8 +411,13 @@ def book(
     c = _course(course)
     env = dict(os.environ, **QUIET_TENSORFLOW)
     env.pop("MPLBACKEND", None)  # the notebooks need the inline backend for their figures
-    from .book import PdfError, build_pdf, run_jupyter_book
+    from .book import PdfError, build_pdf, execute_ahead, run_jupyter_book
 
+    failed = execute_ahead(c.root, say=_log)
+    if failed:
+        for error in failed:
+            _log(error)
+        _fail(f"the book build failed: {len(failed)} notebook(s) stopped with an error (above)")
     if run_jupyter_book(c.root, env) != 0:
         _fail("the book build failed (see the messages above)")
     _log(f"Book: {c.root / '_build' / 'html' / 'index.html'}")

@@ -90,6 +90,9 @@ def book_course(tmp_path_factory):
     return built_once(tmp_path_factory, "book_course", lambda: _course_copy(tmp_path_factory, "book"))
 
 
+BOOK_LOG = "book-build.log"  # next to the book's course copy: what its two builds printed
+
+
 @pytest.fixture(scope="session")
 def book_html(book_course, tmp_path_factory):
     """The HTML book of ``book_course``, built once for the run (test_book, test_browser).
@@ -104,8 +107,10 @@ def book_html(book_course, tmp_path_factory):
     # -W -n --keep-going: any warning fails the build. Then --pdf, as the guide has both:
     # the HTML again from its cache (seconds), and the PDF.
     def build():
-        autograder(book_course, "book")
-        autograder(book_course, "book", "--pdf")
+        html = autograder(book_course, "book")
+        pdf = autograder(book_course, "book", "--pdf")
+        log = "".join(p.stdout + p.stderr for p in (html, pdf))
+        (book_course.root.parent / BOOK_LOG).write_text(log)  # test_book reads it
         return book_course.root / "_build" / "html"
 
     return built_once(tmp_path_factory, "book_html", build)

@@ -12,6 +12,7 @@ from autograder.book import PDF_NAME
 from autograder.claims import claim_problems, same_outputs
 from autograder.course import CHAPTERS
 from autograder.release import find_leaks, secret_lines
+from conftest import BOOK_LOG
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,20 @@ def test_chapter_shows_executed_outputs_and_figures(html, chapter):
 def test_chapter_1_trains_on_mnist(html):
     plain = page_text(html / "book" / "feedforward.html")
     assert "Data: MNIST" in plain and "test accuracy" in plain
+
+
+def test_chapters_run_side_by_side_and_sphinx_takes_them_from_the_cache(html):
+    """`autograder book` runs the notebooks that miss the execution cache in a pool first
+    (``execute_ahead``), recorded as MyST-NB records them: Sphinx then executes none."""
+    log = (html.parents[2] / BOOK_LOG).read_text()
+    ahead = re.search(r"Executing (\d+) notebook\(s\), (\d+) at a time: (.*)", log)
+    assert ahead, log[-2000:]
+    assert int(ahead.group(1)) == len(CHAPTERS) and set(ahead.group(3).split(", ")) == {
+        c.module for c in CHAPTERS
+    }
+    assert "Executing notebook using" not in log  # MyST-NB's own execution
+    for chapter in CHAPTERS:  # read once: the PDF's build reads the HTML build's doctrees
+        assert log.count(f"book/{chapter.module}.ipynb: Using cached notebook") == 1, chapter.module
 
 
 def test_no_solution_line_or_hidden_test_in_the_book(html, course_copy):
