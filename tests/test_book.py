@@ -111,3 +111,33 @@ def test_the_pdf_holds_every_chapter_and_no_secret(html, course_copy):
     assert find_leaks([(str(pdf), text)], secret_lines(course_copy)) == []
     intro = (html / "book" / "intro.html").read_text()
     assert f'href="../{PDF_NAME}"' in intro  # the book links to it
+
+
+def test_chapters_run_ahead_of_sphinx_and_a_failing_one_is_named(tmp_path):
+    """``execute_ahead`` on a two-notebook book: the good notebook lands in the execution
+    cache under the hash MyST-NB looks up; the failing one is not cached, and its error
+    names the notebook and what it raised."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    from autograder.book import as_sphinx_executes, execute_ahead
+
+    (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n  timeout: 60\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: good\nchapters:\n  - file: bad\n")
+    for name, code in (("good", "print('hello')"), ("bad", "raise ValueError('boom in a cell')")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    said = []
+    errors = execute_ahead(tmp_path, workers=2, say=said.append)
+    assert said[0] == "Executing 2 notebook(s), 2 at a time: good, bad"
+    assert len(errors) == 1 and errors[0].startswith("bad.ipynb: ") and "boom in a cell" in errors[0]
+    cache = get_cache(tmp_path / "_build" / ".jupyter_cache")
+    record = cache.match_cache_notebook(as_sphinx_executes(tmp_path / "good.ipynb", tmp_path))
+    _, merged = cache.merge_match_into_notebook(as_sphinx_executes(tmp_path / "good.ipynb", tmp_path))
+    assert record and merged.cells[0].outputs[0]["text"] == "hello\n"
+    with pytest.raises(KeyError):
+        cache.match_cache_notebook(as_sphinx_executes(tmp_path / "bad.ipynb", tmp_path))
+    said.clear()  # again: the cached one is not run, the failed one is
+    assert len(execute_ahead(tmp_path, say=said.append)) == 1
+    assert said[0] == "Executing 1 notebook(s), 1 at a time: bad"
