@@ -53,7 +53,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .imports import local_modules
@@ -380,10 +380,14 @@ def execute_ahead(
     if execute.get("execute_notebooks") != "cache":
         return []
     cache = get_cache(root / (execute.get("cache") or "_build/.jupyter_cache"))
+    excluded = execute.get("exclude_patterns") or []
     missing = []
     for path in toc_notebooks(root):
+        nb = as_sphinx_executes(path, root)
+        if any(PurePosixPath(path.as_posix()).match(p) for p in excluded) or nb.metadata.get("mystnb"):
+            continue  # as MyST-NB leaves it unexecuted, or has it say how it runs: Sphinx decides
         try:
-            cache.match_cache_notebook(as_sphinx_executes(path, root))
+            cache.match_cache_notebook(nb)
         except KeyError:
             missing.append(path)
     if not missing:

@@ -113,20 +113,31 @@ def test_the_pdf_holds_every_chapter_and_no_secret(html, course_copy):
     assert f'href="../{PDF_NAME}"' in intro  # the book links to it
 
 
-def test_chapters_run_ahead_of_sphinx_and_a_failing_one_is_named(tmp_path):
-    """``execute_ahead`` on a two-notebook book: the good notebook lands in the execution
-    cache under the hash MyST-NB looks up; the failing one is not cached, and its error
-    names the notebook and what it raised."""
+def test_notebooks_run_ahead_of_sphinx_and_a_failing_one_is_named(tmp_path):
+    """``execute_ahead`` on a small book: the good notebook lands in the execution cache
+    under the hash MyST-NB looks up; the failing one is not cached, and its error names the
+    notebook and what it raised; one excluded from execution, and one with execution
+    settings of its own, are left to Sphinx."""
     import nbformat
     from jupyter_cache import get_cache
 
     from autograder.book import as_sphinx_executes, execute_ahead
 
-    (tmp_path / "_config.yml").write_text("execute:\n  execute_notebooks: cache\n  timeout: 60\n")
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: good\nchapters:\n  - file: bad\n")
-    for name, code in (("good", "print('hello')"), ("bad", "raise ValueError('boom in a cell')")):
+    (tmp_path / "_config.yml").write_text(
+        "execute:\n  execute_notebooks: cache\n  timeout: 60\n  exclude_patterns: ['off.ipynb']\n"
+    )
+    toc = "format: jb-book\nroot: good\nchapters:\n" + "".join(
+        f"  - file: {n}\n" for n in ("bad", "off", "own")
+    )
+    (tmp_path / "_toc.yml").write_text(toc)
+    for name, code in (("good", "print('hello')"), ("bad", "raise ValueError('boom in a cell')")) + tuple(
+        (n, "raise ValueError('never run ahead')")
+        for n in ("off", "own")  # excluded; its own settings
+    ):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        if name == "own":
+            nb.metadata["mystnb"] = {"execution_mode": "off"}
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
     said = []
     errors = execute_ahead(tmp_path, workers=2, say=said.append)
