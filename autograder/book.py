@@ -356,7 +356,12 @@ def _execute(
 
     _kernel_environment()
     nb = as_sphinx_executes(Path(path), root)
-    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=allow_errors)
+    try:
+        result = single_nb_execution(
+            nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=allow_errors
+        )
+    except Exception as exc:  # the kernel died, or would not start: what a cell error is not
+        return path, None, 0.0, f"{type(exc).__name__}: {exc}"
     if result.err is not None:
         return path, None, result.time, result.exc_string or repr(result.err)
     return path, nb, result.time, None

@@ -127,10 +127,15 @@ def test_notebooks_run_ahead_of_sphinx_and_a_failing_one_is_named(tmp_path):
         "execute:\n  execute_notebooks: cache\n  timeout: 60\n  exclude_patterns: ['off.ipynb']\n"
     )
     toc = "format: jb-book\nroot: good\nchapters:\n" + "".join(
-        f"  - file: {n}\n" for n in ("bad", "off", "own")
+        f"  - file: {n}\n" for n in ("bad", "dies", "off", "own")
     )
     (tmp_path / "_toc.yml").write_text(toc)
-    for name, code in (("good", "print('hello')"), ("bad", "raise ValueError('boom in a cell')")) + tuple(
+    ran = (
+        ("good", "print('hello')"),
+        ("bad", "raise ValueError('boom in a cell')"),
+        ("dies", "import os; os._exit(3)"),
+    )
+    for name, code in ran + tuple(
         (n, "raise ValueError('never run ahead')")
         for n in ("off", "own")  # excluded; its own settings
     ):
@@ -141,8 +146,11 @@ def test_notebooks_run_ahead_of_sphinx_and_a_failing_one_is_named(tmp_path):
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
     said = []
     errors = execute_ahead(tmp_path, workers=2, say=said.append)
-    assert said[0] == "Executing 2 notebook(s), 2 at a time: good, bad"
-    assert len(errors) == 1 and errors[0].startswith("bad.ipynb: ") and "boom in a cell" in errors[0]
+    assert said[0] == "Executing 3 notebook(s), 2 at a time: good, bad, dies"
+    assert len(errors) == 2, errors
+    bad, dies = sorted(errors)
+    assert bad.startswith("bad.ipynb: ") and "boom in a cell" in bad
+    assert dies.startswith("dies.ipynb: DeadKernelError"), dies  # not a crash of the build
     cache = get_cache(tmp_path / "_build" / ".jupyter_cache")
     record = cache.match_cache_notebook(as_sphinx_executes(tmp_path / "good.ipynb", tmp_path))
     _, merged = cache.merge_match_into_notebook(as_sphinx_executes(tmp_path / "good.ipynb", tmp_path))
@@ -150,5 +158,5 @@ def test_notebooks_run_ahead_of_sphinx_and_a_failing_one_is_named(tmp_path):
     with pytest.raises(KeyError):
         cache.match_cache_notebook(as_sphinx_executes(tmp_path / "bad.ipynb", tmp_path))
     said.clear()  # again: the cached one is not run, the failed one is
-    assert len(execute_ahead(tmp_path, say=said.append)) == 1
-    assert said[0] == "Executing 1 notebook(s), 1 at a time: bad"
+    assert len(execute_ahead(tmp_path, say=said.append)) == 2
+    assert said[0] == "Executing 2 notebook(s), 2 at a time: bad, dies"
