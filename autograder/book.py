@@ -348,14 +348,14 @@ def as_sphinx_executes(path: Path, root: str | os.PathLike[str]) -> Any:
 
 
 def _execute(
-    path: str, root: str, timeout: int | None, allow_errors: bool
+    nb: Any, path: str, timeout: int | None, allow_errors: bool
 ) -> tuple[str, Any, float, str | None]:
-    """Run one notebook in a pool process, as MyST-NB's cache mode does (``single_nb_execution``,
-    in the notebook's folder): (path, executed notebook or None, seconds, error)."""
+    """Run the notebook ``nb`` (as ``as_sphinx_executes`` read it from ``path``) in a pool
+    process, as MyST-NB's cache mode does (``single_nb_execution``, in the notebook's
+    folder): (path, executed notebook or None, seconds, error)."""
     from jupyter_cache.executors.utils import single_nb_execution
 
     _kernel_environment()
-    nb = as_sphinx_executes(Path(path), root)
     try:
         result = single_nb_execution(
             nb, cwd=str(Path(path).parent), timeout=timeout, allow_errors=allow_errors
@@ -376,17 +376,18 @@ def execute_ahead(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    import yaml
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
+    from .student_text import book_config
+
     root = Path(root).resolve()
-    execute = (yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}).get("execute") or {}
+    execute = (book_config(root) or {}).get("execute") or {}
     if execute.get("execute_notebooks") != "cache":
         return []
     cache = get_cache(root / (execute.get("cache") or "_build/.jupyter_cache"))
     excluded = execute.get("exclude_patterns") or []
-    missing = []
+    missing = {}  # path -> the notebook to run, as hashed here
     for path in toc_notebooks(root):
         nb = as_sphinx_executes(path, root)
         if any(PurePosixPath(path.as_posix()).match(p) for p in excluded) or nb.metadata.get("mystnb"):
@@ -394,18 +395,18 @@ def execute_ahead(
         try:
             cache.match_cache_notebook(nb)
         except KeyError:
-            missing.append(path)
+            missing[path] = nb
     if not missing:
         return []
     # The longest first (by their last run), so that the pool finishes together.
     last = {Path(r.uri): r.data.get("execution_seconds", 0) for r in cache.list_cache_records()}
-    missing.sort(key=lambda p: -last.get(p, float("inf")))
+    order = sorted(missing, key=lambda p: -last.get(p, float("inf")))
     workers = min(len(missing), workers or os.cpu_count() or 1)
-    say(f"Executing {len(missing)} notebook(s), {workers} at a time: {', '.join(p.stem for p in missing)}")
+    say(f"Executing {len(order)} notebook(s), {workers} at a time: {', '.join(p.stem for p in order)}")
     errors = []
     timeout, allow_errors = execute.get("timeout", 30), bool(execute.get("allow_errors", False))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        runs = [pool.submit(_execute, str(p), str(root), timeout, allow_errors) for p in missing]
+        runs = [pool.submit(_execute, missing[p], str(p), timeout, allow_errors) for p in order]
         for run in as_completed(runs):
             path, nb, seconds, error = run.result()
             name = Path(path).relative_to(root).as_posix()
