@@ -47,3 +47,43 @@ def test_the_feedback_names_the_mistake(chapter, kind, student):
     # in the student's words, in the message they read
     assert mistakes.explain(kind, finding.details["mistake"], finding.name) in verdict.message
     assert f"of {verdict.cases} hidden test cases" in verdict.message or verdict.cases == 1
+
+
+# The feedback page: nbconvert's HTML exporter without its BeautifulSoup pass
+# (``FeedbackPage``) writes the page that exporter writes.
+IMAGES = (
+    "An image without alt text: <img src='data:image/gif;base64,R0lGODlhAQABAAAAACw='>\n\n"
+    'Two with: <IMG SRC="x.png" ALT="a cat"> and ![a dog](dog.png), one closed: <img src="y.png"/>\n\n'
+    "And text about tags, which is not one: `<img src=z.png>`, 1 <img and <imgs>"
+)
+
+
+def _page_of_images():
+    import base64
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(64)).decode()
+    plot = nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})
+    printed = nbformat.v4.new_output("stream", name="stdout", text="<img src=q.png>\n")
+    code = nbformat.v4.new_code_cell("plot()", outputs=[plot, printed], execution_count=1)
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(IMAGES), code], metadata=nb.metadata)
+
+
+def test_the_feedback_page_is_nbconverts_page_without_its_last_pass():
+    """The same page: nbconvert's, read and written again by its BeautifulSoup pass."""
+    from bs4 import BeautifulSoup
+    from nbconvert.exporters import HTMLExporter
+
+    from autograder.nbgrader_ext.autograde_one import FeedbackPage
+
+    nb = _page_of_images()
+    for template in ("classic", "lab"):
+        ours, _ = FeedbackPage(template_name=template).from_notebook_node(nb)
+        stock, _ = HTMLExporter(template_name=template).from_notebook_node(nb)
+        if template == "classic":  # nbgrader's feedback template is a classic one
+            assert str(BeautifulSoup(ours, features="html.parser")) == stock
+        assert ours.count('alt="No description has been provided for this image"') == 3
+        assert 'ALT="a cat"' in ours and 'alt="a dog"' in ours
