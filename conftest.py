@@ -29,9 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox.policy import QUIET_TENSORFLOW
+from autograder.sandbox.policy import ONE_THREAD, QUIET_TENSORFLOW
 
-os.environ.update(QUIET_TENSORFLOW)
+# One thread for every process of the run, as graded students get: xdist runs one
+# worker per core, and a worker's kernels and commands run while the other works.
+os.environ.update(QUIET_TENSORFLOW, **ONE_THREAD)
 
 AREAS = {  # test module -> area; a module not named here is "fast"
     "test_browser": "browser",

@@ -49,7 +49,7 @@ from .corpus import TRUSTED_KINDS, Submission, corpus, library_texts
 from .course import Chapter, Course, chapter_for
 from .grading import default_workers
 from .probes import ProbeResult, collect, error_text
-from .sandbox.policy import QUIET_TENSORFLOW
+from .sandbox.policy import ONE_THREAD, QUIET_TENSORFLOW
 
 IDS, KERAS_IDS, MUTANT_IDS = 1000, 200, 100  # the defaults of the command
 CATCH_GOAL = 0.99  # a bug must be caught on at least this share of the ids
@@ -350,20 +350,7 @@ def plan(
 def _worker_env(workers):
     """Environment for the pool's processes: one BLAS and TensorFlow thread each."""
     env = {**QUIET_TENSORFLOW, "MPLBACKEND": "Agg"}
-    if workers > 1:
-        env.update(
-            {
-                k: "1"
-                for k in (
-                    "OMP_NUM_THREADS",
-                    "OPENBLAS_NUM_THREADS",
-                    "MKL_NUM_THREADS",
-                    "TF_NUM_INTRAOP_THREADS",
-                    "TF_NUM_INTEROP_THREADS",
-                )
-            }
-        )
-    return env
+    return {**env, **ONE_THREAD} if workers > 1 else env
 
 
 @contextlib.contextmanager

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..sandbox import wire
+from ..sandbox import policy, wire
 from ..sandbox.jail import kill_session
 
 SERVER_MEMORY = 4 * 1024**3  # address space of the reference server
@@ -97,15 +97,11 @@ class Lender:
             "module": self.module,
             "control": control,
         }
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k in ("PATH", "LANG", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-        }
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", *policy.PASSED_ON)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "autograder.probes.lending", json.dumps(spec)],
             pass_fds=[listener.fileno(), control],
-            env=dict(env, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1"),
+            env={**env, **policy.ONE_THREAD},
             cwd=self.library.parent,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

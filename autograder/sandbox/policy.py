@@ -26,8 +26,16 @@ FIXED_RLIMITS = {"NOFILE": 1024, "CORE": 0}
 
 # TensorFlow's C++ logging and oneDNN notice: quiet, and the same numbers on every run.
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
-# One BLAS thread: a batch runs one student per core, and results do not depend on it.
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# One BLAS and one TensorFlow thread: a batch runs one student per core (and the book two
+# chapters on two), so more threads only wait on each other; and how TensorFlow splits
+# a sum between threads then no longer depends on the machine's number of cores.
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+}
 # What every process running student code gets: offline data, no display, fixed hashing.
 STUDENT_ENV = {
     **QUIET_TENSORFLOW,
