@@ -290,12 +290,19 @@ def _merge_streams_on_a_copy():
     render.coalesce_streams = merge_a_copy
 
 
-def _kernel_environment() -> None:
-    """Set this process's environment for the kernels it starts (they inherit it)."""
-    for name, value in KERNEL_ENV.items():
-        os.environ.setdefault(name, value)
+def kernel_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` as the book's kernels get it: ``KERNEL_ENV`` where it sets nothing else."""
+    env = {**KERNEL_ENV, **environ}
     # The notebooks need the inline backend for their figures; a backend set
     # for the build's own process (MPLBACKEND=Agg) would leave them empty.
+    env.pop("MPLBACKEND", None)
+    return env
+
+
+def _kernel_environment() -> None:
+    """Set this process's environment for the kernels it starts (they inherit it)."""
+    env = kernel_environment(os.environ)
+    os.environ.update(env)
     os.environ.pop("MPLBACKEND", None)
 
 

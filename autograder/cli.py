@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from .course import CHAPTERS, Chapter, Course, chapter_for
-from .sandbox.policy import QUIET_TENSORFLOW
 
 app = typer.Typer(
     add_completion=False,
@@ -409,9 +408,9 @@ def book(
 ) -> None:
     """Build the HTML book (strict: warnings are errors) into _build/html; --pdf also the PDF."""
     c = _course(course)
-    env = dict(os.environ, **QUIET_TENSORFLOW)
-    env.pop("MPLBACKEND", None)  # the notebooks need the inline backend for their figures
-    from .book import PdfError, build_pdf, execute_ahead, run_jupyter_book
+    from .book import PdfError, build_pdf, execute_ahead, kernel_environment, run_jupyter_book
+
+    env = kernel_environment(os.environ)
 
     failed = execute_ahead(c.root, say=_log)
     if failed:
