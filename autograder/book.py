@@ -302,8 +302,9 @@ def kernel_environment(environ: Mapping[str, str]) -> dict[str, str]:
 def _kernel_environment() -> None:
     """Set this process's environment for the kernels it starts (they inherit it)."""
     env = kernel_environment(os.environ)
+    for name in os.environ.keys() - env.keys():
+        del os.environ[name]
     os.environ.update(env)
-    os.environ.pop("MPLBACKEND", None)
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

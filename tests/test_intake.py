@@ -274,7 +274,7 @@ def test_nothing_outside_a_submission_reaches_autograded_or_feedback(intake_grad
     attackers = {s.student for s in ZERO}
 
     @functools.cache
-    def own(student):  # what the student wrote may be anything: its markers and secrets
+    def foreign(student):  # what the student wrote may be anything: the markers and secrets it lacks
         mine = own_files(course, student)
         text = mine.decode("utf-8", "replace")
         return [m for m in markers if m not in mine], {s for s in secrets if s not in text}
@@ -288,7 +288,7 @@ def test_nothing_outside_a_submission_reaches_autograded_or_feedback(intake_grad
                 assert stat.S_ISREG(os.lstat(path).st_mode), path
                 data = open(path, "rb").read()
                 student = os.path.relpath(path, top).split(os.sep)[0]
-                foreign_markers, foreign_secrets = own(student)
+                foreign_markers, foreign_secrets = foreign(student)
                 assert not [m for m in foreign_markers if m in data], path
                 # autograded notebooks hold the hidden tests again: feedback strips them
                 if kind != "autograded" and student in attackers:
