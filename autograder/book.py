@@ -30,9 +30,10 @@
 
 * Pages load each script once (see ``_on_page_context``).
 
-* The executed notebooks MyST-NB saves (``_build/jupyter_execute``) hold what the
-  cells printed, once (``_merge_streams_on_a_copy``): the tests compare them with
-  the text's claims and with the committed outputs.
+* The executed notebooks MyST-NB saves (``_build/jupyter_execute``) hold what this
+  build's cells printed (``_save_what_is_rendered``), once
+  (``_merge_streams_on_a_copy``): the tests compare them with the text's claims and
+  with the committed outputs.
 
 * The download button hands out the student notebook. The theme's ".ipynb"
   download serves Sphinx's copy of the page source (``_sources/book/<x>.ipynb``),
@@ -68,10 +69,11 @@ REGIONS = MARKER_PAIRS
 # Notebook kernelspec key holding the digest of the local modules it imports.
 DIGEST_KEY = "nnfs_local_modules"
 
-# Set for the kernels the build starts (they inherit the build's environment).
-# NNFS_OFFLINE: every build uses the data shipped in packages (source_lib.data),
-# online or not, so every build prints the same numbers the text states. One thread
-# each: the chapters run side by side, one per core (6% less CPU, the same outputs).
+# Set for the kernels the build starts (they inherit the build's environment), over
+# whatever the caller's environment says, since they decide the numbers every build
+# prints: NNFS_OFFLINE, the data shipped in packages (source_lib.data), online or not;
+# one thread each (the chapters run side by side, one per core); and TensorFlow's
+# kernels without oneDNN (QUIET_TENSORFLOW), as the text's numbers were measured.
 KERNEL_ENV = {**QUIET_TENSORFLOW, **ONE_THREAD, "NNFS_OFFLINE": "1"}
 
 
@@ -290,9 +292,33 @@ def _merge_streams_on_a_copy():
     render.coalesce_streams = merge_a_copy
 
 
+def _save_what_is_rendered():
+    """MyST-NB saves the notebook it read as the executed one (``_build/jupyter_execute``),
+    but when the execution cache has it, which ``execute_ahead`` makes always so, it
+    renders a merged copy with the cache's outputs: the saved notebook then holds the
+    outputs committed in git, not this build's, and the tests reading it would compare
+    git with itself. Merge into the notebook read instead."""
+    from myst_nb.core.execute.cache import NotebookClientCache
+
+    start = NotebookClientCache.start_client
+    if getattr(start, "nnfs_in_place", False):
+        return
+
+    def start_client(self):
+        read = self._notebook
+        start(self)
+        if self._notebook is not read:
+            read.clear()
+            read.update(self._notebook)
+            self._notebook = read
+
+    start_client.nnfs_in_place = True
+    NotebookClientCache.start_client = start_client
+
+
 def kernel_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` as the book's kernels get it: ``KERNEL_ENV`` where it sets nothing else."""
-    env = {**KERNEL_ENV, **environ}
+    """``environ`` as the book's kernels get it: ``KERNEL_ENV`` over it."""
+    env = {**environ, **KERNEL_ENV}
     # The notebooks need the inline backend for their figures; a backend set
     # for the build's own process (MPLBACKEND=Agg) would leave them empty.
     env.pop("MPLBACKEND", None)
@@ -309,6 +335,7 @@ def _kernel_environment() -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     _merge_streams_on_a_copy()
+    _save_what_is_rendered()
     _kernel_environment()
     _check_cache_hashes_kernelspec()
     app.connect("source-read", _on_source_read)

@@ -72,6 +72,16 @@ def executed(html, module):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
+def test_the_saved_notebook_is_what_this_build_ran(html, chapter):
+    """The notebook the two tests below read holds this build's outputs: every code cell
+    has run in it, while git keeps the outputs of the cells tests compare only. (Served
+    from the execution cache, MyST-NB used to save the notebook as read, committed
+    outputs and all: the tests then compared git with itself.)"""
+    code = [c for c in executed(html, chapter.module)["cells"] if c["cell_type"] == "code"]
+    assert code and all(c.get("execution_count") for c in code)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
 def test_the_text_states_what_this_build_printed(html, chapter):
     """Every number the prose states (a claim next to it) is what the build's output shows."""
     assert claim_problems(executed(html, chapter.module)) == []
@@ -160,3 +170,13 @@ def test_notebooks_run_ahead_of_sphinx_and_a_failing_one_is_named(tmp_path):
     said.clear()  # again: the cached one is not run, the failed one is
     assert len(execute_ahead(tmp_path, say=said.append)) == 2
     assert said[0] == "Executing 2 notebook(s), 2 at a time: bad, dies"
+
+
+def test_the_kernels_settings_that_decide_numbers_override_the_callers():
+    """A developer's shell with other threads or TensorFlow settings builds the same book."""
+    from autograder.book import KERNEL_ENV, kernel_environment
+
+    caller = {"OMP_NUM_THREADS": "8", "TF_ENABLE_ONEDNN_OPTS": "1", "NNFS_OFFLINE": "0"}
+    env = kernel_environment({**caller, "PATH": "/bin", "MPLBACKEND": "Agg"})
+    assert {k: env[k] for k in caller} == {k: KERNEL_ENV[k] for k in caller} != caller
+    assert env["PATH"] == "/bin" and "MPLBACKEND" not in env
