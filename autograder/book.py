@@ -73,7 +73,8 @@ DIGEST_KEY = "nnfs_local_modules"
 # whatever the caller's environment says, since they decide the numbers every build
 # prints: NNFS_OFFLINE, the data shipped in packages (source_lib.data), online or not;
 # one thread each (the chapters run side by side, one per core); and TensorFlow's
-# kernels without oneDNN (QUIET_TENSORFLOW), as the text's numbers were measured.
+# kernels without oneDNN (QUIET_TENSORFLOW), unless a notebook turns them on itself,
+# as Chapter 6 does for its Keras networks.
 KERNEL_ENV = {**QUIET_TENSORFLOW, **ONE_THREAD, "NNFS_OFFLINE": "1"}
 
 
