@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from autograder.course import CHAPTERS
-from autograder.grading import table
+from autograder.grading import scratch, table
 from conftest import AUTOGRADER, autograder, small_course
 from conftest import SMALL_CLASS as STUDENTS
 
@@ -52,8 +52,12 @@ def recorded(course):
     return list((course.nbgrader_root / ".grading" / CHAPTER.assignment).glob("*.json"))
 
 
-def test_a_grader_killed_mid_batch_resumes_to_the_same_grades(graded, tmp_path):
+def test_a_grader_killed_mid_batch_resumes_to_the_same_grades(graded, tmp_path, monkeypatch, request):
     course = small_course(graded, tmp_path)
+    # the graders' temporary directory: short, as the kernels' socket paths must be
+    temporary = Path(tempfile.mkdtemp(prefix="nnfs-test-"))
+    request.addfinalizer(lambda: shutil.rmtree(temporary, ignore_errors=True))
+    monkeypatch.setenv("TMPDIR", str(temporary))
     grader = subprocess.Popen(
         [str(AUTOGRADER), "grade", CHAPTER.assignment, "--workers", "2", "--course", str(course.root)],
         cwd=course.root,
@@ -68,8 +72,12 @@ def test_a_grader_killed_mid_batch_resumes_to_the_same_grades(graded, tmp_path):
     grader.wait()
     done = len(recorded(course))
     assert 2 <= done < len(STUDENTS)
+    # killed, it could not remove its temporary files: its workers' and jobs' folders
+    left = {p.name[: p.name.rindex("-") + 1] for p in temporary.iterdir()}
+    assert left == {scratch.WORKER, scratch.JOB}, left
 
     out = autograder(course, "grade", CHAPTER.assignment).stdout
+    assert list(temporary.iterdir()) == []  # the next batch removed them, and its own
     assert (
         f"grading {len(STUDENTS) - done} of {len(STUDENTS)} submissions" in out
         and f"({done} already graded)" in out

@@ -37,6 +37,7 @@ and nothing above it (the commands) imports back.
 - ``fingerprint``, ``gradebook``: what a grade depends on; the gradebook's single writer.
 - ``feedback``: feedback pages and the hints by kind of problem.
 - ``results``, ``report``: the grade table and CSV export; the class summary page.
+- ``scratch``: the workers' and jobs' folders, swept by the next batch if this one is killed.
 """
 
 from .batch import grade, submitted_students

@@ -24,6 +24,7 @@ from rich.progress import (
 
 from ..course import CHAPTERS, Chapter, Course
 from ..nbgrader_ext import intake
+from . import scratch
 from .executors import executor
 from .feedback import describe, generate_feedback, write_problem_feedback
 from .fingerprint import grader_fingerprint
@@ -72,6 +73,7 @@ def grade(
     workers = workers or default_workers()
     timeout = timeout or SUBMISSION_TIMEOUT
     memory = memory or worker_memory()
+    scratch.sweep()  # what a killed batch left in the temporary directory
     with executor(course, workers, scheduler, memory) as jobs:
         return _grade(course, chapters, workers, jobs, scheduler, regrade, timeout, log)
 

@@ -12,10 +12,8 @@ import atexit
 import json
 import os
 import queue
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -25,6 +23,7 @@ from typing import IO, Any
 from ..course import Course
 from ..nbgrader_ext.nbgrader_cli import nbgrader_env
 from ..sandbox.jail import kill_session
+from . import scratch
 from .jobs import WORKER_ARGS, Job, Outcome, limit_memory, timed_out, worker_died, worker_memory
 
 WORKER_COMMAND = [sys.executable, "-m", "autograder.nbgrader_ext.autograde_one", "--serve", *WORKER_ARGS]
@@ -61,8 +60,10 @@ def run_one_job(root: str | Path, job: Job, timeout: float, memory: int | None =
     """
     course, memory = Course(Path(root)), memory or worker_memory()
     # The worker's temporary files (kernel sockets, the sandboxes' scratch copies)
-    # go in a folder of its own, removed however the worker ended.
-    with tempfile.TemporaryDirectory(prefix="nnfs-job-", ignore_cleanup_errors=True) as tmp:
+    # go in a folder of its own, removed however the worker ended, and by a later job
+    # if this Dask worker is killed (``scratch``).
+    scratch.sweep()
+    with scratch.folder(scratch.JOB) as tmp:
         proc = start_worker(course, WORKER_COMMAND, tmp, memory)
         try:
             out, _ = proc.communicate(json.dumps(job.message(tmp)) + "\n", timeout=timeout)
@@ -98,9 +99,10 @@ class LocalWorker:
         return WORKER_COMMAND
 
     def _start(self):
-        # its own temporary folder, removed when it stops (each job gets one of its own too)
-        self.tmp = tempfile.mkdtemp(prefix="nnfs-worker-")
-        self.proc = start_worker(self.course, self.command(), self.tmp, self.memory)
+        # its own temporary folder, removed when it stops (each job gets one of its own
+        # too), or by the next batch if this one is killed (``scratch``)
+        self.scratch = scratch.make(scratch.WORKER)
+        self.proc = start_worker(self.course, self.command(), self.scratch.path, self.memory)
         self.jobs = 0
 
     def stop(self) -> None:
@@ -108,7 +110,7 @@ class LocalWorker:
             if self.proc is not None:
                 kill_session(self.proc)
                 self.proc = None
-                shutil.rmtree(self.tmp, ignore_errors=True)
+                self.scratch.remove()
 
     def _expire(self):
         self.expired = True
@@ -125,7 +127,7 @@ class LocalWorker:
         student = job.student
         self.start()
         self.jobs += 1
-        with tempfile.TemporaryDirectory(prefix="nnfs-job-", ignore_cleanup_errors=True) as tmp:
+        with scratch.folder(scratch.JOB) as tmp:
             self.expired = False
             timer = threading.Timer(timeout, self._expire)
             timer.start()
