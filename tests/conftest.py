@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from autograder.course import CHAPTERS, Course
+from autograder.grading import scratch
 
 REPO = Path(__file__).resolve().parents[1]
 AUTOGRADER = Path(sys.executable).with_name("autograder")
@@ -342,7 +343,9 @@ def attacked(tmp_path_factory):
     )
 
 
-TEMPORARY = ("nnfs-job-", "nnfs-worker-", "nnfs-kernel-", "nnfs-root-", "nnfs-ipc-")
+# what a batch's processes make in the temporary directory (scratch's folders, and those
+# the kernel launcher, the jail and the kernel manager make)
+TEMPORARY = (scratch.JOB, scratch.WORKER, "nnfs-kernel-", "nnfs-root-", "nnfs-ipc-")
 
 
 def _digest(folder):

@@ -91,6 +91,7 @@ class LocalWorker:
 
     def __init__(self, course: Course, memory: int | None = None):
         self.course, self.proc, self.jobs = course, None, 0
+        self.scratch: scratch.Scratch | None = None  # its folder, while it runs
         self.memory = memory or worker_memory()
         self.lock, self.expired = threading.Lock(), False
 
