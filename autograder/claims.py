@@ -10,7 +10,10 @@ metadata, as a *claim*::
 ``text`` occurs in that cell's prose; ``pattern`` is searched in the text output
 of the code cell with id ``cell``; its first group is a number that must lie in
 ``range``. A claim marked ``"time": true`` states a time on the reference machine:
-it gets slack for a loaded machine (``TIME_SLACK``).
+it gets slack for a loaded machine (``TIME_SLACK``). A claim whose text is a bare
+number ("96.6%", "0.0113", "61,706", "7.6e-05") must also be what the output prints,
+rounded as the text writes it (the sign aside: "lower by 22%" states -22%), since the
+book's outputs are the same on every build: a range may not hide a misquoted digit.
 
 The cells that claims name are the outputs the text discusses. Their committed
 outputs (the developer's build) are kept in ``book/``, and a later build must
@@ -92,6 +95,24 @@ def claimed_value(claim: Claim, cell: dict[str, Any]) -> float | None:
     return float(match.group(1).replace(",", ""))
 
 
+# a number as the prose writes it: thousands separated by commas (or LaTeX's ``{,}``),
+# decimals, an exponent, a percent sign
+_BARE_NUMBER = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(e[-+]\d+)?%?")
+
+
+def misquoted(claim: Claim, value: float) -> str | None:
+    """How ``claim``'s text misquotes ``value``, if its text is a bare number; else None."""
+    text = claim.text.replace("{,}", ",")
+    bare = _BARE_NUMBER.fullmatch(text)
+    if claim.time or bare is None:
+        return None
+    whole, decimals, exponent = bare.groups()
+    places = len(decimals) - 1 if decimals else 0
+    written = f"{whole.replace(',', '')}{decimals or ''}{exponent or ''}"
+    shown = f"{abs(value):.{places}e}" if exponent else f"{abs(value):.{places}f}"
+    return None if shown == written else shown
+
+
 def claim_problems(nb: dict[str, Any]) -> list[str]:
     """What is wrong with the claims of an executed notebook ``nb``: a list of sentences."""
     cells = {cell.get("id"): cell for cell in nb["cells"]}
@@ -116,6 +137,11 @@ def claim_problems(nb: dict[str, Any]) -> list[str]:
         if not low <= value <= high:
             problems.append(
                 f"{name}: the output of {claim.cell!r} shows {value:g}, outside {list(claim.range)}"
+            )
+        elif (shown := misquoted(claim, value)) is not None:
+            problems.append(
+                f"{name}: the output of {claim.cell!r} shows {value:g}, which the text "
+                f"should state as {shown}"
             )
     return problems
 

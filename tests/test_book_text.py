@@ -128,6 +128,55 @@ def test_claims_catch_a_wrong_number_and_a_changed_output():
     assert any("no longer says" in p for p in claim_problems(reworded))
 
 
+@pytest.mark.parametrize(
+    "text, printed, wrong",
+    [
+        ("lower by 23%", "change: -22%", True),  # a range of [-24, -22] let this through
+        ("lower by 22%", "change: -22%", False),
+        ("reaches 96.6%", "change: 96.6%", False),
+        ("reaches 96.5%", "change: 96.6%", True),
+        ("has 61{,}706 weights", "change: 61,706", False),
+        ("has 61,760 weights", "change: 61,706", True),
+        ("only 7.6e-05", "change: 7.61e-05", False),
+        ("only 7.7e-05", "change: 7.61e-05", True),
+        ("about 97% of them", "change: 96.6%", False),  # words around: the range decides
+    ],
+)
+def test_a_claimed_number_is_the_printed_one_as_rounded_in_the_text(text, printed, wrong):
+    stated = re.search(r"about 97% of them|[0-9][0-9.,{}e%-]*", text).group(0)
+    nb = {
+        "cells": [
+            {
+                "id": "text",
+                "cell_type": "markdown",
+                "source": text,
+                "metadata": {
+                    "nnfs": {
+                        "claims": [
+                            {
+                                "text": stated,
+                                "cell": "run",
+                                "pattern": r"change: ([-0-9.,e]+)",
+                                "range": [-1e9, 1e9],
+                            }
+                        ]
+                    }
+                },
+            },
+            {
+                "id": "run",
+                "cell_type": "code",
+                "metadata": {},
+                "source": "run()",
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": printed + "\n"}],
+            },
+        ]
+    }
+    problems = claim_problems(nb)
+    assert bool(problems) == wrong, problems
+    assert all("should state as" in p for p in problems)
+
+
 def test_strip_outputs_keeps_what_tests_compare():
     nb = {
         "cells": [
