@@ -8,6 +8,7 @@ grades an uninterrupted run would have.
 
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +25,9 @@ from rich.progress import (
 
 from ..course import CHAPTERS, Chapter, Course
 from ..nbgrader_ext import intake
-from . import scratch
+from . import report, scratch
 from .executors import executor
-from .feedback import describe, generate_feedback, write_problem_feedback
+from .feedback import FeedbackPages, describe, write_problem_feedback
 from .fingerprint import grader_fingerprint
 from .gradebook import Recorder
 from .jobs import SUBMISSION_TIMEOUT, Job, default_workers, worker_memory
@@ -81,8 +82,14 @@ def grade(
 def _grade(course, chapters, workers, jobs, scheduler, regrade, timeout, log):
     recorder = Recorder(course)
     graded = []
+    submitted = {chapter: submitted_students(course, chapter) for chapter in chapters}
+    if any(regrade or not recorder.has_record(c, s) for c, students in submitted.items() for s in students):
+        # Submissions to grade: the workers load nbgrader (seconds) while this process
+        # takes the submissions in, and the class summaries' plotting library meanwhile.
+        jobs.start()
+        threading.Thread(target=report.load_plotting, daemon=True).start()
     for chapter in chapters:
-        students = submitted_students(course, chapter)
+        students = submitted[chapter]
         if students and not course.folder("source", chapter.assignment).is_dir():
             log(
                 f"{chapter.assignment}: not released yet, so nbgrader cannot grade it: "
@@ -103,48 +110,56 @@ def _grade(course, chapters, workers, jobs, scheduler, regrade, timeout, log):
         prints = {s: recorder.fingerprint(chapter, s, grader) for s in students}
         todo = [s for s in students if regrade or not recorder.is_graded(chapter, s, prints[s], timeout)]
         if todo:
-            jobs.start()  # while the gradebook is prepared for the batch
+            jobs.start()  # unless started above
         where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {workers} workers"
         log(
             f"{chapter.assignment}: grading {len(todo)} of {len(students)} submissions {where}"
             + (f" ({len(students) - len(todo)} already graded)" if len(todo) < len(students) else "")
         )
-        _grade_batch(chapter, todo, prints, recorder, jobs, timeout, log)
-        # the students just graded, and any whose page is older than their grade (a crash)
-        stale = [s for s in students if s in todo or recorder.feedback_is_stale(chapter, s)]
-        graded.append((chapter, students, stale))
-    _write_results(course, recorder, graded, jobs, log)
+        # feedback for the students graded now, each once recorded, and first for any
+        # whose page is older than their grade (a crash)
+        stale = [s for s in students if s not in todo and recorder.feedback_is_stale(chapter, s)]
+        pages = None
+        if todo or stale:
+            pending = len(todo) + len(stale)
+            log(f"{chapter.assignment}: generating feedback for {pending} of {len(students)} students")
+            pages = FeedbackPages(chapter, jobs, log, recorder)
+            for student in stale:
+                pages.add(student)
+        graded.append((chapter, students, pages))
+        _grade_batch(chapter, todo, prints, recorder, jobs, timeout, log, pages and pages.add)
+    _write_results(course, recorder, graded, log)
     return [chapter for chapter, _, _ in graded]
 
 
-def _write_results(course, recorder, graded, jobs, log):
+def _write_results(course, recorder, graded, log):
     """Feedback pages, class summaries and the grades CSV, side by side.
 
-    nbgrader's feedback (in the executor's workers, where nbgrader is loaded already)
-    and export run in other processes while this one draws the class summaries.
+    nbgrader's feedback pages are being written by the executor's workers, and the
+    CSV by another thread, while this one draws the class summaries.
     """
-    with ThreadPoolExecutor(max_workers=len(graded) + 1) as threads:
-        feedback = [
-            threads.submit(generate_feedback, chapter, stale, len(students), log, jobs, recorder)
-            for chapter, students, stale in graded
-        ]
+    with ThreadPoolExecutor(max_workers=1) as threads:
         exported = threads.submit(export, course)
         for chapter, _, _ in graded:
             log(f"{chapter.assignment}: class summary in {write_report(course, chapter)}")
-        for (chapter, students, _), done in zip(graded, feedback):
-            done.result()
+        for chapter, students, pages in graded:
+            if pages is not None:
+                pages.close()
             for student in students:  # after nbgrader's pages, which they replace
                 for notebook, why in recorder.problems(chapter, student).items():
                     write_problem_feedback(course, chapter, student, notebook, why)
         exported.result()
 
 
-def _grade_batch(chapter, students, prints, recorder, jobs, timeout, log):
+def _grade_batch(chapter, students, prints, recorder, jobs, timeout, log, recorded):
     if not students:
         return
-    for student in students:
+
+    def opened(student):  # in the gradebook before its worker starts, the next one meanwhile
         recorder.open(chapter, student)
-    outcomes = jobs.run([Job(chapter.assignment, s) for s in students], timeout)
+        return Job(chapter.assignment, student)
+
+    outcomes = jobs.run(map(opened, students), timeout)
     started = time.monotonic()
     columns = (
         TextColumn(chapter.assignment),
@@ -160,6 +175,7 @@ def _grade_batch(chapter, students, prints, recorder, jobs, timeout, log):
         failed = []
         for outcome in outcomes:
             problems = recorder.record(chapter, outcome, prints[outcome.student])
+            recorded(outcome.student)
             if problems:
                 failed.append(outcome.student)
                 log(

@@ -9,6 +9,7 @@ out) and runs with the same environment and memory limit (``start_worker``).
 """
 
 import atexit
+import itertools
 import json
 import os
 import queue
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, Any
 
@@ -196,13 +197,27 @@ class LocalExecutor:
             self.idle.put(worker)
 
     def run(self, jobs: Iterable[Job], timeout: float) -> Iterator[Outcome]:
-        """Outcomes of ``jobs`` (``Job``s), as they finish."""
-        futures = [self.threads.submit(self._do, job, timeout) for job in jobs]
+        """Outcomes of ``jobs`` (``Job``s), as they finish.
+
+        A job is taken from ``jobs`` only when a worker can start it: the jobs of
+        another ``run`` meanwhile (a student's feedback page, once their grade is
+        recorded) wait behind one job of this one, not behind all of them.
+        """
+        jobs, running = iter(jobs), set()
+
+        def refill():
+            for job in itertools.islice(jobs, len(self.workers) - len(running)):
+                running.add(self.threads.submit(self._do, job, timeout))
+
         try:
-            for future in as_completed(futures):
-                yield future.result()
+            refill()
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                refill()  # before the caller handles what is done
+                for future in done:
+                    yield future.result()
         finally:
-            for future in futures:
+            for future in running:
                 future.cancel()
 
     def close(self) -> None:

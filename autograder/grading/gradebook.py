@@ -49,6 +49,10 @@ class Recorder:
         except (OSError, ValueError):
             return {}
 
+    def has_record(self, chapter: Chapter, student: str) -> bool:
+        """Graded before, whatever the submission was then."""
+        return self._state(chapter, student).is_file()
+
     def is_graded(self, chapter: Chapter, student: str, fingerprint: str, timeout: float) -> bool:
         """Recorded with this fingerprint, and not stopped by a shorter time limit than ``timeout``."""
         state = self._read_state(chapter, student)

@@ -27,10 +27,16 @@ def pass_rates(rows: list[Row]) -> dict[str, tuple[int, int]]:
     return rates
 
 
-def _figure(rows, rates, title):
+def load_plotting() -> None:
+    """Import the plotting library (a second of CPU), off screen."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+
+def _figure(rows, rates, title):
+    load_plotting()
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
