@@ -114,6 +114,7 @@ def grade(
     Submissions already graded, and unchanged since, are skipped: after a crash,
     run the same command again to finish the batch.
     """
+    from .grading import TemporaryDirectoryTooLong
     from .grading import grade as do_grade
     from .nbgrader_ext.nbgrader_cli import NbgraderError
 
@@ -128,7 +129,7 @@ def grade(
             timeout=timeout,
             log=_log,
         )
-    except NbgraderError as exc:
+    except (NbgraderError, TemporaryDirectoryTooLong) as exc:
         _fail(exc)
     print_table(c, _chapters(assignments))
     _log(f"Feedback:   {c.folder('feedback')}/<student>/<assignment>/<notebook>.html")

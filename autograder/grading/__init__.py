@@ -43,10 +43,12 @@ and nothing above it (the commands) imports back.
 from .batch import grade, submitted_students
 from .jobs import SUBMISSION_TIMEOUT, Job, Outcome, default_workers
 from .results import CellScore, Row, export, short_id, table, task_order
+from .scratch import TemporaryDirectoryTooLong
 
 __all__ = [
     "SUBMISSION_TIMEOUT",
     "CellScore",
+    "TemporaryDirectoryTooLong",
     "Job",
     "Outcome",
     "Row",

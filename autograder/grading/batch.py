@@ -74,6 +74,7 @@ def grade(
     workers = workers or default_workers()
     timeout = timeout or SUBMISSION_TIMEOUT
     memory = memory or worker_memory()
+    scratch.check_socket_room()
     scratch.sweep()  # what a killed batch left in the temporary directory
     with executor(course, workers, scheduler, memory) as jobs:
         return _grade(course, chapters, workers, jobs, scheduler, regrade, timeout, log)

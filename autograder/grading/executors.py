@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..course import Course
+from ..nbgrader_ext.autograde_one import problem
 from ..nbgrader_ext.nbgrader_cli import nbgrader_env
 from ..sandbox.jail import kill_session
 from . import scratch
@@ -60,6 +61,8 @@ def run_one_job(root: str | Path, job: Job, timeout: float, memory: int | None =
     ``memory``: the worker's address-space limit (default ``worker_memory()``).
     """
     course, memory = Course(Path(root)), memory or worker_memory()
+    if (too_long := _no_socket_room()) is not None:
+        return Outcome(job.student, False, problem=too_long)
     # The worker's temporary files (kernel sockets, the sandboxes' scratch copies)
     # go in a folder of its own, removed however the worker ended, and by a later job
     # if this Dask worker is killed (``scratch``).
@@ -76,6 +79,19 @@ def run_one_job(root: str | Path, job: Job, timeout: float, memory: int | None =
         return Outcome.from_answer(json.loads(out.splitlines()[0]))
     except (IndexError, ValueError, KeyError, TypeError):  # it died before it answered
         return Outcome(job.student, False, problem=worker_died(proc.returncode, memory))
+
+
+def _no_socket_room() -> dict[str, str] | None:
+    """On a Dask worker's machine: the problem its temporary directory poses, if too long."""
+    try:
+        scratch.check_socket_room()
+    except scratch.TemporaryDirectoryTooLong as exc:
+        return problem(
+            "grader-error",
+            f"the temporary directory of the grading machine, {exc.args[1]}, is too long for the "
+            "kernels' sockets: set TMPDIR there to a shorter folder, e.g. /tmp",
+        )
+    return None
 
 
 class LocalWorker:
@@ -199,14 +215,15 @@ class LocalExecutor:
     def run(self, jobs: Iterable[Job], timeout: float) -> Iterator[Outcome]:
         """Outcomes of ``jobs`` (``Job``s), as they finish.
 
-        A job is taken from ``jobs`` only when a worker can start it: the jobs of
-        another ``run`` meanwhile (a student's feedback page, once their grade is
-        recorded) wait behind one job of this one, not behind all of them.
+        Jobs are taken from ``jobs`` a few at a time, as workers free up (one queued
+        behind each busy worker, so that none waits for this thread to take the next):
+        the jobs of another ``run`` meanwhile (a student's feedback page, once their
+        grade is recorded) wait behind those few, not behind all of them.
         """
-        jobs, running = iter(jobs), set()
+        jobs, running, window = iter(jobs), set(), 2 * len(self.workers)
 
         def refill():
-            for job in itertools.islice(jobs, len(self.workers) - len(running)):
+            for job in itertools.islice(jobs, window - len(running)):
                 running.add(self.threads.submit(self._do, job, timeout))
 
         try:
@@ -244,6 +261,8 @@ def run_kept_job(root: str | Path, job: Job, timeout: float, memory: int | None 
 
     Runs on a Dask worker, which must see the course folder at the same path.
     """
+    if (too_long := _no_socket_room()) is not None:
+        return Outcome(job.student, False, problem=too_long)
     key = (str(root), memory or worker_memory(), threading.get_ident())
     with _KEPT_LOCK:
         if not _KEPT:  # stopped, their temporary folders removed, as the Dask worker exits

@@ -18,10 +18,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from ..nbgrader_ext.kernel import remove_tree
+from ..nbgrader_ext.kernel import SOCKET_PATH_MAX, longest_socket_path, remove_tree
 
 WORKER, JOB = "nnfs-worker-", "nnfs-job-"  # the prefixes of the folders made here
 OWNER = ".owner"  # locked by the process that uses the folder
+
+
+class TemporaryDirectoryTooLong(RuntimeError):
+    """The kernels' socket paths in the temporary directory would pass the limit:
+    ``args`` is (the message, the directory)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def check_socket_room(parent: str | None = None) -> None:
+    """Raise ``TemporaryDirectoryTooLong`` if a kernel started in a job folder made in
+    ``parent`` (default: the temporary directory) could not make its sockets there.
+
+    Every kernel would fail to start, and every student would score 0 for a kernel
+    that "died": the batch stops before it grades anyone, and says what to do.
+    """
+    parent = parent or tempfile.gettempdir()
+    length = longest_socket_path(os.path.join(parent, JOB + "x" * 8))
+    if length > SOCKET_PATH_MAX:
+        raise TemporaryDirectoryTooLong(
+            f"the temporary directory {parent} is too long for the grading kernels' sockets "
+            f"({length} bytes in their paths; Unix sockets allow {SOCKET_PATH_MAX}): set TMPDIR "
+            f"to a folder with a path at least {length - SOCKET_PATH_MAX} characters shorter, "
+            f"e.g. TMPDIR=/tmp, and grade again",
+            parent,
+        )
 
 
 @dataclass

@@ -28,6 +28,16 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type
 
+SOCKET_PATH_MAX = 107  # bytes in a Unix socket's path (sun_path, less its final NUL)
+IPC_PREFIX = "nnfs-ipc-"
+
+
+def longest_socket_path(folder: str) -> int:
+    """Bytes in the longest socket path of a kernel started in ``folder``: its socket
+    folder (``tempfile``'s 8 characters after ``IPC_PREFIX``), then jupyter_client's
+    ``kernel-<n>`` files."""
+    return len(os.fsencode(os.path.join(folder, IPC_PREFIX + "x" * 8, "kernel-99999")))
+
 
 class GradingKernelClient(AsyncKernelClient):
     async def _reply_to(self, channel, msg_id, done, timeout):
@@ -81,7 +91,7 @@ class GradingKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         if self.transport == "ipc" and self._sockets is None:
-            self._sockets = tempfile.mkdtemp(prefix="nnfs-ipc-")
+            self._sockets = tempfile.mkdtemp(prefix=IPC_PREFIX)
             self.ip = os.path.join(self._sockets, "kernel")
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         # the launcher's jail exits if this process is gone before it starts (jail.py, ``parent``)
