@@ -1,5 +1,5 @@
-"""Grading a class: autograde submissions in parallel into nbgrader's gradebook, with each
-student's feedback page; then class summaries and a grades CSV.
+"""Grading a class: autograde submissions in parallel into nbgrader's gradebook; then feedback,
+class summaries and a grades CSV.
 
 Submissions are graded by ``nbgrader_ext/autograde_one.py`` workers: nbgrader's autograde
 with the course's configuration, which runs the notebook in the sandboxed
@@ -24,10 +24,9 @@ scores are committed, with a fingerprint of its files and of the grader
 submissions without a matching record, so after a crash it finishes the batch
 and gives the grades an uninterrupted run would have.
 
-As each student's scores are recorded, a worker runs ``nbgrader generate_feedback``
-for them, between two grading jobs: one HTML page per student and notebook, with the
-hidden tests stripped. ``nbgrader export`` then writes the CSV a learning-management
-system imports.
+``nbgrader generate_feedback`` then writes one HTML page per student and
+notebook with the hidden tests stripped; ``nbgrader export`` writes the CSV a
+learning-management system imports.
 
 Rule: runs in the instructor's process; uses ``nbgrader_ext`` and ``sandbox`` below it,
 and nothing above it (the commands) imports back.

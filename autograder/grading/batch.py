@@ -27,7 +27,7 @@ from ..course import CHAPTERS, Chapter, Course
 from ..nbgrader_ext import intake
 from . import report, scratch
 from .executors import executor
-from .feedback import FeedbackPages, describe, write_problem_feedback
+from .feedback import describe, generate_feedback, write_problem_feedback
 from .fingerprint import grader_fingerprint
 from .gradebook import Recorder
 from .jobs import SUBMISSION_TIMEOUT, Job, default_workers, worker_memory
@@ -117,42 +117,37 @@ def _grade(course, chapters, workers, jobs, scheduler, regrade, timeout, log):
             f"{chapter.assignment}: grading {len(todo)} of {len(students)} submissions {where}"
             + (f" ({len(students) - len(todo)} already graded)" if len(todo) < len(students) else "")
         )
-        # feedback for the students graded now, each once recorded, and first for any
-        # whose page is older than their grade (a crash)
-        stale = [s for s in students if s not in todo and recorder.feedback_is_stale(chapter, s)]
-        pages = None
-        if todo or stale:
-            pending = len(todo) + len(stale)
-            log(f"{chapter.assignment}: generating feedback for {pending} of {len(students)} students")
-            pages = FeedbackPages(chapter, jobs, log, recorder)
-            for student in stale:
-                pages.add(student)
-        graded.append((chapter, students, pages))
-        _grade_batch(chapter, todo, prints, recorder, jobs, timeout, log, pages and pages.add)
-    _write_results(course, recorder, graded, log)
+        _grade_batch(chapter, todo, prints, recorder, jobs, timeout, log)
+        # the students just graded, and any whose page is older than their grade (a crash)
+        stale = [s for s in students if s in todo or recorder.feedback_is_stale(chapter, s)]
+        graded.append((chapter, students, stale))
+    _write_results(course, recorder, graded, jobs, log)
     return [chapter for chapter, _, _ in graded]
 
 
-def _write_results(course, recorder, graded, log):
+def _write_results(course, recorder, graded, jobs, log):
     """Feedback pages, class summaries and the grades CSV, side by side.
 
-    nbgrader's feedback pages are being written by the executor's workers, and the
-    CSV by another thread, while this one draws the class summaries.
+    nbgrader's feedback (in the executor's workers, where nbgrader is loaded already)
+    and export run in other processes while this one draws the class summaries.
     """
-    with ThreadPoolExecutor(max_workers=1) as threads:
+    with ThreadPoolExecutor(max_workers=len(graded) + 1) as threads:
+        feedback = [
+            threads.submit(generate_feedback, chapter, stale, len(students), log, jobs, recorder)
+            for chapter, students, stale in graded
+        ]
         exported = threads.submit(export, course)
         for chapter, _, _ in graded:
             log(f"{chapter.assignment}: class summary in {write_report(course, chapter)}")
-        for chapter, students, pages in graded:
-            if pages is not None:
-                pages.close()
+        for (chapter, students, _), done in zip(graded, feedback):
+            done.result()
             for student in students:  # after nbgrader's pages, which they replace
                 for notebook, why in recorder.problems(chapter, student).items():
                     write_problem_feedback(course, chapter, student, notebook, why)
         exported.result()
 
 
-def _grade_batch(chapter, students, prints, recorder, jobs, timeout, log, recorded):
+def _grade_batch(chapter, students, prints, recorder, jobs, timeout, log):
     if not students:
         return
 
@@ -176,7 +171,6 @@ def _grade_batch(chapter, students, prints, recorder, jobs, timeout, log, record
         failed = []
         for outcome in outcomes:
             problems = recorder.record(chapter, outcome, prints[outcome.student])
-            recorded(outcome.student)
             if problems:
                 failed.append(outcome.student)
                 log(

@@ -9,7 +9,6 @@ out) and runs with the same environment and memory limit (``start_worker``).
 """
 
 import atexit
-import itertools
 import json
 import os
 import queue
@@ -17,7 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import IO, Any
 
@@ -213,28 +212,13 @@ class LocalExecutor:
             self.idle.put(worker)
 
     def run(self, jobs: Iterable[Job], timeout: float) -> Iterator[Outcome]:
-        """Outcomes of ``jobs`` (``Job``s), as they finish.
-
-        Jobs are taken from ``jobs`` a few at a time, as workers free up (one queued
-        behind each busy worker, so that none waits for this thread to take the next):
-        the jobs of another ``run`` meanwhile (a student's feedback page, once their
-        grade is recorded) wait behind those few, not behind all of them.
-        """
-        jobs, running, window = iter(jobs), set(), 2 * len(self.workers)
-
-        def refill():
-            for job in itertools.islice(jobs, window - len(running)):
-                running.add(self.threads.submit(self._do, job, timeout))
-
+        """Outcomes of ``jobs`` (``Job``s), as they finish."""
+        futures = [self.threads.submit(self._do, job, timeout) for job in jobs]
         try:
-            refill()
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                refill()  # before the caller handles what is done
-                for future in done:
-                    yield future.result()
+            for future in as_completed(futures):
+                yield future.result()
         finally:
-            for future in running:
+            for future in futures:
                 future.cancel()
 
     def close(self) -> None:

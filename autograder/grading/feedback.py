@@ -1,8 +1,6 @@
 """What a student and the instructor are told: feedback pages and the hints by kind of problem."""
 
 import html
-import queue
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -70,52 +68,24 @@ def write_problem_feedback(
     return page
 
 
-class FeedbackPages:
-    """nbgrader's feedback pages of one chapter, written by the executor's workers.
-
-    A student's page is queued (``add``) once their grade is recorded, so pages are
-    written while the rest of the class is graded, in the gaps the grading leaves;
-    ``close`` waits for every page queued.
-    """
-
-    def __init__(
-        self,
-        chapter: Chapter,
-        executor: LocalExecutor | DaskExecutor,
-        log: Callable[[str], None],
-        recorder: Recorder | None = None,
-    ):
-        self.chapter, self.log, self.recorder = chapter, log, recorder
-        self.queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._write, args=(executor,), daemon=True)
-        self.thread.start()
-
-    def add(self, student: str) -> None:
-        """Write ``student``'s page, after the pages queued before it."""
-        self.queue.put(Job(self.chapter.assignment, student, "feedback"))
-
-    def close(self) -> None:
-        """Wait until every page queued is written; raise what stopped the writing."""
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def _write(self, executor):
-        try:
-            for outcome in executor.run(iter(self.queue.get, None), SUBMISSION_TIMEOUT):
-                # a notebook that could not be graded gets a page of its own instead
-                if not outcome.ok and not (
-                    self.recorder and self.recorder.problems(self.chapter, outcome.student)
-                ):
-                    why = [*outcome.problems.values(), *([outcome.problem] if outcome.problem else [])]
-                    self.log(
-                        f"{self.chapter.assignment}: nbgrader wrote no feedback for {outcome.student} "
-                        f"({describe(why)})"
-                    )
-        except BaseException as exc:  # noqa: BLE001 - raised again by close, in the batch's thread
-            self.error = exc
+def generate_feedback(
+    chapter: Chapter,
+    students: list[str],
+    total: int,
+    log: Callable[[str], None],
+    executor: LocalExecutor | DaskExecutor,
+    recorder: Recorder | None = None,
+) -> None:
+    """nbgrader's feedback pages for ``students``, written by the executor's workers."""
+    if not students:
+        return
+    log(f"{chapter.assignment}: generating feedback for {len(students)} of {total} students")
+    jobs = [Job(chapter.assignment, s, "feedback") for s in students]
+    for outcome in executor.run(jobs, SUBMISSION_TIMEOUT):
+        # a notebook that could not be graded gets a page of its own instead
+        if not outcome.ok and not (recorder and recorder.problems(chapter, outcome.student)):
+            why = [*outcome.problems.values(), *([outcome.problem] if outcome.problem else [])]
+            log(f"{chapter.assignment}: nbgrader wrote no feedback for {outcome.student} ({describe(why)})")
 
 
 def describe(problems: Iterable[dict[str, str]]) -> str:
