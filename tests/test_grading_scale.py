@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from autograder.course import CHAPTERS
 from autograder.grading import scratch, table
-from conftest import AUTOGRADER, autograder, small_course
+from conftest import AUTOGRADER, REPO, autograder, small_course
 from conftest import SMALL_CLASS as STUDENTS
 
 CHAPTER = CHAPTERS[0]
@@ -159,3 +160,21 @@ def test_a_postgresql_gradebook_gets_the_same_grades_as_sqlite(graded, tmp_path,
     autograder(course, "grade", CHAPTER.assignment)
     assert not course.gradebook.exists()  # no SQLite file was written instead
     assert_same_grades(course, graded)
+
+
+def test_the_default_pool_has_one_worker_per_core_the_grader_may_use():
+    """A grader pinned to one core (a container given one of the machine's cores) grades
+    one submission at a time by default, not one per core of the machine."""
+    pinned = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from autograder.grading import default_workers; print(default_workers())",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert pinned.stdout.strip() == "1"
