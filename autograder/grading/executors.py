@@ -87,7 +87,7 @@ def _no_socket_room() -> dict[str, str] | None:
     except scratch.TemporaryDirectoryTooLong as exc:
         return problem(
             "grader-error",
-            f"the temporary directory of the grading machine, {exc.args[1]}, is too long for the "
+            f"the temporary directory of the grading machine, {exc.folder}, is too long for the "
             "kernels' sockets: set TMPDIR there to a shorter folder, e.g. /tmp",
         )
     return None

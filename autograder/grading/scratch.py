@@ -25,11 +25,17 @@ OWNER = ".owner"  # locked by the process that uses the folder
 
 
 class TemporaryDirectoryTooLong(RuntimeError):
-    """The kernels' socket paths in the temporary directory would pass the limit:
-    ``args`` is (the message, the directory)."""
+    """The kernels' socket paths in the temporary directory ``folder`` would be
+    ``length`` bytes, past the limit."""
 
-    def __str__(self) -> str:
-        return self.args[0]
+    def __init__(self, folder: str, length: int):
+        self.folder, self.length = folder, length
+        super().__init__(
+            f"the temporary directory {folder} is too long for the grading kernels' sockets "
+            f"({length} bytes in their paths; Unix sockets allow {SOCKET_PATH_MAX}): set TMPDIR "
+            f"to a folder with a path at least {length - SOCKET_PATH_MAX} characters shorter, "
+            f"e.g. TMPDIR=/tmp, and grade again"
+        )
 
 
 def check_socket_room(parent: str | None = None) -> None:
@@ -42,13 +48,7 @@ def check_socket_room(parent: str | None = None) -> None:
     parent = parent or tempfile.gettempdir()
     length = longest_socket_path(os.path.join(parent, JOB + "x" * 8))
     if length > SOCKET_PATH_MAX:
-        raise TemporaryDirectoryTooLong(
-            f"the temporary directory {parent} is too long for the grading kernels' sockets "
-            f"({length} bytes in their paths; Unix sockets allow {SOCKET_PATH_MAX}): set TMPDIR "
-            f"to a folder with a path at least {length - SOCKET_PATH_MAX} characters shorter, "
-            f"e.g. TMPDIR=/tmp, and grade again",
-            parent,
-        )
+        raise TemporaryDirectoryTooLong(parent, length)
 
 
 @dataclass
