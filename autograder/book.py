@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from .imports import local_modules
 from .regions import MARKER_PAIRS
-from .sandbox.policy import ONE_THREAD, QUIET_TENSORFLOW
+from .sandbox.policy import ONE_THREAD, QUIET_TENSORFLOW, usable_cores
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -438,7 +438,7 @@ def execute_ahead(
     # The longest first (by their last run), so that the pool finishes together.
     last = {Path(r.uri): r.data.get("execution_seconds", 0) for r in cache.list_cache_records()}
     order = sorted(missing, key=lambda p: -last.get(p, float("inf")))
-    workers = min(len(missing), workers or os.cpu_count() or 1)
+    workers = min(len(missing), workers or usable_cores())
     say(f"Executing {len(order)} notebook(s), {workers} at a time: {', '.join(p.stem for p in order)}")
     errors = []
     timeout, allow_errors = execute.get("timeout", 30), bool(execute.get("allow_errors", False))

@@ -178,3 +178,87 @@ def test_the_default_pool_has_one_worker_per_core_the_grader_may_use():
         check=True,
     )
     assert pinned.stdout.strip() == "1"
+
+
+def _cpu_group(quota_us, period_us=100_000):
+    """A real cgroup v1 cpu group with this quota, or a skip where it cannot be made."""
+    group = Path("/sys/fs/cgroup/cpu") / f"nnfs-test-quota-{os.getpid()}-{quota_us}"
+    try:
+        group.mkdir()
+        (group / "cpu.cfs_period_us").write_text(str(period_us))
+        (group / "cpu.cfs_quota_us").write_text(str(quota_us))
+    except OSError as exc:
+        if group.exists():
+            group.rmdir()
+        pytest.skip(f"no cgroup v1 cpu group can be made here: {exc}")
+    return group
+
+
+@pytest.mark.parametrize(("quota_us", "workers"), [(150_000, 1), (250_000, 2)])
+def test_the_default_pool_fits_the_cpu_quota_of_the_graders_control_group(quota_us, workers):
+    """A grader in a container limited to 1.5 CPUs (``docker run --cpus 1.5``, a Kubernetes
+    CPU limit) on this 2-core machine starts one worker, not one per core it may run on:
+    two would be throttled, and their students' kernels would run into the time limits."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs a grader that may run on at least 2 cores")
+    group = _cpu_group(quota_us)
+    try:
+        joined = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import os; open({str(group / 'cgroup.procs')!r}, 'w').write(str(os.getpid())); "
+                "from autograder.grading import default_workers; print(default_workers())",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        group.rmdir()  # its one process has ended
+    assert joined.stdout.strip() == str(workers)
+
+
+def _tree(root, files):
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("proc_cgroup", "files", "quota"),
+    [
+        # cgroup v2 in a container: its own group is the mount, its path "/"
+        ("0::/\n", {"cpu.max": "250000 100000\n"}, 2.5),
+        ("0::/\n", {"cpu.max": "max 100000\n"}, None),
+        # v2 on a host: the tightest quota on the way up the process's path
+        (
+            "0::/kubepods/pod7/c1\n",
+            {"kubepods/cpu.max": "800000 100000\n", "kubepods/pod7/cpu.max": "150000 100000\n"},
+            1.5,
+        ),
+        # v1 with cpu and cpuacct mounted together; an older Docker shows the host's path,
+        # which does not exist under the container's mount: the mount itself is read
+        (
+            "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n0::/\n",
+            {"cpu,cpuacct/cpu.cfs_quota_us": "300000\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"},
+            3.0,
+        ),
+        (
+            "3:cpu,cpuacct:/\n",
+            {"cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"},
+            None,
+        ),
+        ("1:name=systemd:/\n", {}, None),  # no cpu controller at all
+    ],
+)
+def test_the_cpu_quota_is_read_from_cgroup_v1_and_v2(tmp_path, proc_cgroup, files, quota):
+    from autograder.sandbox.policy import cpu_quota, usable_cores
+
+    _tree(tmp_path / "fs", files)
+    (tmp_path / "cgroup").write_text(proc_cgroup)
+    assert cpu_quota(str(tmp_path / "cgroup"), str(tmp_path / "fs")) == quota
+    cores = len(os.sched_getaffinity(0))
+    expected = cores if quota is None else max(1, min(cores, int(quota)))
+    assert usable_cores(str(tmp_path / "cgroup"), str(tmp_path / "fs")) == expected

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from ..nbgrader_ext import intake
 from ..nbgrader_ext.autograde_one import problem
+from ..sandbox import policy
 
 SUBMISSION_TIMEOUT = 600.0  # seconds for one submission, all its notebooks and checks
 # Address space of a grading worker (nbgrader, the trusted checks; the kernels and probes
@@ -70,12 +71,9 @@ def timed_out(student: str, timeout: float) -> Outcome:
 
 
 def default_workers() -> int:
-    """Submissions graded at once on this machine when not told: one per core this process
-    may run on (a container pinned to some of the machine's cores gets that many)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    """Submissions graded at once on this machine when not told: one per core the grader
+    can keep busy (``policy.usable_cores``: its CPU affinity and its container's quota)."""
+    return policy.usable_cores()
 
 
 @dataclass(frozen=True)

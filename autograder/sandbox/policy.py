@@ -6,7 +6,7 @@ values. An instructor changes a limit here, or through the named variables.
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 # A notebook's kernel: TensorFlow reserves much virtual memory, and a notebook runs
 # every cell of a chapter, so its limits are wider than a probe's.
@@ -71,3 +71,82 @@ def kernel_env(home: str | os.PathLike[str], python_dir: str) -> dict[str, str]:
     env = student_env(home, python_dir)
     env.update(MPLCONFIGDIR=f"{home}/.matplotlib", IPYTHONDIR=f"{home}/.ipython")
     return env
+
+
+# --- how many processes run student code at once
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def usable_cores(proc_cgroup: str = "/proc/self/cgroup", root: str = CGROUP_ROOT) -> int:
+    """The cores this process can keep busy, at least 1: those it may run on (its CPU
+    affinity), or fewer when its control groups' CPU quota allows less (a container
+    started with ``--cpus 2``, a Kubernetes CPU limit). Rounded down: a grading worker
+    over the quota is throttled, and its students' kernels would run into their time
+    limits."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    quota = cpu_quota(proc_cgroup, root)
+    if quota is not None:
+        cores = min(cores, int(quota))
+    return max(1, cores)
+
+
+def cpu_quota(proc_cgroup: str = "/proc/self/cgroup", root: str = CGROUP_ROOT) -> float | None:
+    """CPU seconds per second that this process's control groups allow, the smallest along
+    its path (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``);
+    None when nothing limits it or nothing can be read."""
+    try:
+        lines = _read(proc_cgroup).splitlines()
+    except OSError:
+        return None
+    quotas = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2: one hierarchy, "quota period" or "max period"
+            mounts = [root, os.path.join(root, "unified")]
+            read = _cpu_max
+        elif "cpu" in controllers.split(","):  # cgroup v1's cpu controller
+            mounts = [os.path.join(root, controllers), os.path.join(root, "cpu")]
+            read = _cfs_quota
+        else:
+            continue
+        for mount in mounts:
+            for folder in _ancestors(mount, path):
+                quota = read(folder)
+                if quota is not None:
+                    quotas.append(quota)
+    return min(quotas, default=None)
+
+
+def _ancestors(mount: str, path: str) -> Iterator[str]:
+    """``mount``/``path`` and each of its parents up to ``mount`` itself. In a container
+    the mount is often its own group, under which its path does not exist: then only
+    the mount is read."""
+    parts = [p for p in path.split("/") if p]
+    for end in range(len(parts), -1, -1):
+        yield os.path.join(mount, *parts[:end])
+
+
+def _cpu_max(folder: str) -> float | None:
+    try:
+        quota, period = _read(os.path.join(folder, "cpu.max")).split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def _cfs_quota(folder: str) -> float | None:
+    try:
+        quota = int(_read(os.path.join(folder, "cpu.cfs_quota_us")))
+        period = int(_read(os.path.join(folder, "cpu.cfs_period_us")))
+        return None if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def _read(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
