@@ -404,6 +404,27 @@ def _execute(
     return path, nb, result.time, None
 
 
+# A chapter's demonstrations keep within a stated time: its notebook's metadata
+# ``{"nnfs": {"budget_seconds": N}}``, seconds of execution on the idle 2-core reference
+# machine with the book's other chapters running beside it (``autograder book``, one
+# thread each). Tests check that every chapter states one; ``bench/book.py`` measures them.
+BUDGET_KEY = ("nnfs", "budget_seconds")
+
+
+def budget_seconds(nb: Any) -> float | None:
+    """The execution budget a notebook states (``BUDGET_KEY``), or None."""
+    value = nb.get("metadata", {}).get(BUDGET_KEY[0], {}).get(BUDGET_KEY[1])
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def timing(seconds: float, budget: float | None) -> str:
+    """How a chapter's execution time reads in the build's log, against its budget."""
+    if budget is None:
+        return f"executed in {seconds:.1f} s"
+    over = "" if seconds <= budget else ", over it (on a busy machine, or the chapter grew)"
+    return f"executed in {seconds:.1f} s (budget {budget:g} s{over})"
+
+
 def execute_ahead(
     root: str | os.PathLike[str], workers: int | None = None, say: Callable[[str], object] = print
 ) -> list[str]:
@@ -455,7 +476,7 @@ def execute_ahead(
             cache.cache_notebook_bundle(
                 CacheBundleIn(nb, path, data=data), check_validity=False, overwrite=True
             )
-            say(f"  {name} executed in {seconds:.1f} s")
+            say(f"  {name} {timing(seconds, budget_seconds(nb))}")
     return errors
 
 

@@ -10,9 +10,10 @@ cache), timed (time.monotonic):
    chapters whose notebooks import it, directly or through other modules,
    execute again (``autograder/book.py``), the others come from the cache.
 
-Prints the machine's load before and after, each build's time, and which
-notebooks the rebuild executed (those whose executed copy in
-``_build/jupyter_execute`` changed). The PDF is not built (``--pdf`` reuses the
+Prints the machine's load before and after, each build's time, each chapter's
+execution time in the full build against the budget its notebook states
+(``autograder.book.BUDGET_KEY``), and which notebooks the rebuild executed (those
+whose executed copy in ``_build/jupyter_execute`` changed). The PDF is not built (``--pdf`` reuses the
 HTML build's cache). Goals (issue 19): a full build under 5 minutes, the rebuild
 under 60 s, on 2 cores. Timings are only meaningful on an otherwise idle machine.
 Run it with ``.venv/bin/python bench/book.py`` (``--module NAME``, ``--keep``).
@@ -44,6 +45,32 @@ def executed(root):
     return {p.relative_to(folder).as_posix(): p.stat().st_mtime_ns for p in folder.rglob("*.ipynb")}
 
 
+def budgets(root):
+    """Each chapter's execution in the last build that ran it, against its stated budget:
+    (notebook, seconds, budget) from the execution cache's records and the notebooks."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    from autograder.book import budget_seconds, toc_notebooks
+
+    records = get_cache(Path(root) / "_build" / ".jupyter_cache").list_cache_records()
+    seconds = {Path(r.uri).resolve(): r.data.get("execution_seconds") for r in records}
+    return [
+        (path.stem, seconds.get(path.resolve()), budget_seconds(nbformat.read(path, as_version=4)))
+        for path in toc_notebooks(root)
+    ]
+
+
+def say_budgets(rows):
+    bench.say(f"  {'chapter':15s} {'executed':>9s} {'budget':>7s}")
+    for name, seconds, budget in rows:
+        ran = "-" if seconds is None else f"{seconds:.1f} s"
+        verdict = "" if None in (seconds, budget) else ("  within" if seconds <= budget else "  OVER")
+        bench.say(f"  {name:15s} {ran:>9s} {'-' if budget is None else f'{budget:g} s':>7s}{verdict}")
+    within = sum(1 for _, s, b in rows if None not in (s, b) and s <= b)
+    bench.say(f"  chapters within their budget: {within} of {len(rows)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", default="pooling", help="source_lib module to edit (default: pooling)")
@@ -68,6 +95,8 @@ def main():
                 bench.say(bench.tail(work / f"{step}.log"))
                 failed = True
                 break
+            if step == "full":
+                say_budgets(budgets(root))
             if step == "rebuild":
                 after = executed(root)
                 again = sorted(n for n in after if after[n] != before.get(n))

@@ -12,7 +12,7 @@ from autograder.book import PDF_NAME
 from autograder.claims import claim_problems, same_outputs
 from autograder.course import CHAPTERS
 from autograder.release import find_leaks, secret_lines
-from conftest import BOOK_LOG
+from conftest import BOOK_LOG, REPO
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +153,8 @@ def test_notebooks_run_ahead_of_sphinx_and_a_failing_one_is_named(tmp_path):
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         if name == "own":
             nb.metadata["mystnb"] = {"execution_mode": "off"}
+        if name == "good":  # a budget no run can keep: the log says so
+            nb.metadata["nnfs"] = {"budget_seconds": 0.001}
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
     said = []
     errors = execute_ahead(tmp_path, workers=2, say=said.append)
@@ -165,11 +167,28 @@ def test_notebooks_run_ahead_of_sphinx_and_a_failing_one_is_named(tmp_path):
     record = cache.match_cache_notebook(as_sphinx_executes(tmp_path / "good.ipynb", tmp_path))
     _, merged = cache.merge_match_into_notebook(as_sphinx_executes(tmp_path / "good.ipynb", tmp_path))
     assert record and merged.cells[0].outputs[0]["text"] == "hello\n"
+    (good,) = [line for line in said if "good.ipynb" in line]
+    assert good.startswith("  good.ipynb executed in ") and good.endswith(
+        "(budget 0.001 s, over it (on a busy machine, or the chapter grew))"
+    )
     with pytest.raises(KeyError):
         cache.match_cache_notebook(as_sphinx_executes(tmp_path / "bad.ipynb", tmp_path))
     said.clear()  # again: the cached one is not run, the failed one is
     assert len(execute_ahead(tmp_path, say=said.append)) == 2
     assert said[0] == "Executing 2 notebook(s), 2 at a time: bad, dies"
+
+
+def test_every_chapter_states_a_budget_and_together_they_fit_the_full_build():
+    """#19: each chapter's demonstrations keep within a stated budget (``bench/book.py``
+    measures them); run two at a time, the budgets leave a full build under 5 minutes on
+    the 2-core machine, with a minute for Sphinx's own work (about 40 s measured)."""
+    import nbformat
+
+    from autograder.book import budget_seconds, toc_notebooks
+
+    stated = {p.stem: budget_seconds(nbformat.read(p, as_version=4)) for p in toc_notebooks(REPO)}
+    assert len(stated) == len(CHAPTERS) and None not in stated.values(), stated
+    assert sum(stated.values()) / 2 + 60 <= 300, stated
 
 
 def test_the_kernels_settings_that_decide_numbers_override_the_callers():
