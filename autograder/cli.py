@@ -50,12 +50,13 @@ def _fail(exc):
 @app.command()
 def release(assignments: list[str] | None = ChaptersArg, course: Path | None = CourseOpt) -> None:
     """Make the student release: notebooks through nbgrader, source_lib stubbed."""
+    from .grading.lock import CourseBusy
     from .nbgrader_ext.nbgrader_cli import NbgraderError
     from .release import release as do_release
 
     try:
         do_release(_course(course), _chapters(assignments), log=_log)
-    except NbgraderError as exc:  # ReleaseError included
+    except (NbgraderError, CourseBusy) as exc:  # ReleaseError included
         _fail(exc)
 
 
@@ -69,11 +70,12 @@ def edition(
     """Write the student edition, the public repository the book's launch buttons open:
     released notebooks in book/, the stubbed source_lib (pip-installable), Binder's files."""
     from .edition import EditionError, make_edition
+    from .grading.lock import CourseBusy
     from .nbgrader_ext.nbgrader_cli import NbgraderError
 
     try:
         make_edition(_course(course), dest, log=_log)
-    except (EditionError, NbgraderError) as exc:
+    except (EditionError, NbgraderError, CourseBusy) as exc:
         _fail(exc)
 
 
@@ -82,10 +84,11 @@ def sample_class(assignments: list[str] | None = ChaptersArg, course: Path | Non
     """Put the bundled sample class into assignments/submitted (needs a release)."""
     from .corpus import CorpusError
     from .corpus import sample_class as do_sample
+    from .grading.lock import CourseBusy
 
     try:
         do_sample(_course(course), _chapters(assignments), log=_log)
-    except CorpusError as exc:
+    except (CorpusError, CourseBusy) as exc:
         _fail(exc)
 
 
@@ -116,6 +119,7 @@ def grade(
     """
     from .grading import TemporaryDirectoryTooLong
     from .grading import grade as do_grade
+    from .grading.lock import CourseBusy
     from .nbgrader_ext.nbgrader_cli import NbgraderError
 
     c = _course(course)
@@ -129,7 +133,7 @@ def grade(
             timeout=timeout,
             log=_log,
         )
-    except (NbgraderError, TemporaryDirectoryTooLong) as exc:
+    except (NbgraderError, TemporaryDirectoryTooLong, CourseBusy) as exc:
         _fail(exc)
     print_table(c, _chapters(assignments))
     _log(f"Feedback:   {c.folder('feedback')}/<student>/<assignment>/<notebook>.html")
@@ -191,13 +195,14 @@ def collect(
     ),
 ) -> None:
     """Put an LMS's submissions download into assignments/submitted/<student>/<assignment>."""
+    from .grading.lock import CourseBusy
     from .lms import LmsError
     from .lms import collect as do_collect
 
     c = _course(course)
     try:
         done = do_collect(c, archive, _chapters([assignment])[0].assignment, lms, roster)
-    except (LmsError, OSError) as exc:
+    except (LmsError, OSError, CourseBusy) as exc:
         _fail(exc)
     for p in done.placed:
         _log(

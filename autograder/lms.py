@@ -54,6 +54,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .course import Chapter, Course, chapter_for
+from .grading.lock import course_lock
 from .nbgrader_ext import intake
 
 LMS = ("canvas", "moodle")
@@ -472,7 +473,13 @@ def collect(
 
     ``lms``: ``canvas`` or ``moodle`` (default: told from the archive's names);
     ``roster``: the LMS's roster export (``read_roster``), for student ids and identities.
+    Holds the course's lock (``CourseBusy`` while another command changes the course).
     """
+    with course_lock(course, "collect"):
+        return _collect(course, archive, assignment, lms, roster)
+
+
+def _collect(course, archive, assignment, lms, roster):
     chapter = chapter_for(assignment)
     members, problems = read_archive(archive)
     lms = lms or detect_lms(members)

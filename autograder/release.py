@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 
 from .course import CHAPTERS, Chapter, Course
+from .grading.lock import course_lock
 from .nbgrader_ext.nbgrader_cli import NbgraderError, nbgrader
 from .regions import HIDDEN_BEGIN, HIDDEN_END, library_files, solution_lines, stub_text
 from .student_text import bibliography, edition_config, rewrite_notebook
@@ -79,7 +80,13 @@ def release_texts(folder: str | Path) -> Iterator[tuple[str, str]]:
 def release(
     course: Course, chapters: Iterable[Chapter] = CHAPTERS, log: Callable[[str], object] = print
 ) -> list[Path]:
-    """Generate the release of ``chapters``; returns the release folders."""
+    """Generate the release of ``chapters``; returns the release folders. Holds the course's
+    lock (``CourseBusy`` while another command changes the course)."""
+    with course_lock(course, "release"):
+        return _release(course, chapters, log)
+
+
+def _release(course: Course, chapters: Iterable[Chapter], log: Callable[[str], object]) -> list[Path]:
     folders = []
     config, bib = edition_config(course.root), bibliography(course.root)
     course.nbgrader_root.mkdir(exist_ok=True)

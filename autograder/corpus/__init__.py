@@ -22,6 +22,7 @@ from types import ModuleType
 import nbformat
 
 from ..course import Chapter, Course, chapter_for
+from ..grading.lock import course_lock
 from ..regions import completed_text, library_files, stub_text
 from ..tasks import chapter_check_names
 
@@ -169,11 +170,15 @@ def make_submission(course: Course, chapter: Chapter, sub: Submission, dest: Pat
 def sample_class(
     course: Course, chapters: Iterable[Chapter], log: Callable[[str], object] = print
 ) -> list[Path]:
-    """Write every chapter's ``SAMPLE_CLASS`` into ``assignments/submitted``."""
+    """Write every chapter's ``SAMPLE_CLASS`` into ``assignments/submitted``, holding the
+    course's lock (``CourseBusy`` while another command changes the course)."""
     written = []
-    for chapter in chapters:
-        for sub in corpus(chapter.module).SAMPLE_CLASS:
-            dest = course.folder("submitted", sub.student, chapter.assignment)
-            written.append(make_submission(course, chapter, sub, dest))
-        log(f"Sample class for {chapter.assignment}: {len(corpus(chapter.module).SAMPLE_CLASS)} submissions")
+    with course_lock(course, "sample-class"):
+        for chapter in chapters:
+            for sub in corpus(chapter.module).SAMPLE_CLASS:
+                dest = course.folder("submitted", sub.student, chapter.assignment)
+                written.append(make_submission(course, chapter, sub, dest))
+            log(
+                f"Sample class for {chapter.assignment}: {len(corpus(chapter.module).SAMPLE_CLASS)} submissions"
+            )
     return written

@@ -31,6 +31,7 @@ from .feedback import describe, generate_feedback, write_problem_feedback
 from .fingerprint import grader_fingerprint
 from .gradebook import Recorder
 from .jobs import SUBMISSION_TIMEOUT, Job, default_workers, worker_memory
+from .lock import course_lock
 from .report import write_report
 from .results import export
 
@@ -75,9 +76,10 @@ def grade(
     timeout = timeout or SUBMISSION_TIMEOUT
     memory = memory or worker_memory()
     scratch.check_socket_room()
-    scratch.sweep()  # what a killed batch left in the temporary directory
-    with executor(course, workers, scheduler, memory) as jobs:
-        return _grade(course, chapters, workers, jobs, scheduler, regrade, timeout, log)
+    with course_lock(course, "grade"):
+        scratch.sweep()  # what a killed batch left in the temporary directory
+        with executor(course, workers, scheduler, memory) as jobs:
+            return _grade(course, chapters, workers, jobs, scheduler, regrade, timeout, log)
 
 
 def _grade(course, chapters, workers, jobs, scheduler, regrade, timeout, log):
