@@ -87,3 +87,57 @@ def test_the_feedback_page_is_nbconverts_page_without_its_last_pass():
             assert str(BeautifulSoup(ours, features="html.parser")) == stock
         assert ours.count('alt="No description has been provided for this image"') == 3
         assert 'ALT="a cat"' in ours and 'alt="a dog"' in ours
+
+
+def _page(lexer, cells):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": lexer}
+    return nb
+
+
+def test_pages_rendered_one_after_another_are_each_nbconverts_page():
+    """A worker keeps each cell's highlighted code and rendered Markdown for the next
+    students' pages (``FeedbackPage.rendered``): every page is still the one nbconvert's
+    own exporter writes, when the same source comes back with other outputs, another
+    lexer, a magic's language or an attachment."""
+    import base64
+
+    import nbformat
+    from bs4 import BeautifulSoup
+    from nbconvert.exporters import HTMLExporter
+
+    from autograder.nbgrader_ext.autograde_one import FeedbackPage
+
+    black, white = (base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes([b]) * 64).decode() for b in (0, 255))
+    new_code, new_md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
+
+    def printed(text):
+        return [nbformat.v4.new_output("stream", name="stdout", text=text)]
+
+    cat = "The cat: ![a cat](attachment:cat.png), *in* `code`."
+    first = _page(
+        "ipython3",
+        [
+            new_md(cat, attachments={"cat.png": {"image/png": black}}),
+            new_code("result = check(x)", outputs=printed("passed\n")),
+            new_code("echo hi"),
+            new_md("Text *every* page has."),
+        ],
+    )
+    again = _page(
+        "ipython3",
+        [
+            new_md(cat, attachments={"cat.png": {"image/png": white}}),
+            new_code("result = check(x)", outputs=printed("failed: 3 of 4\n")),
+            new_code("echo hi", metadata={"magics_language": "bash"}),
+        ],
+    )
+    other = _page("python", [new_md("Text *every* page has."), new_code("result = check(x)")])
+    FeedbackPage.rendered.kept.clear()
+    for nb in (first, again, other, first):
+        ours, _ = FeedbackPage(template_name="classic").from_notebook_node(nb)
+        stock, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+        assert str(BeautifulSoup(ours, features="html.parser")) == stock
+    assert len(FeedbackPage.rendered.kept) >= 5  # kept, and taken from there

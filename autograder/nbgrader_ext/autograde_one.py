@@ -41,6 +41,8 @@ import signal
 import sys
 import tempfile
 import traceback
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import jinja2
@@ -49,6 +51,7 @@ import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.strings import clean_html
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
@@ -207,6 +210,26 @@ IMAGE_WITHOUT_ALT = re.compile(r"<img(?![^>]*\salt=)(?=[\s/>])", re.IGNORECASE)
 NO_ALT = '<img alt="No description has been provided for this image"'
 
 
+class _Rendered:
+    """Highlighted code and rendered Markdown, kept for the worker's life (at most ``size``
+    of each, the oldest dropped first): a chapter's pages share most of their cells (its
+    text, its check cells), and rendering them again took most of a page's time. A key
+    holds all its rendering depends on (the source whole, the language, the settings), so
+    a student's page gets only what rendering their own cells gives."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size, self.kept = size, OrderedDict[tuple[Any, ...], str]()
+
+    def get(self, key: tuple[Any, ...], render: Callable[[], str]) -> str:
+        if key in self.kept:
+            self.kept.move_to_end(key)
+            return self.kept[key]
+        value = self.kept[key] = render()
+        if len(self.kept) > self.size:
+            self.kept.popitem(last=False)
+        return value
+
+
 class FeedbackPage(HTMLExporter):
     """nbconvert's HTML exporter, with the worker's compiled templates and without its
     final pass. nbgrader makes a new exporter, and so a new Jinja environment, for every
@@ -218,6 +241,17 @@ class FeedbackPage(HTMLExporter):
     has none)."""
 
     compiled = _CompiledTemplates()
+    rendered = _Rendered()
+
+    @jinja2.pass_context
+    def markdown2html(self, context: Any, source: str) -> str:
+        cell = context.get("cell", {})
+        if cell.get("attachments") or self.embed_images:  # what it renders is not all in the source
+            return super().markdown2html(context, source)
+        settings = (self.anchor_link_text, self.exclude_anchor_links, repr(self.lexer_options))
+        return self.rendered.get(
+            ("markdown", source, settings), lambda: super(FeedbackPage, self).markdown2html(context, source)
+        )
 
     def _create_environment(self) -> jinja2.Environment:
         environment = super()._create_environment()
@@ -230,13 +264,32 @@ class FeedbackPage(HTMLExporter):
         # HTMLExporter.from_notebook_node (nbconvert 7), up to its BeautifulSoup pass
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-        highlight = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+        highlight = self.filters.get("highlight_code", _KeptHighlight(pygments_lexer=lexer, parent=self))
         resources = self._init_resources(resources)
         widgets = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self, resources=resources)
         self.register_filter("highlight_code", highlight)
+        self.register_filter("clean_html", _kept_clean_html)
         self.register_filter("filter_data_type", widgets)
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         return IMAGE_WITHOUT_ALT.sub(NO_ALT, html), resources
+
+
+def _kept_clean_html(element: str | bytes) -> str:
+    """nbconvert's ``clean_html`` (bleach, which the template runs on every code cell's
+    highlighted source: most of a page's time), each input's result kept like the rest."""
+    text = element.decode() if isinstance(element, bytes) else str(element)
+    return FeedbackPage.rendered.get(("clean", text), lambda: clean_html(text))
+
+
+class _KeptHighlight(Highlight2HTML):
+    """nbconvert's code highlighting, each cell's kept in ``FeedbackPage.rendered``."""
+
+    def __call__(self, source: str, language: str | None = None, metadata: Any = None) -> str:
+        magics = metadata.get("magics_language") if metadata else None  # the lexer it picks
+        key = ("code", source, language or self.pygments_lexer, magics, repr(self.extra_formatter_options))
+        return FeedbackPage.rendered.get(
+            key, lambda: super(_KeptHighlight, self).__call__(source, language, metadata)
+        )
 
 
 class Feedback(Classifying, GenerateFeedback):
