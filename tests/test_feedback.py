@@ -141,3 +141,17 @@ def test_pages_rendered_one_after_another_are_each_nbconverts_page():
         stock, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
         assert str(BeautifulSoup(ours, features="html.parser")) == stock
     assert len(FeedbackPage.rendered.kept) >= 5  # kept, and taken from there
+
+
+def test_the_kept_renderings_stay_within_their_size_oldest_used_first_out():
+    from autograder.nbgrader_ext.autograde_one import _Rendered
+
+    kept, calls = _Rendered(size=2), []
+
+    def render(text):
+        calls.append(text)
+        return text.upper()
+
+    for text in ("a", "b", "a", "c", "a", "b"):  # "b" goes when "c" comes; "a", used, stays
+        assert kept.get(("t", text), lambda text=text: render(text)) == text.upper()
+    assert calls == ["a", "b", "c", "b"] and list(kept.kept) == [("t", "a"), ("t", "b")]

@@ -40,6 +40,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
@@ -219,14 +220,18 @@ class _Rendered:
 
     def __init__(self, size: int = 4096) -> None:
         self.size, self.kept = size, OrderedDict[tuple[Any, ...], str]()
+        self.lock = threading.Lock()  # a worker writes one page at a time; a library user may not
 
     def get(self, key: tuple[Any, ...], render: Callable[[], str]) -> str:
-        if key in self.kept:
-            self.kept.move_to_end(key)
-            return self.kept[key]
-        value = self.kept[key] = render()
-        if len(self.kept) > self.size:
-            self.kept.popitem(last=False)
+        with self.lock:
+            if key in self.kept:
+                self.kept.move_to_end(key)
+                return self.kept[key]
+        value = render()
+        with self.lock:
+            self.kept[key] = value
+            if len(self.kept) > self.size:
+                self.kept.popitem(last=False)
         return value
 
 
