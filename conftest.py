@@ -44,6 +44,7 @@ AREAS = {  # test module -> area; a module not named here is "fast"
     "test_student_notebooks": "book",
     "test_update": "book",
     "test_attacks": "grading",
+    "test_course_lock": "grading",
     "test_feedback": "grading",
     "test_grading": "grading",
     "test_grading_scale": "grading",
