@@ -9,7 +9,9 @@ validate`` over many ids (``test_validate.py``).
 import io
 import os
 import resource
+import shutil
 import struct
+import tempfile
 import time
 
 import numpy as np
@@ -19,6 +21,7 @@ from autograder.checks import REGISTRY, get, run_checks, seed_for
 from autograder.corpus import corpus, library_texts
 from autograder.course import CHAPTERS, Course
 from autograder.probes import Limits, Probe, run_probes
+from autograder.probes.lending import ZYGOTE_ADDRESS, Lender, LendingZygote, server_env
 from autograder.sandbox import wire
 
 COURSE = Course.find()
@@ -474,7 +477,25 @@ def back_propagation(X, Y_T, weights):
 """
 
 
-def test_results_are_taken_before_anything_is_lent(tmp_path):
+@pytest.fixture(params=["cold", "warm"])
+def lending(request, monkeypatch):
+    """The reference servers started as new interpreters ("cold"), or forked by a lending
+    zygote as in a grading worker ("warm"): the checks that lend must hold either way."""
+    if request.param == "cold":
+        monkeypatch.delenv(ZYGOTE_ADDRESS, raising=False)
+        yield None
+        return
+    worker = tempfile.mkdtemp(prefix="nnfs-test-")  # short: a socket's path has 107 bytes
+    keeper = LendingZygote(worker)
+    keeper.ready()
+    try:
+        yield keeper
+    finally:
+        keeper.stop()
+        shutil.rmtree(worker)
+
+
+def test_results_are_taken_before_anything_is_lent(tmp_path, lending):
     """Checks share one process; a function's check runs, and its results are read,
     before any check that lends it: rewriting them later changes nothing."""
     write_library(tmp_path, library_texts(COURSE, CHAPTERS[0], SOLUTION))
@@ -491,7 +512,7 @@ def test_results_are_taken_before_anything_is_lent(tmp_path):
     assert "All zeros" in verdicts[names[1]].message or "Every value is 0" in verdicts[names[1]].message
 
 
-def test_a_function_lent_to_one_check_cannot_pass_its_own(tmp_path):
+def test_a_function_lent_to_one_check_cannot_pass_its_own(tmp_path, lending):
     """back_propagation is lent the course's forward_propagation; a forward_propagation
     that calls that stand-in gets nothing (it runs in a process that lends no such thing)."""
     write_library(tmp_path, library_texts(COURSE, CHAPTERS[0], SOLUTION))
@@ -508,3 +529,41 @@ def test_a_function_lent_to_one_check_cannot_pass_its_own(tmp_path):
     names = ["feedforward.forward_propagation", "feedforward.back_propagation"]
     verdicts = run_checks(COURSE, tmp_path, "ada", names)
     assert not verdicts[names[0]].passed and verdicts[names[1]].passed
+
+
+def _children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def test_a_warm_reference_server_is_the_zygotes_fork_with_the_servers_environment(tmp_path):
+    """A grading worker's lending zygote forks each reference server: it answers with the
+    course's function, runs with a server's environment (a path, a language, one thread:
+    none of the grader's), and is gone with its session when the Lender closes."""
+    worker = tempfile.mkdtemp(prefix="nnfs-test-")  # short: a socket's path has 107 bytes
+    keeper = LendingZygote(worker)
+    keeper.ready()
+    try:
+        functions = {"feedforward": ["sigmoid"]}
+        with Lender(COURSE.root / "source_lib", functions, tmp_path / "lend.sock", 30) as lender:
+            assert lender.proc is None and _children(keeper.proc.pid) == [lender.pid]
+            with open(f"/proc/{lender.pid}/environ", "rb") as fh:
+                env = dict(v.split(b"=", 1) for v in fh.read().split(b"\0") if v)
+            assert {k.decode() for k in env} == set(server_env()), env
+            sigmoid = wire.stand_in(str(tmp_path / "lend.sock"), "feedforward", "sigmoid")
+            np.testing.assert_allclose(sigmoid(np.array([0.0, np.log(3.0)])), [0.5, 0.75])
+        deadline = time.monotonic() + 5
+        while _children(keeper.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _children(keeper.proc.pid) == []
+    finally:
+        keeper.stop()
+        shutil.rmtree(worker)

@@ -22,6 +22,7 @@ import nbformat
 
 from ..course import Course, read_chapters
 from ..imports import local_modules, parse
+from ..probes.lending import LendingZygote
 from ..sandbox import policy, zygote
 from .preprocessors import SKIP_TAG
 
@@ -128,10 +129,13 @@ class Zygote:
 
 
 class Zygotes:
-    """The worker's two zygotes (``KINDS``): its kernels' and its probes'."""
+    """The worker's two zygotes (``KINDS``): its kernels' and its probes'; and its lending
+    zygote, whose reference servers run the course's functions for the checks (trusted,
+    outside the sandbox: ``probes/lending.py``)."""
 
     def __init__(self, parent: str | os.PathLike[str]):
         self.each = {kind: Zygote(parent, kind) for kind in KINDS}
+        self.lending = LendingZygote(parent)
 
     def ready_for(self, course: Course, assignment: str) -> None:
         """Ready for ``assignment`` (or stopped, when ``NNFS_WARM_START=0``)."""
@@ -140,6 +144,10 @@ class Zygotes:
                 keeper.ready_for(self._preload(course, assignment, kind))
             else:
                 keeper.stop()
+        try:
+            self.lending.ready() if enabled() else self.lending.stop()
+        except RuntimeError:  # each reference server then starts a new interpreter
+            self.lending.stop()
 
     @functools.cache  # noqa: B019 (one per worker, for the worker's life)
     def _preload(self, course: Course, assignment: str, kind: str) -> tuple[str, ...]:
@@ -148,6 +156,7 @@ class Zygotes:
     def stop(self) -> None:
         for keeper in self.each.values():
             keeper.stop()
+        self.lending.stop()
 
 
 def course_of(nbgrader_root: str | os.PathLike[str]) -> Course:

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -91,14 +91,20 @@ def serve(address: str, parent: int, preload: Iterable[str]) -> NoReturn:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(address)
     listener.listen(64)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children are reaped as they end
-    print("ready", flush=True)
     sys.stderr.flush()
+    fork_each(listener, _child)
+
+
+def fork_each(listener: socket.socket, child: Callable[[socket.socket], NoReturn]) -> NoReturn:
+    """Say "ready", then fork ``child(conn)`` for each connection to ``listener``, forever;
+    the children are reaped as they end (a zygote's loop, here and in the lending one)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    print("ready", flush=True)
     while True:
         conn, _ = listener.accept()
         if os.fork() == 0:
             listener.close()
-            _child(conn)
+            child(conn)
         conn.close()
 
 
