@@ -13,8 +13,8 @@ cache), timed (time.monotonic):
 Prints the machine's load before and after, each build's time, each chapter's
 execution time in the full build against the budget its notebook states
 (``autograder.book.BUDGET_KEY``), and which notebooks the rebuild executed (those
-whose executed copy in ``_build/jupyter_execute`` changed). The PDF is not built (``--pdf`` reuses the
-HTML build's cache). Goals (issue 19): a full build under 5 minutes, the rebuild
+whose executed copy in ``_build/jupyter_execute`` changed). The PDF is not built
+(``--pdf`` reuses the HTML build's cache). Goals (issue 19): a full build under 5 minutes, the rebuild
 under 60 s, on 2 cores. Timings are only meaningful on an otherwise idle machine.
 Run it with ``.venv/bin/python bench/book.py`` (``--module NAME``, ``--keep``).
 """

@@ -212,8 +212,8 @@ NO_ALT = '<img alt="No description has been provided for this image"'
 
 
 class _Rendered:
-    """Highlighted code and rendered Markdown, kept for the worker's life (at most ``size``
-    of each, the oldest dropped first): a chapter's pages share most of their cells (its
+    """Highlighted code, rendered Markdown and cleaned HTML, kept for the worker's life (at
+    most ``size`` in all, the least recently used dropped first): a chapter's pages share most of their cells (its
     text, its check cells), and rendering them again took most of a page's time. A key
     holds all its rendering depends on (the source whole, the language, the settings), so
     a student's page gets only what rendering their own cells gives."""

@@ -31,7 +31,6 @@ course lends later can change a result already taken.
 """
 
 import ast
-import ctypes
 import gc
 import importlib
 import json
@@ -49,7 +48,7 @@ from typing import Any, NoReturn
 
 from ..sandbox import policy, wire
 from ..sandbox.jail import kill_session
-from ..sandbox.zygote import fork_each
+from ..sandbox.zygote import die_with, fork_each, launch
 
 SERVER_MEMORY = 4 * 1024**3  # address space of the reference server
 # A grading worker's lending zygote: its socket's address (``LendingZygote``).
@@ -123,7 +122,7 @@ class Lender:
             try:
                 self.pid = _forked_server(warm, spec, [listener.fileno(), control])
             except (OSError, ValueError):  # the zygote is gone: a new interpreter, as without one
-                self.pid = None
+                pass
         if self.pid is None:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "autograder.probes.lending", json.dumps(spec)],
@@ -243,20 +242,8 @@ class LendingZygote:
         self.stop()
         self.folder = tempfile.mkdtemp(prefix="nnfs-zygote-", dir=self.parent)  # 0700: root's alone
         address = os.path.join(self.folder, "lending.sock")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.probes.lending", "--zygote", address, str(os.getpid())],
-            env=server_env(),
-            cwd=self.folder,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        with self.proc.stdout:  # "ready" once, then nothing more
-            ready = self.proc.stdout.readline().strip() == "ready"
-        if not ready:
-            self.stop()
-            raise RuntimeError("the lending zygote did not start")
+        argv = [sys.executable, "-m", "autograder.probes.lending", "--zygote", address, str(os.getpid())]
+        self.proc = launch(argv, self.folder, server_env())
         os.environ[ZYGOTE_ADDRESS] = address
 
     def stop(self) -> None:
@@ -281,7 +268,7 @@ def _forked_server(address: str, spec: dict[str, Any], fds: list[int]) -> int:
 
 def zygote(address: str, parent: int) -> NoReturn:
     """The lending zygote's loop: import ``ZYGOTE_PRELOAD``, then fork a server per request."""
-    _die_with(parent)
+    die_with(parent)
     for name in ZYGOTE_PRELOAD:
         importlib.import_module(name)
     gc.freeze()  # the children share the imported pages
@@ -296,7 +283,7 @@ def _server_child(conn: socket.socket) -> NoReturn:
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()  # as a new server's ``start_new_session``: ``Lender`` kills the session
-        _die_with(os.getppid())
+        die_with(os.getppid())
         message, fds, _, _ = socket.recv_fds(conn, 1 << 16, 2)
         if len(fds) != 2:
             raise ValueError("a request comes with its listening socket and control pipe")
@@ -307,16 +294,6 @@ def _server_child(conn: socket.socket) -> NoReturn:
         serve(spec)
     except BaseException:  # the Lender's call fails, and it says so
         os._exit(125)
-
-
-def _die_with(parent: int) -> None:
-    """SIGKILL this process when ``parent`` ends (Linux); end now if it already has."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 if __name__ == "__main__":

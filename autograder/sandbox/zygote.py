@@ -76,9 +76,7 @@ def preloadable(name: str) -> bool:
 
 def serve(address: str, parent: int, preload: Iterable[str]) -> NoReturn:
     """Import ``preload``, then fork a child per connection to ``address`` (never returns)."""
-    jail._die_with_parent()
-    if os.getppid() != parent:  # the worker died before prctl
-        os._exit(1)
+    die_with(parent)
     for name in preload:
         if not preloadable(name):
             print(f"nnfs zygote: {name} is not a module of this Python; not preloaded", file=sys.stderr)
@@ -93,6 +91,13 @@ def serve(address: str, parent: int, preload: Iterable[str]) -> NoReturn:
     listener.listen(64)
     sys.stderr.flush()
     fork_each(listener, _child)
+
+
+def die_with(parent: int) -> None:
+    """End this process when ``parent`` ends (SIGKILL, Linux), and now if it has already."""
+    jail._die_with_parent()
+    if os.getppid() != parent:  # it died before prctl
+        os._exit(1)
 
 
 def fork_each(listener: socket.socket, child: Callable[[socket.socket], NoReturn]) -> NoReturn:
@@ -271,8 +276,15 @@ def start(folder: str, preload: Iterable[str], env: dict[str, str]) -> tuple[sub
     enter), that preloads ``preload`` in environment ``env``; ``(process, address)``
     once it is ready."""
     address = os.path.join(folder, "zygote.sock")
+    argv = [sys.executable, os.path.join(HERE, "zygote.py"), "serve", address, str(os.getpid()), *preload]
+    return launch(argv, folder, env), address
+
+
+def launch(argv: list[str], folder: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start the zygote program ``argv`` in ``folder``, in a session of its own, and return
+    it once it says "ready" (``fork_each``); ``RuntimeError`` if it ends first."""
     proc = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "zygote.py"), "serve", address, str(os.getpid()), *preload],
+        argv,
         env=env,
         cwd=folder,
         stdin=subprocess.DEVNULL,
@@ -286,7 +298,7 @@ def start(folder: str, preload: Iterable[str], env: dict[str, str]) -> tuple[sub
         proc.kill()
         proc.wait()
         raise RuntimeError(f"the zygote did not start (exit status {proc.returncode})")
-    return proc, address
+    return proc
 
 
 def main() -> None:
