@@ -23,6 +23,7 @@ from autograder.course import CHAPTERS, Course
 from autograder.probes import Limits, Probe, run_probes
 from autograder.probes.lending import ZYGOTE_ADDRESS, Lender, LendingZygote, server_env
 from autograder.sandbox import wire
+from conftest import _parent
 
 COURSE = Course.find()
 
@@ -532,16 +533,7 @@ def test_a_function_lent_to_one_check_cannot_pass_its_own(tmp_path, lending):
 
 
 def _children(pid):
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                stat = fh.read()
-        except (OSError, ValueError):
-            continue
-        if entry.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(p) == pid]
 
 
 def test_a_warm_reference_server_is_the_zygotes_fork_with_the_servers_environment(tmp_path):
