@@ -39,6 +39,7 @@ os.environ.update(QUIET_TENSORFLOW, **ONE_THREAD)
 AREAS = {  # test module -> area; a module not named here is "fast"
     "test_browser": "browser",
     "test_book": "book",
+    "test_determinism": "book",
     "test_edition": "book",
     "test_release": "book",
     "test_student_notebooks": "book",
