@@ -5,7 +5,7 @@ processor suggests (its caches, its vector width), and training makes those last
 grow: Chapter 4's deep networks printed other accuracies on another machine, and its
 text then stated numbers the book did not show. So the notebook pins the kernels before
 TensorFlow is imported: oneDNN's, held to AVX2, which every current x86-64 processor
-has. Here a convolution and its weight gradient, in float32 with the chapter's settings,
+has (Chapter 6 likewise). Here a convolution and its weight gradient, in float32 with the chapter's settings,
 come out to the same bytes in processes that split their sums as two different processors
 would (TensorFlow's Eigen contractions with and without their oneDNN blocks,
 ``TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL``); without those settings they do not, which
@@ -14,12 +14,15 @@ shows that the comparison can tell.
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
+from autograder.course import CHAPTERS
 from conftest import REPO
 
 # One convolution and the gradient of its weights, whose sum runs over 64 x 14 x 14
@@ -40,17 +43,25 @@ print(hashlib.sha256(y.numpy().tobytes() + g.numpy().tobytes()).hexdigest())
 """
 
 
-def notebook_settings(module, cell_id):
-    """The ``os.environ[NAME] = "value"`` lines of a notebook cell, as a dict."""
+# What a chapter sets before it first imports TensorFlow.
+PINNED = {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def first_import_settings(module):
+    """The ``os.environ[NAME] = "value"`` lines of the first cell of a chapter's notebook
+    that imports Keras or TensorFlow, as a dict; None if none does."""
     nb = nbformat.read(REPO / "book" / f"{module}.ipynb", as_version=4)
-    (cell,) = [c for c in nb.cells if c.get("id") == cell_id]
-    settings = {}
-    for node in ast.walk(ast.parse(cell.source)):
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
-            target = node.targets[0]
-            if ast.unparse(target.value) == "os.environ" and isinstance(node.value, ast.Constant):
-                settings[ast.literal_eval(target.slice)] = node.value.value
-    return settings
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not re.search(r"^import (keras|tensorflow)", cell.source, re.M):
+            continue
+        settings = {}
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
+                target = node.targets[0]
+                if ast.unparse(target.value) == "os.environ" and isinstance(node.value, ast.Constant):
+                    settings[ast.literal_eval(target.slice)] = node.value.value
+        return settings
+    return None
 
 
 # Two processors, as far as one machine can play them: TensorFlow's Eigen contractions
@@ -74,11 +85,24 @@ def digests(settings):
     return out
 
 
-def test_chapter_4_pins_kernels_that_sum_alike_on_every_processor():
-    settings = notebook_settings("normalization", "keras-setup")
-    assert settings.get("TF_ENABLE_ONEDNN_OPTS") == "1", settings
-    assert settings.get("ONEDNN_MAX_CPU_ISA") == "AVX2", settings
-    pinned = digests(settings)
+def trains_with_keras(module):
+    """A chapter's notebook trains a Keras model (``.fit(``) in some cell."""
+    nb = nbformat.read(REPO / "book" / f"{module}.ipynb", as_version=4)
+    return any(c.cell_type == "code" and ".fit(" in c.source for c in nb.cells)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.module)
+def test_a_chapter_that_trains_pins_the_kernels_before_it_imports_tensorflow(chapter):
+    """Training makes the last digits grow; a chapter that only compares a float64
+    convolution with TensorFlow's (Chapter 2) prints no digits that depend on them."""
+    if not trains_with_keras(chapter.module):
+        pytest.skip(f"{chapter.module} trains no Keras model")
+    settings = first_import_settings(chapter.module)
+    assert settings is not None and settings.items() >= PINNED.items(), settings
+
+
+def test_the_pinned_kernels_sum_alike_on_every_processor():
+    pinned = digests(PINNED)
     assert pinned[0] == pinned[1]
     own = digests({"TF_ENABLE_ONEDNN_OPTS": "0"})  # TensorFlow's own kernels
     assert own[0] != own[1]
