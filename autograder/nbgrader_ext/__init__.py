@@ -11,4 +11,5 @@ checks and ``autograder.probes`` / ``autograder.sandbox``, never the grading pac
 - ``nbgrader_cli``: nbgrader's own commands, run with the course's environment.
 - ``intake``: the sanitized copy of a submission, the only one nbgrader reads.
 - ``notes``: the notes a student reads in their feedback.
+- ``engines``: one SQLAlchemy engine per gradebook address in a process.
 """

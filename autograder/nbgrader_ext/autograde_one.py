@@ -64,6 +64,7 @@ from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, default
 
 from . import warm
+from .engines import keep_engines
 
 # The worker's own temporary folder; each job's is set in TMPDIR while it runs.
 WORKER_TMP = tempfile.gettempdir()
@@ -442,4 +443,5 @@ def die_with_parent() -> None:
 
 if __name__ == "__main__":
     die_with_parent()
+    keep_engines()
     AutogradeWorkerApp.launch_instance()
