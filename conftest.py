@@ -85,7 +85,14 @@ GROUP_OF = {module: group for group, modules in GROUPS.items() for module in mod
 # The longest scopes start first (minutes of wall time each, in this order; measured with
 # NNFS_TIMELINE), so that the short ones fill the end evenly; then the others by their
 # number of tests, as xdist orders them.
-LONGEST_FIRST = ("grading", "book", "attacks", "tests/test_visible_hidden.py", "tests/test_validate.py")
+LONGEST_FIRST = (
+    "grading",
+    "book",
+    "attacks",
+    "tests/test_visible_hidden.py",
+    "tests/test_determinism.py",
+    "tests/test_validate.py",
+)
 
 
 def _tags(item):
