@@ -89,8 +89,8 @@ def _has_avx2() -> bool:
 # final cost of 0.3142 with the SkylakeX kernels and 0.3138 with the Zen or Haswell ones.
 # The Haswell kernels (AVX2) run on every current x86-64 machine: the same numbers on all.
 # (TensorFlow's own kernels tune their blocking to the processor's caches, which no
-# setting pins, so Chapter 4 trains with oneDNN's kernels held to AVX2: its notebook
-# sets them before TensorFlow is imported, and tests/test_determinism.py checks them.)
+# setting pins, so Chapters 4 and 6 train with oneDNN's kernels held to AVX2: their
+# notebooks set them before TensorFlow is imported; tests/test_determinism.py checks.)
 if _has_avx2():
     KERNEL_ENV["OPENBLAS_CORETYPE"] = "Haswell"
 

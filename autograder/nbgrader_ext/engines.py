@@ -3,8 +3,8 @@
 nbgrader opens a new ``Gradebook`` for every step (each preprocessor that reads or
 writes it, each record), and each makes an engine of its own, so SQLAlchemy compiles
 every query again. With ``keep_engines()`` every ``Gradebook`` of the process takes
-the one engine kept for its address: a Chapter 1 batch of 40 submissions took 2 to 3
-core-seconds less of the grading process's CPU (about 30). ``Gradebook.close`` still
+the one engine kept for its address: a Chapter 1 batch of 40 submissions took 2 to 6
+core-seconds less of the grading processes' CPU (about 30). ``Gradebook.close`` still
 ends its session and closes the engine's connections (``dispose``), after which the
 engine opens new ones and keeps its compiled queries.
 """
