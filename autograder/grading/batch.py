@@ -25,6 +25,7 @@ from rich.progress import (
 
 from ..course import CHAPTERS, Chapter, Course
 from ..nbgrader_ext import intake
+from ..nbgrader_ext.engines import keep_engines
 from . import report, scratch
 from .executors import executor
 from .feedback import describe, generate_feedback, write_problem_feedback
@@ -76,6 +77,7 @@ def grade(
     timeout = timeout or SUBMISSION_TIMEOUT
     memory = memory or worker_memory()
     scratch.check_socket_room()
+    keep_engines()  # this process records every submission: compile its queries once
     with course_lock(course, "grade"):
         scratch.sweep()  # what a killed batch left in the temporary directory
         with executor(course, workers, scheduler, memory) as jobs:

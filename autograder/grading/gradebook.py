@@ -17,7 +17,6 @@ from sqlalchemy.exc import SAWarning
 from ..course import Chapter, Course
 from ..nbgrader_ext import intake
 from ..nbgrader_ext.autograde_one import GRADEBOOK_WRITERS, problem
-from ..nbgrader_ext.engines import keep_engines
 from .fingerprint import _digest, _files
 from .jobs import Outcome
 
@@ -29,7 +28,6 @@ class Recorder:
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
 
-        keep_engines()  # this process records every submission: compile its queries once
         self.course = course
         self.config = PyFileConfigLoader("nbgrader_config.py", path=str(course.nbgrader_root)).load_config()
         self.coursedir = CourseDirectory(config=self.config)

@@ -31,5 +31,6 @@ def kept_engine(url: str, **options: Any) -> Engine:
 
 
 def keep_engines() -> None:
-    """Have every nbgrader ``Gradebook`` of this process use ``kept_engine``."""
+    """Have every nbgrader ``Gradebook`` of this process use ``kept_engine`` (called where a
+    process starts to grade: ``grading.batch.grade`` and the ``autograde_one`` worker)."""
     nbgrader.api.create_engine = kept_engine

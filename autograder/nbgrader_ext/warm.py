@@ -144,8 +144,11 @@ class Zygotes:
                 keeper.ready_for(self._preload(course, assignment, kind))
             else:
                 keeper.stop()
+        if not enabled():
+            self.lending.stop()
+            return
         try:
-            self.lending.ready() if enabled() else self.lending.stop()
+            self.lending.ready()
         except RuntimeError:  # each reference server then starts a new interpreter
             self.lending.stop()
 
