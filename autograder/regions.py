@@ -23,6 +23,10 @@ HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
 MARKER_PAIRS = ((HIDDEN_BEGIN, HIDDEN_END), (BEGIN, END))
 TASK_RE = re.compile(r"^\s*Task (\d+\.\d+)\b")
+# Marks an import that a graded run never makes: one made only when the internet or a
+# download cache answers (``source_lib/data.py``'s Keras loaders; the grader runs
+# offline, ``NNFS_OFFLINE``). The grading zygotes do not preload what it imports.
+ONLINE_ONLY = "# online only"
 # A stub line of the release, as corpus edits and attacks find it: group 1 is its task.
 STUB_RE = r'raise NotImplementedError\(unwritten\("Task (\d+\.\d+)[^"]*"\)\)'
 

@@ -13,6 +13,7 @@ import pytest
 
 from autograder.course import Course
 from autograder.nbgrader_ext import warm
+from autograder.regions import ONLINE_ONLY
 from autograder.sandbox import policy, zygote
 from autograder.sandbox.jail import SLOT_UID, SLOTS
 
@@ -231,6 +232,32 @@ def test_a_chapter_preloads_what_its_code_imports():
     assert {"numpy", "matplotlib.pyplot", "ipykernel.kernelapp"} <= set(ch1)
     assert not [n for n in ch1 if n.startswith(("source_lib", "autograder", "keras", "tensorflow"))]
     assert "keras" in warm.preload(course, "normalization")  # Chapter 4's Keras layers
+    # chapters that never use TensorFlow reach it only lazily (seeding, the data loaders)
+    for chapter in ("convolution", "pooling", "autoencoder"):
+        assert not [n for n in warm.preload(course, chapter) if n.split(".")[0] in ("tensorflow", "keras")]
+    assert "keras" in warm.preload(course, "lenet", zygote.PROBE_ADDRESS)  # build_lenet5 imports it
+
+
+def test_imports_that_load_nothing_while_graded_are_not_preloaded():
+    source = f"""
+import sys
+import numpy
+def seed():
+    if "tensorflow" in sys.modules:  # loaded already, or not at all
+        import tensorflow as tf
+        tf.random.set_seed(0)
+    if "tensorflow.keras" in sys.modules:
+        import keras  # another package: that one it loads
+def load():
+    import mlxtend.data  {ONLINE_ONLY}
+    if "scipy" not in sys.modules:
+        import scipy
+    if "scipy" in sys.modules:
+        pass
+    else:
+        from scipy import optimize
+"""
+    assert warm.imported(source) == {"sys", "numpy", "keras", "scipy"}
 
 
 def test_a_probe_finds_only_what_its_module_imports():

@@ -23,6 +23,7 @@ import nbformat
 from ..course import Course, read_chapters
 from ..imports import local_modules, parse
 from ..probes.lending import LendingZygote
+from ..regions import ONLINE_ONLY
 from ..sandbox import policy, zygote
 from .preprocessors import SKIP_TAG
 
@@ -50,16 +51,64 @@ KINDS = {
 
 
 def imported(source: str) -> set[str]:
-    """The absolute imports ``source`` makes anywhere (functions included): ``import a.b``
-    gives ``a.b``, ``from a import b`` gives ``a`` (``b`` may be no module)."""
+    """The absolute imports ``source`` may make while graded (functions included):
+    ``import a.b`` gives ``a.b``, ``from a import b`` gives ``a`` (``b`` may be no module).
+
+    Left out, since a graded run loads nothing by them: an import of a module under
+    ``if "<it>" in sys.modules:`` (made only once something else loaded it:
+    ``seed_everything`` seeds TensorFlow only where a chapter uses it), and one marked
+    ``ONLINE_ONLY``. Preloading them would put TensorFlow into chapters that never use
+    it, making every kernel's start slower and its ``sys.modules`` unlike a new one's.
+    """
     tree = parse(source)
+    lines = source.splitlines()
     names = set()
-    for node in ast.walk(tree) if tree else ():
+    for node in _reachable(tree) if tree else ():
+        if isinstance(node, ast.Import | ast.ImportFrom) and ONLINE_ONLY in lines[node.lineno - 1]:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
     return names
+
+
+def _reachable(tree: ast.AST) -> Iterable[ast.AST]:
+    """The nodes of ``tree``, less the bodies that run only when a module is loaded already."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        loaded = _loaded_already(node)
+        for child in ast.iter_child_nodes(node):
+            if not (loaded and child in node.body and _imports_only(child, loaded)):
+                stack.append(child)
+
+
+def _loaded_already(node: ast.AST) -> str | None:
+    """The top-level package ``X`` when ``node`` is ``if "X..." in sys.modules:``."""
+    if not isinstance(node, ast.If) or not isinstance(test := node.test, ast.Compare):
+        return None
+    modules = ast.Attribute(value=ast.Name(id="sys", ctx=ast.Load()), attr="modules", ctx=ast.Load())
+    if (
+        len(test.ops) == 1
+        and isinstance(test.ops[0], ast.In)
+        and isinstance(test.left, ast.Constant)
+        and isinstance(test.left.value, str)
+        and ast.dump(test.comparators[0]) == ast.dump(modules)
+    ):
+        return test.left.value.split(".")[0]
+    return None
+
+
+def _imports_only(statement: ast.AST, package: str) -> bool:
+    """Whether the imports in ``statement`` are all of ``package`` (so it loads nothing new)."""
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] != package for a in node.names):
+            return False
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] != package):
+            return False
+    return True
 
 
 def chapter_sources(course: Course, assignment: str, kind: str) -> list[str]:
