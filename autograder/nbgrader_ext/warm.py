@@ -102,7 +102,7 @@ def _loaded_already(node: ast.AST) -> str | None:
 
 
 def _imports_only(statement: ast.AST, package: str) -> bool:
-    """Whether the imports in ``statement`` are all of ``package`` (so it loads nothing new)."""
+    """Whether the imports in ``statement`` are all of ``package`` (so it loads no other package)."""
     for node in ast.walk(statement):
         if isinstance(node, ast.Import) and any(a.name.split(".")[0] != package for a in node.names):
             return False
