@@ -175,21 +175,30 @@ def exported(graded):
 
 
 @pytest.fixture(scope="session")
-def validated(course_copy):
-    """The output of ``autograder validate`` (every chapter: minutes), run once a session."""
-    # the guide's command as written, on fewer ids than its defaults (1,000 / 200 / 100
-    # ids take about 10 minutes on 2 cores; these about 1)
-    counts = {"NNFS_VALIDATE_IDS": "200", "NNFS_VALIDATE_KERAS_IDS": "5", "NNFS_VALIDATE_MUTANT_IDS": "10"}
-    saved = {k: os.environ.get(k) for k in counts}
-    os.environ.update(counts)
-    try:
-        return autograder(course_copy, "validate").stdout
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k)
-            else:
-                os.environ[k] = v
+def validated(course_copy, tmp_path_factory):
+    """The output of ``autograder validate`` (every chapter: minutes), run once a run of the
+    suite: ``test_validate`` and the instructor guide's test may be on different workers."""
+
+    def run():
+        # the guide's command as written, on fewer ids than its defaults (1,000 / 200 / 100
+        # ids take about 10 minutes on 2 cores; these about 1)
+        counts = {
+            "NNFS_VALIDATE_IDS": "200",
+            "NNFS_VALIDATE_KERAS_IDS": "5",
+            "NNFS_VALIDATE_MUTANT_IDS": "10",
+        }
+        saved = {k: os.environ.get(k) for k in counts}
+        os.environ.update(counts)
+        try:
+            return autograder(course_copy, "validate").stdout
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k)
+                else:
+                    os.environ[k] = v
+
+    return built_once(tmp_path_factory, "validated", run)
 
 
 # The grades of the whole sample class, recorded on main before autograder/ was split by
