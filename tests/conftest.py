@@ -187,16 +187,10 @@ def validated(course_copy, tmp_path_factory):
             "NNFS_VALIDATE_KERAS_IDS": "5",
             "NNFS_VALIDATE_MUTANT_IDS": "10",
         }
-        saved = {k: os.environ.get(k) for k in counts}
-        os.environ.update(counts)
-        try:
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in counts.items():
+                env.setenv(name, value)
             return autograder(course_copy, "validate").stdout
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k)
-                else:
-                    os.environ[k] = v
 
     return built_once(tmp_path_factory, "validated", run)
 

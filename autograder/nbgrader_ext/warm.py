@@ -62,53 +62,42 @@ def imported(source: str) -> set[str]:
     """
     tree = parse(source)
     lines = source.splitlines()
-    names = set()
-    for node in _reachable(tree) if tree else ():
-        if isinstance(node, ast.Import | ast.ImportFrom) and ONLINE_ONLY in lines[node.lineno - 1]:
-            continue
+    names: set[str] = set()
+
+    def visit(node: ast.AST, loaded: frozenset[str]) -> None:
+        found = []
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            found = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-    return names
-
-
-def _reachable(tree: ast.AST) -> Iterable[ast.AST]:
-    """The nodes of ``tree``, less the bodies that run only when a module is loaded already."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        yield node
-        loaded = _loaded_already(node)
+            found = [node.module]
+        if found and ONLINE_ONLY not in lines[node.lineno - 1]:
+            names.update(n for n in found if n.split(".")[0] not in loaded)
+        guard = _loaded_already(node)
         for child in ast.iter_child_nodes(node):
-            if not (loaded and child in node.body and _imports_only(child, loaded)):
-                stack.append(child)
+            visit(child, loaded | {guard} if guard and child in node.body else loaded)
+
+    if tree:
+        visit(tree, frozenset())
+    return names
 
 
 def _loaded_already(node: ast.AST) -> str | None:
     """The top-level package ``X`` when ``node`` is ``if "X..." in sys.modules:``."""
     if not isinstance(node, ast.If) or not isinstance(test := node.test, ast.Compare):
         return None
-    modules = ast.Attribute(value=ast.Name(id="sys", ctx=ast.Load()), attr="modules", ctx=ast.Load())
+    where = test.comparators[0]
     if (
         len(test.ops) == 1
         and isinstance(test.ops[0], ast.In)
         and isinstance(test.left, ast.Constant)
         and isinstance(test.left.value, str)
-        and ast.dump(test.comparators[0]) == ast.dump(modules)
+        and isinstance(where, ast.Attribute)
+        and where.attr == "modules"
+        and isinstance(where.value, ast.Name)
+        and where.value.id == "sys"
     ):
         return test.left.value.split(".")[0]
     return None
-
-
-def _imports_only(statement: ast.AST, package: str) -> bool:
-    """Whether the imports in ``statement`` are all of ``package`` (so it loads no other package)."""
-    for node in ast.walk(statement):
-        if isinstance(node, ast.Import) and any(a.name.split(".")[0] != package for a in node.names):
-            return False
-        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] != package):
-            return False
-    return True
 
 
 def chapter_sources(course: Course, assignment: str, kind: str) -> list[str]:
