@@ -189,8 +189,10 @@ def pytest_runtest_protocol(item, nextitem):
 
 
 # ``NNFS_TIMELINE=<file>``: each test's phases (setup, call, teardown) as JSON lines, with
-# the worker, wall-clock start and end, and the CPU the worker and its finished children
-# used meanwhile: where the suite's time goes, and where a worker waits.
+# the worker, wall-clock start and end, the CPU the worker and its finished children
+# used meanwhile, and the whole machine's busy CPU meanwhile (``machine``: exact per test
+# when one worker runs the suite, ``-n 0``; it counts processes no one waits for, such
+# as the sandbox's): where the suite's time goes, and where a worker waits.
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
@@ -200,7 +202,7 @@ def pytest_runtest_makereport(item, call):
         import resource
 
         usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-        cpu = sum(u.ru_utime + u.ru_stime for u in usage)
+        cpu, machine = sum(u.ru_utime + u.ru_stime for u in usage), _machine_busy()
         line = {
             "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
             "test": item.nodeid,
@@ -208,11 +210,24 @@ def pytest_runtest_makereport(item, call):
             "start": call.start,
             "stop": call.stop,
             "cpu": round(cpu - _LAST_CPU[0], 2),
+            "machine": round(machine - _LAST_CPU[1], 2),
         }
-        _LAST_CPU[0] = cpu
+        _LAST_CPU[:] = cpu, machine
         with open(path, "a") as fh:
             fh.write(json.dumps(line) + "\n")
     return report
 
 
-_LAST_CPU = [0.0]  # this worker's CPU seconds at the end of the phase before
+def _machine_busy():
+    """Busy CPU seconds of the whole machine since boot (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()[1:]
+    except OSError:
+        return 0.0
+    # user nice system idle iowait irq softirq steal: all but idle and iowait
+    return sum(int(f) for i, f in enumerate(fields[:8]) if i not in (3, 4)) / os.sysconf("SC_CLK_TCK")
+
+
+# this worker's and the machine's CPU seconds at the end of the phase before
+_LAST_CPU = [0.0, _machine_busy()]
