@@ -2,9 +2,7 @@
 
 Side by side in one run, on the same float64 inputs at batch N=64: the
 provided vectorized numpy layers (``conv_forward_fast`` + ``conv_backward_fast``,
-``*_pool_forward_fast`` + ``*_pool_backward_fast``; they spread blocks of the batch
-over the cores, ``source_lib/parallel.py``, and are timed again on one thread: the
-"1 thread" column), TensorFlow computing the
+``*_pool_forward_fast`` + ``*_pool_backward_fast``), TensorFlow computing the
 same outputs and gradients (of sum(out * dout)) with ``tf.GradientTape``
 inside a ``tf.function`` (NHWC, float64, default thread pools), and the
 instructor's naive loops. The naive loops are slow, so they are timed on the
@@ -33,13 +31,10 @@ from autograder.sandbox.policy import QUIET_TENSORFLOW  # noqa: E402
 
 os.environ.update(QUIET_TENSORFLOW)
 
-import contextlib  # noqa: E402
-
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from source_lib import convolution as cv  # noqa: E402
-from source_lib import parallel  # noqa: E402
 from source_lib import pooling as pl  # noqa: E402
 from source_lib.gradcheck import rel_error  # noqa: E402
 
@@ -61,21 +56,6 @@ def median_seconds(fn, repeat=7, min_time=0.05):
     once = timeit.default_timer() - t0
     number = max(1, int(min_time / max(once, 1e-9)))
     return float(np.median(timeit.repeat(fn, repeat=repeat, number=number))) / number
-
-
-@contextlib.contextmanager
-def one_thread():
-    """The provided layers on one thread (``source_lib.parallel`` reads OMP_NUM_THREADS
-    at every call; OpenBLAS and TensorFlow read it only as they load)."""
-    before = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["OMP_NUM_THREADS"]
-        else:
-            os.environ["OMP_NUM_THREADS"] = before
 
 
 def naive_seconds(fn, repeat=3):
@@ -146,11 +126,9 @@ def bench_conv(rng, C, F, HW, k, stride, pad):
         return cv.conv_backward_naive(dout[:N_NAIVE], c)
 
     t_fast = median_seconds(fast)
-    with one_thread():
-        t_one = median_seconds(fast)
     t_tf = median_seconds(lambda: step(tx, tw, tb, tdout))
     t_naive = naive_seconds(naive) * N / N_NAIVE
-    return out, (t_naive, t_fast, t_one, t_tf), err
+    return out, (t_naive, t_fast, t_tf), err
 
 
 def bench_pool(kind, x):
@@ -191,43 +169,37 @@ def bench_pool(kind, x):
         o, c = fwd_naive(x[:N_NAIVE], pp)
         return bwd_naive(dout[:N_NAIVE], c)
 
-    t_fast = median_seconds(fast)
-    with one_thread():
-        t_one = median_seconds(fast)
     return (
         naive_seconds(naive) * N / N_NAIVE,
-        t_fast,
-        t_one,
+        median_seconds(fast),
         median_seconds(lambda: step(tx, tdout)),
     ), err
 
 
 def main():
     rng = np.random.default_rng(0)
-    fmt = "{:<34} {:>11} {:>9} {:>10} {:>9} {:>8} {:>11}"
+    fmt = "{:<34} {:>11} {:>9} {:>9} {:>8} {:>11}"
     print(f"Forward + backward, float64, batch N={N}; median times per call.")
     print(
         f"naive: timed at N={N_NAIVE} and scaled linearly x{N // N_NAIVE} to N={N} (its cost is linear in N)."
     )
     print(
         f"TF: tf.function + GradientTape, NHWC, {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}"
-        f" intra-op threads; numpy: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']};"
-        f" fast: blocks on {parallel.threads()} threads."
+        f" intra-op threads; numpy: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}."
     )
     print(
         f"1-minute load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         " (other processes on the machine inflate and scatter these times, TF's two threads most)."
     )
-    print(fmt.format("size", "naive ms", "fast ms", "1 thread", "TF ms", "fast/TF", "naive/fast"))
+    print(fmt.format("size", "naive ms", "fast ms", "TF ms", "fast/TF", "naive/fast"))
 
     def row(name, times):
-        t_naive, t_fast, t_one, t_tf = times
+        t_naive, t_fast, t_tf = times
         print(
             fmt.format(
                 name,
                 f"{t_naive * 1e3:.1f}",
                 f"{t_fast * 1e3:.2f}",
-                f"{t_one * 1e3:.2f}",
                 f"{t_tf * 1e3:.2f}",
                 f"{t_fast / t_tf:.2f}",
                 f"{t_naive / t_fast:.0f}",
@@ -253,7 +225,7 @@ def main():
     # the goals of issue 19: every layer at most TensorFlow's time, conv 300x the loops
     goals = {
         "fast/TF at most 1.0 for every conv and pooling row": {
-            n: t[1] / t[3] <= 1.0 for n, t in {**conv_times, **pool_times}.items()
+            n: t[1] / t[2] <= 1.0 for n, t in {**conv_times, **pool_times}.items()
         },
         "fast conv at least 300x the naive loops at every size": {
             n: t[0] / t[1] >= 300.0 for n, t in conv_times.items()

@@ -16,7 +16,6 @@ the fast versions and the cost-table helper are provided.
 import numpy as np
 
 from ._tasks import unwritten  # noqa: F401 (the student release's stubs call it)
-from .parallel import map_blocks
 
 
 def _pair(v):
@@ -236,11 +235,8 @@ def conv_backward_naive(dout, cache):
 
 # The fast layers below cut the work into few, large numpy operations: copies that move
 # long contiguous stretches of memory, and matrix products (BLAS).
-# Blocks of images go to the process's cores (``parallel.map_blocks``); the blocks depend
-# on the shapes alone, so the results do not depend on the number of cores.
-_MIN_POSITIONS = 256  # from this many output positions per image, one matrix per image
+_MIN_POSITIONS = 256  # from this many output positions per image, a few images at a time
 _BLOCK_BYTES = 1 << 20  # their column matrices together: about the size of a core's cache
-_SIDE_BY_SIDE_BYTES = 4 << 20  # the same for a block of small images side by side
 
 
 def _phases(size, pad, stride):
@@ -349,15 +345,15 @@ def _col2im(dtaps, dx, stride, pad, batch_last):
 def _image_blocks(N, K, Ho, Wo, itemsize):
     """Slices of the batch for the fast convolution, and whether the batch axis goes last.
 
-    Small outputs (under ``_MIN_POSITIONS`` positions per image): images side by side in
-    memory, one column matrix per block, so that copies move long stretches and the
-    matrix products are large. Large ones: each image's columns one matrix. Either way
-    the blocks' column matrices fit in a core's cache.
+    Small outputs (under ``_MIN_POSITIONS`` positions per image): the whole batch at once,
+    images side by side in memory, so that copies move long stretches and the matrix
+    products are large. Large ones: blocks of images whose column matrix fits in a
+    core's cache, each image's columns one matrix.
     """
-    batch_last = Ho * Wo < _MIN_POSITIONS
-    budget = _SIDE_BY_SIDE_BYTES if batch_last else _BLOCK_BYTES
-    per_block = max(1, budget // ((K + 1) * Ho * Wo * itemsize))
-    return [slice(i, i + per_block) for i in range(0, N, per_block)], batch_last
+    if Ho * Wo < _MIN_POSITIONS:
+        return [slice(0, N)], True
+    per_block = max(1, _BLOCK_BYTES // ((K + 1) * Ho * Wo * itemsize))
+    return [slice(i, i + per_block) for i in range(0, N, per_block)], False
 
 
 def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
@@ -367,9 +363,8 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     im2col: every window of the padded input becomes one column of a matrix with
     C*HH*WW rows (one per filter tap and channel) plus a row of ones, and a matrix
     product with the filters, shaped (F, C*HH*WW + 1) with the biases as last column,
-    computes the outputs. The batch goes in blocks of a few images, on the process's
-    cores (``source_lib.parallel``): small images side by side (one product per block),
-    large ones one product per image.
+    computes the outputs. Small images go all at once (one product), large ones a few
+    at a time (one product per image).
 
     Args:
         x: input, shape (N, C, H, W).
@@ -380,8 +375,8 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     Returns:
         Tuple ``(out, cache)``: ``out`` of shape (N, F, H', W'), in the dtype of ``x`` and
         ``w`` together (float32 stays float32); ``cache`` is ``(x, w, b, conv_param,
-        cols)``, ``cols`` the list of the blocks' column matrices (C*HH*WW + 1, H'*W'*n)
-        for small images, else None (the backward pass rebuilds them block by block).
+        cols)``, ``cols`` the column matrix (C*HH*WW + 1, H'*W'*N) when the batch went at
+        once, else None (the backward pass rebuilds it a few images at a time).
     """
     stride, pad = conv_param["stride"], conv_param["pad"]
     N, C, H, W = x.shape
@@ -394,18 +389,14 @@ def conv_forward_fast(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     wb[:, :K], wb[:, K] = w.reshape(F, K), b
     out = np.empty((N, F, Ho, Wo), dtype)
     blocks, batch_last = _image_blocks(N, K, Ho, Wo, dtype.itemsize)
-
-    def forward(block):
-        if batch_last:  # (K + 1, H'*W'*n), the block's images side by side
-            cols = _columns(x[block], HH, WW, Ho, Wo, stride, pad, True)
-            _batch_first((wb @ cols).reshape(F, Ho, Wo, -1), out[block])
-            return cols
+    if batch_last:
+        cols = _columns(x, HH, WW, Ho, Wo, stride, pad, True)  # (K + 1, H'*W'*N)
+        _batch_first((wb @ cols).reshape(F, Ho, Wo, N), out)
+        return out, (x, w, b, conv_param, cols)
+    for block in blocks:
         cols = _columns(x[block], HH, WW, Ho, Wo, stride, pad, False)  # (n, K + 1, H'*W')
         np.matmul(wb, cols, out=out[block].reshape(-1, F, Ho * Wo))
-        return None  # the backward pass rebuilds large column matrices
-
-    cols = map_blocks(forward, blocks)
-    return out, (x, w, b, conv_param, cols if batch_last else None)
+    return out, (x, w, b, conv_param, None)
 
 
 def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -414,9 +405,7 @@ def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
     With the column matrix ``cols`` of the forward pass and ``d``, the upstream gradient
     as an (F, positions) matrix: ``d @ cols.T`` gives ``dw`` and, in its last column
     (the row of ones), ``db``; ``w.T @ d`` gives the gradient of every column, which
-    col2im adds back into ``dx`` with one strided addition per filter tap. Block by
-    block, as the forward pass, on the process's cores; the blocks' shares of ``dw``
-    and ``db`` are added in the blocks' order.
+    col2im adds back into ``dx`` with one strided addition per filter tap.
 
     Args:
         dout: upstream gradient, shape (N, F, H', W').
@@ -438,26 +427,21 @@ def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
     wt = w.reshape(F, K).T  # (C*HH*WW, F)
     dx = np.empty(x.shape, dtype)
     blocks, batch_last = _image_blocks(N, K, Ho, Wo, dtype.itemsize)
-    if not isinstance(cols, list) or len(cols) != len(blocks):
-        cols = [None] * len(blocks)  # rebuilt block by block
-
-    def backward(k):  # block k's share of dw and db, (F, K + 1); its part of dx
-        block = blocks[k]
-        c = cols[k] if cols[k] is not None else _columns(x[block], HH, WW, Ho, Wo, stride, pad, batch_last)
-        if batch_last:
-            d = _batch_last(dout[block]).reshape(F, -1)
-            dwb = d @ c.T
-            dtaps = (wt @ d).reshape(C, HH, WW, Ho, Wo, -1).transpose(5, 0, 1, 2, 3, 4)
-        else:
+    if batch_last:
+        if cols is None:
+            cols = _columns(x, HH, WW, Ho, Wo, stride, pad, True)
+        d = _batch_last(dout).reshape(F, Ho * Wo * N)
+        dwb = d @ cols.T  # (F, K + 1)
+        dtaps = (wt @ d).reshape(C, HH, WW, Ho, Wo, N).transpose(5, 0, 1, 2, 3, 4)
+        _col2im(dtaps, dx, stride, pad, True)
+    else:
+        dwb = np.zeros((F, K + 1), dtype)
+        for block in blocks:
+            cols = _columns(x[block], HH, WW, Ho, Wo, stride, pad, False)
             d = dout[block].reshape(-1, F, Ho * Wo)
-            dwb = np.matmul(d, c.transpose(0, 2, 1)).sum(axis=0)
+            dwb += np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)
             dtaps = np.matmul(wt, d).reshape(-1, C, HH, WW, Ho, Wo)
-        _col2im(dtaps, dx[block], stride, pad, batch_last)
-        return dwb
-
-    dwb = np.zeros((F, K + 1), dtype)
-    for share in map_blocks(backward, range(len(blocks))):
-        dwb += share  # in the order of the blocks, whichever finished first
+            _col2im(dtaps, dx[block], stride, pad, False)
     return dx, dwb[:, :K].reshape(w.shape), dwb[:, K].copy()
 
 

@@ -15,7 +15,6 @@ the fast versions and global and adaptive average pooling are provided.
 import numpy as np
 
 from ._tasks import unwritten  # noqa: F401 (the student release's stubs call it)
-from .parallel import map_blocks
 
 
 def _pool_shape(x, pool_param):
@@ -162,9 +161,7 @@ def _image_blocks(a, budget=1 << 20):
     """Slices of the batch of about ``budget`` bytes of ``a`` each (provided).
 
     The fast pooling functions pass over a block several times (once per window
-    position); a block this size stays in a core's cache between the passes. The
-    blocks go to the process's cores (``source_lib.parallel``); no value depends on
-    another block's, so the results do not depend on the number of cores.
+    position); a block this size stays in a core's cache between the passes.
     """
     per_block = max(1, budget // max(1, a[0].nbytes))
     return [slice(i, i + per_block) for i in range(0, len(a), per_block)]
@@ -201,11 +198,8 @@ def max_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np
     """
     ph, pw, s, Ho, Wo = _pool_shape(x, pool_param)
     out = np.empty(x.shape[:2] + (Ho, Wo), x.dtype)
-
-    def forward(block):
+    for block in _image_blocks(x):
         _fold(np.maximum, _window_views(x[block], ph, pw, s, Ho, Wo), out[block])
-
-    map_blocks(forward, _image_blocks(x))
     return out, (x, pool_param, out)
 
 
@@ -227,8 +221,7 @@ def max_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
     tiles = _tiles(x.shape, ph, pw, s, Ho, Wo)
     dx = (np.empty if tiles else np.zeros)(x.shape, dtype)  # tiles: every value is written
     overlap = s < max(ph, pw)
-
-    def backward(block):
+    for block in _image_blocks(x):
         o = out[block]
         nan = np.isnan(o).any()
         hits, taken = [], None
@@ -249,8 +242,6 @@ def max_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
                 view += np.multiply(dbits[block], hit, dtype=bits).view(dtype)
             else:
                 np.multiply(dbits[block], hit, out=view.view(bits))
-
-    map_blocks(backward, _image_blocks(x))
     return dx
 
 
@@ -263,12 +254,9 @@ def avg_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np
     ph, pw, s, Ho, Wo = _pool_shape(x, pool_param)
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
     out = np.empty(x.shape[:2] + (Ho, Wo), dtype)
-
-    def forward(block):
+    for block in _image_blocks(x):
         _fold(np.add, _window_views(x[block], ph, pw, s, Ho, Wo), out[block])
-        out[block] /= ph * pw
-
-    map_blocks(forward, _image_blocks(x))
+    out /= ph * pw
     return out, (x.shape, pool_param)
 
 
@@ -288,22 +276,16 @@ def avg_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
     if _tiles(x_shape, ph, pw, s, Ho, Wo):
         dx = np.empty(x_shape, share.dtype)
         rows = dx.reshape(N, C, Ho, ph, W)  # rows[:, :, i, p] is row i * ph + p
-
-        def tile(block):
+        for block in _image_blocks(dx):
             r = rows[block]
             for q in range(pw):
                 r[:, :, :, 0, q::pw] = share[block]
             r[:, :, :, 1:] = r[:, :, :, :1]
-
-        map_blocks(tile, _image_blocks(dx))
         return dx
     dx = np.zeros(x_shape, share.dtype)
-
-    def add(block):
+    for block in _image_blocks(dx):
         for view in reversed(_window_views(dx[block], ph, pw, s, Ho, Wo)):
             view += share[block]
-
-    map_blocks(add, _image_blocks(dx))
     return dx
 
 
