@@ -14,6 +14,7 @@ import socket
 import stat
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -60,7 +61,7 @@ def regular_files(folder):
             assert stat.S_ISDIR(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_nlink == 1), name
             if stat.S_ISREG(st.st_mode):
                 rel = os.path.relpath(os.path.join(dirpath, name), folder)
-                found[rel] = open(os.path.join(dirpath, name), "rb").read()
+                found[rel] = Path(dirpath, name).read_bytes()
     return found
 
 
@@ -268,7 +269,7 @@ def test_nothing_outside_a_submission_reaches_autograded_or_feedback(intake_grad
         intake_graded.canary.encode(),
         b"SQLite format 3",
         b"@check(",
-        *(open(f, "rb").readline().strip() for f in ("/etc/passwd", "/etc/shadow")),
+        *(Path(f).read_bytes().split(b"\n")[0].strip() for f in ("/etc/passwd", "/etc/shadow")),
     ]
     secrets = secret_lines(course)
     attackers = {s.student for s in ZERO}
@@ -286,7 +287,7 @@ def test_nothing_outside_a_submission_reaches_autograded_or_feedback(intake_grad
             for name in files:
                 path = os.path.join(parent, name)
                 assert stat.S_ISREG(os.lstat(path).st_mode), path
-                data = open(path, "rb").read()
+                data = Path(path).read_bytes()
                 student = os.path.relpath(path, top).split(os.sep)[0]
                 foreign_markers, foreign_secrets = foreign(student)
                 assert not [m for m in foreign_markers if m in data], path
@@ -300,7 +301,7 @@ def own_files(course, student):
     """The bytes of the regular files a student submitted (links not followed)."""
     root = course.folder("submitted", student)
     return b"\n".join(
-        open(os.path.join(parent, name), "rb").read()
+        Path(parent, name).read_bytes()
         for parent, _, files in os.walk(root)
         for name in files
         if stat.S_ISREG(os.lstat(os.path.join(parent, name)).st_mode)

@@ -172,6 +172,21 @@ def test_a_kernel_whose_grader_is_gone_never_starts(tmp_path):
     assert "ipykernel" not in proc.stderr
 
 
+def test_a_killed_session_leaves_no_pipe_open():
+    """``kill_session`` (a grading worker past its limit, a probe done) reaps the process and
+    closes the pipes to it, input it never read included: none is left for the collector."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    proc.stdin.write("a job it never reads\n")  # buffered: closing must not raise
+    jail.kill_session(proc)
+    assert proc.returncode is not None and proc.stdin.closed and proc.stdout.closed
+
+
 def test_the_kernel_manager_states_its_process_to_the_launcher():
     async def launch_env():
         manager = GradingKernelManager(kernel_name="python3", transport="ipc")

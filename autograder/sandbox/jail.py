@@ -40,6 +40,7 @@ this process's parent is not, or no longer, that process, it kills the command
 and exits, so a grader killed while this starts leaves nothing running).
 """
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -76,7 +77,8 @@ libc = ctypes.CDLL(None, use_errno=True)
 
 
 def kill_session(proc: subprocess.Popen[Any]) -> None:
-    """Kill ``proc``'s whole session (started with ``start_new_session``) and reap it.
+    """Kill ``proc``'s whole session (started with ``start_new_session``), reap it and
+    close the pipes to it.
 
     Whatever the process started, a kernel or student code, dies with it.
     """
@@ -85,6 +87,10 @@ def kill_session(proc: subprocess.Popen[Any]) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):  # input the dead process never read
+                pipe.close()
 
 
 def _check(result, what):
