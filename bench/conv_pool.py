@@ -10,13 +10,22 @@ first N=2 examples only and scaled linearly to N=64 (their cost is linear in
 N). Prints median times and ratios; no timed assertions. Run it with
 ``.venv/bin/python bench/conv_pool.py``.
 
+Two more columns tell what the ratios can reach. "TF 1t": TensorFlow held to one
+thread (in a child process: its thread pools are fixed when it starts), the numpy
+layers' own setting. "products": for each conv, the three matrix products of the fast
+layer alone (forward, ``dw``, ``dx``) on numpy's one BLAS thread: no im2col design on
+one thread takes less, so where "products" exceeds TensorFlow's time the 1.0 goal
+needs more threads, not better numpy.
+
 Conv sizes (stride 1, pad 0 unless said): (a) 1->6 channels 28x28 5x5;
 (b) 3->32 channels 32x32 3x3 pad 1; (c) 6->16 channels 14x14 5x5;
 (d) 32->32 channels 16x16 3x3 stride 2 pad 1. Pooling (2x2 stride 2, max and
 average) runs on the conv outputs of sizes (a) and (b).
 """
 
+import json
 import os
+import subprocess
 import sys
 import timeit
 from pathlib import Path
@@ -39,6 +48,7 @@ from source_lib import pooling as pl  # noqa: E402
 from source_lib.gradcheck import rel_error  # noqa: E402
 
 N, N_NAIVE = 64, 2
+TF_ONLY = "--tf-one-thread" in sys.argv[1:]  # the child: TensorFlow on one thread, its times only
 # name: (C, F, H=W, kernel, stride, pad)
 CONV_SIZES = {
     "(a) 1->6 28x28 5x5": (1, 6, 28, 5, 1, 0),
@@ -125,10 +135,22 @@ def bench_conv(rng, C, F, HW, k, stride, pad):
         o, c = cv.conv_forward_naive(x[:N_NAIVE], w, b, cp)
         return cv.conv_backward_naive(dout[:N_NAIVE], c)
 
-    t_fast = median_seconds(fast)
     t_tf = median_seconds(lambda: step(tx, tw, tb, tdout))
+    if TF_ONLY:
+        return out, (np.nan, np.nan, t_tf), err
+    t_fast = median_seconds(fast)
     t_naive = naive_seconds(naive) * N / N_NAIVE
     return out, (t_naive, t_fast, t_tf), err
+
+
+def products_seconds(C, F, HW, k, stride, pad):
+    """The fast conv's three matrix products alone, at the shapes it multiplies (the whole
+    batch as one product; numpy's one BLAS thread): a floor for im2col on one thread."""
+    rng = np.random.default_rng(0)
+    K, P = C * k * k + 1, N * ((HW + 2 * pad - k) // stride + 1) ** 2
+    wb, cols, d = rng.standard_normal((F, K)), rng.standard_normal((K, P)), rng.standard_normal((F, P))
+    wt = np.ascontiguousarray(wb[:, :-1].T)
+    return median_seconds(lambda: (wb @ cols, d @ cols.T, wt @ d))
 
 
 def bench_pool(kind, x):
@@ -169,32 +191,67 @@ def bench_pool(kind, x):
         o, c = fwd_naive(x[:N_NAIVE], pp)
         return bwd_naive(dout[:N_NAIVE], c)
 
-    return (
-        naive_seconds(naive) * N / N_NAIVE,
-        median_seconds(fast),
-        median_seconds(lambda: step(tx, tdout)),
-    ), err
+    t_tf = median_seconds(lambda: step(tx, tdout))
+    if TF_ONLY:
+        return (np.nan, np.nan, t_tf), err
+    return (naive_seconds(naive) * N / N_NAIVE, median_seconds(fast), t_tf), err
+
+
+def measure():
+    """Every row: name -> (naive, fast, TF) seconds, the conv rows first; and the largest
+    relative error between the three."""
+    rng = np.random.default_rng(0)
+    times, conv_outs, errs = {}, {}, []
+    for name, size in CONV_SIZES.items():
+        conv_outs[name], times["conv " + name], err = bench_conv(rng, *size)
+        errs.append(err)
+    for name in list(CONV_SIZES)[:2]:
+        x = conv_outs[name]
+        for kind in ("max", "avg"):
+            row, err = bench_pool(kind, x)
+            errs.append(err)
+            times[f"{kind}pool 2x2/2 on {'x'.join(map(str, x.shape[1:]))} {name[:3]}"] = row
+    return times, max(errs)
+
+
+def tf_one_thread():
+    """TensorFlow's time for every row on one thread: this script run again with
+    ``--tf-one-thread`` (thread pools are set before TensorFlow starts them)."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--tf-one-thread"], capture_output=True, text=True, check=True
+    )
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def main():
-    rng = np.random.default_rng(0)
-    fmt = "{:<34} {:>11} {:>9} {:>9} {:>8} {:>11}"
+    if TF_ONLY:  # the child of tf_one_thread
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        print(json.dumps({name: t[2] for name, t in measure()[0].items()}))
+        return
     print(f"Forward + backward, float64, batch N={N}; median times per call.")
     print(
         f"naive: timed at N={N_NAIVE} and scaled linearly x{N // N_NAIVE} to N={N} (its cost is linear in N)."
     )
     print(
         f"TF: tf.function + GradientTape, NHWC, {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}"
-        f" intra-op threads; numpy: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}."
+        f" intra-op threads (TF 1t: one); numpy: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}."
     )
     print(
         f"1-minute load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         " (other processes on the machine inflate and scatter these times, TF's two threads most)."
     )
-    print(fmt.format("size", "naive ms", "fast ms", "TF ms", "fast/TF", "naive/fast"))
-
-    def row(name, times):
-        t_naive, t_fast, t_tf = times
+    times, err = measure()
+    one = tf_one_thread()
+    products = {"conv " + name: products_seconds(*size) for name, size in CONV_SIZES.items()}
+    fmt = "{:<34} {:>9} {:>8} {:>7} {:>7} {:>8} {:>8} {:>8} {:>10}"
+    print(
+        fmt.format(
+            "size", "naive ms", "fast ms", "TF ms", "fast/TF", "TF 1t ms", "fast/1t", "products", "naive/fast"
+        )
+    )
+    for name, (t_naive, t_fast, t_tf) in times.items():
+        floor = products.get(name)
         print(
             fmt.format(
                 name,
@@ -202,33 +259,28 @@ def main():
                 f"{t_fast * 1e3:.2f}",
                 f"{t_tf * 1e3:.2f}",
                 f"{t_fast / t_tf:.2f}",
+                f"{one[name] * 1e3:.2f}",
+                f"{t_fast / one[name]:.2f}",
+                "" if floor is None else f"{floor * 1e3:.2f}",
                 f"{t_naive / t_fast:.0f}",
-            ),
-            flush=True,
+            )
         )
-
-    conv_times, conv_outs, errs, pool_times = {}, {}, [], {}
-    for name, size in CONV_SIZES.items():
-        conv_outs[name], conv_times[name], err = bench_conv(rng, *size)
-        errs.append(err)
-        row("conv " + name, conv_times[name])
-    for name in list(CONV_SIZES)[:2]:
-        x = conv_outs[name]
-        for kind in ("max", "avg"):
-            times, err = bench_pool(kind, x)
-            errs.append(err)
-            pool_name = f"{kind}pool 2x2/2 on {'x'.join(map(str, x.shape[1:]))} {name[:3]}"
-            pool_times[pool_name] = times
-            row(pool_name, times)
-    print(f"largest relative error fast vs TF vs naive across all rows: {max(errs):.1e}")
+    print(f"largest relative error fast vs TF vs naive across all rows: {err:.1e}")
 
     # the goals of issue 19: every layer at most TensorFlow's time, conv 300x the loops
+    convs = [n for n in times if n.startswith("conv ")]
     goals = {
         "fast/TF at most 1.0 for every conv and pooling row": {
-            n: t[1] / t[2] <= 1.0 for n, t in {**conv_times, **pool_times}.items()
+            n: t[1] / t[2] <= 1.0 for n, t in times.items()
         },
         "fast conv at least 300x the naive loops at every size": {
-            n: t[0] / t[1] >= 300.0 for n, t in conv_times.items()
+            n: times[n][0] / times[n][1] >= 300.0 for n in convs
+        },
+        "(for comparison) fast at most TF on one thread, every row": {
+            n: t[1] / one[n] <= 1.0 for n, t in times.items()
+        },
+        "(reachable on one numpy thread?) the products alone under TF's time": {
+            n: products[n] < times[n][2] for n in convs
         },
     }
     for goal, met in goals.items():

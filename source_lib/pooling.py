@@ -189,6 +189,27 @@ def _tiles(shape, ph, pw, s, Ho, Wo):
     return s == ph == pw and shape[2:] == (Ho * ph, Wo * pw)
 
 
+def _window_sums(x, ph, pw, s, Ho, Wo, out):
+    """``out`` (N, C, H', W') = the sum of each window of ``x`` (N, C, H, W), a block of
+    images at a time (provided).
+
+    Windows that tile the input add up each window row first, over all rows of all
+    images at once (one long addition per column of the window), then the rows of each
+    window: numpy's cost goes with the number of short inner loops, not of values.
+    Otherwise one addition per position in the window, in row-major order.
+    """
+    tiles = _tiles(x.shape, ph, pw, s, Ho, Wo)
+    for block in _image_blocks(x):
+        if not tiles:
+            _fold(np.add, _window_views(x[block], ph, pw, s, Ho, Wo), out[block])
+            continue
+        cells = np.ascontiguousarray(x[block]).reshape(-1, pw)  # one window row a line
+        rows = np.empty(len(cells), out.dtype)
+        _fold(np.add, [cells[:, q] for q in range(pw)], rows)
+        rows = rows.reshape(-1, ph, Wo)  # (images * C * H', window rows, W')
+        _fold(np.add, [rows[:, p] for p in range(ph)], out[block].reshape(-1, Wo))
+
+
 def max_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
     """Vectorized max pooling (provided): the contract of ``max_pool_forward_naive``.
 
@@ -248,14 +269,14 @@ def max_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
 def avg_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
     """Vectorized average pooling (provided): the contract of ``avg_pool_forward_naive``.
 
-    One addition per position in the window, then one division. ``x`` (N, C, H, W)
-    gives ``out`` (N, C, H', W'); float inputs keep their dtype, integers give float64.
+    The sum of each window (``_window_sums``: the additions in another order than the
+    naive loop's, equal to rounding), then one division. ``x`` (N, C, H, W) gives ``out``
+    (N, C, H', W'); float inputs keep their dtype, integers give float64.
     """
     ph, pw, s, Ho, Wo = _pool_shape(x, pool_param)
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
     out = np.empty(x.shape[:2] + (Ho, Wo), dtype)
-    for block in _image_blocks(x):
-        _fold(np.add, _window_views(x[block], ph, pw, s, Ho, Wo), out[block])
+    _window_sums(x, ph, pw, s, Ho, Wo, out)
     out /= ph * pw
     return out, (x.shape, pool_param)
 
@@ -264,24 +285,18 @@ def avg_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Vectorized average-pooling gradient (provided): the contract of ``avg_pool_backward_naive``.
 
     ``dout`` (N, C, H', W') gives ``dx`` (N, C, H, W) in the dtype of ``dout``. Windows
-    that tile the input: the shares are written into the first row of every window and
-    copied to its other rows. Otherwise one strided addition per position in the window,
-    in reverse so that overlapping windows add in the naive loop's order.
+    that tile the input: each share copied over its window (``np.repeat`` along the
+    window's row, then down its rows). Otherwise one strided addition per position in
+    the window, in reverse so that overlapping windows add in the naive loop's order.
     """
     x_shape, pool_param = cache
     ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    N, C, H, W = x_shape
     Ho, Wo = dout.shape[2:]
     share = dout / (ph * pw)
     if _tiles(x_shape, ph, pw, s, Ho, Wo):
-        dx = np.empty(x_shape, share.dtype)
-        rows = dx.reshape(N, C, Ho, ph, W)  # rows[:, :, i, p] is row i * ph + p
-        for block in _image_blocks(dx):
-            r = rows[block]
-            for q in range(pw):
-                r[:, :, :, 0, q::pw] = share[block]
-            r[:, :, :, 1:] = r[:, :, :, :1]
-        return dx
+        # each share repeated along its window row, then each such row down its window
+        row = np.repeat(share.reshape(-1, Wo), pw, axis=1)  # (N * C * H', W)
+        return np.repeat(row, ph, axis=0).reshape(x_shape)
     dx = np.zeros(x_shape, share.dtype)
     for block in _image_blocks(dx):
         for view in reversed(_window_views(dx[block], ph, pw, s, Ho, Wo)):
