@@ -34,6 +34,7 @@ def median_seconds(fn, repeat=15, number=5):
 
 
 def main():
+    load = os.getloadavg()[0]
     rng = np.random.default_rng(0)
     N, D, H, C = 256, 784, 64, 10
     X, Y_T = rng.random((N, D)), np.eye(C)[rng.integers(0, C, N)]
@@ -61,6 +62,7 @@ def main():
     }
     base = times["numpy back_propagation"]
     print(f"One step, N={N} D={D} H={H} C={C} (float64), median of 15x5 runs")
+    print(f"1-minute load average at start: {load:.1f} on {os.cpu_count()} cores")
     for name, t in times.items():
         print(f"  {name:32s} {t * 1e3:8.3f} ms   {t / base:6.2f}x numpy")
 
