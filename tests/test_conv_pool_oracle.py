@@ -529,6 +529,7 @@ def pool_case(rng, cfg, data):
 
 FAST_POOL_CONFIGS = POOL_CONFIGS + [
     pytest.param((3, 4, 24, 22, 2, 2, 2), id="2x2-stride2-tiles"),
+    pytest.param((2, 3, 9, 12, 3, 3, 3), id="3x3-stride3-tiles"),
     pytest.param((2, 3, 9, 8, 2, 2, 2), id="2x2-stride2-leftover-row"),
     pytest.param((2, 2, 6, 6, 1, 1, 1), id="1x1"),
 ]
