@@ -74,17 +74,14 @@ def main():
         "attackers": [s for s in BATCH if s.student not in honest],
         "together": BATCH,
     }
-    seconds = {}
-    print(
-        f"{args.workers} workers; 1-minute load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    )
+    seconds, load = {}, os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="nnfs-bench-") as tmp:
         for name, subs in runs.items():
             seconds[name] = grade(Path(tmp) / name, subs, args.workers)
             print(f"{name:>10}: {len(subs):3d} submissions in {seconds[name]:6.1f} s", flush=True)
     ratio = seconds["together"] / (seconds["honest"] + seconds["attackers"])
     print(f"together / (honest + attackers) = {ratio:.2f} (goal: at most 1.5)")
-    print(f"1-minute load average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"machine load (1, 5, 15 min): before {load}, after {os.getloadavg()} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def products_seconds(C, F, HW, k, stride, pad):
     """The fast conv's three matrix products alone, at the shapes it multiplies (the whole
     batch as one product; numpy's one BLAS thread): a floor for im2col on one thread."""
     rng = np.random.default_rng(0)
-    K, P = C * k * k + 1, N * ((HW + 2 * pad - k) // stride + 1) ** 2
+    K, P = C * k * k + 1, N * cv._windows(HW, k, stride, pad) ** 2  # the layer's own count
     wb, cols, d = rng.standard_normal((F, K)), rng.standard_normal((K, P)), rng.standard_normal((F, P))
     wt = np.ascontiguousarray(wb[:, :-1].T)
     return median_seconds(lambda: (wb @ cols, d @ cols.T, wt @ d))
